@@ -1,0 +1,33 @@
+# Two commands on a fresh machine:  `make run`  (set up + the whole pipeline)  and  `make test`.
+PY      ?= .venv/bin/python
+DATA    ?= data
+TRAIN   ?= $(DATA)/train.csv
+TEST    ?= $(DATA)/test_essays.csv
+STAMP   := .venv/.installed
+
+.PHONY: setup run folds train blend test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh
+	touch $(STAMP)
+
+run: setup  ## every model in configs/project.yaml, 5 folds each, then the stacker -> submissions/submission.csv
+	$(PY) src/train_fold.py --fold all --model all --train $(TRAIN) --test $(TEST)
+	$(PY) src/blend.py --train $(TRAIN) --test $(TEST)
+
+folds: setup
+	$(PY) src/make_folds.py --train $(TRAIN)
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(PY) -m ruff check src tests benchmarks
+
+bench: setup
+	$(PY) benchmarks/bench_pipeline.py --train $(TRAIN) --test $(TEST)
+
+clean:
+	rm -rf artifacts submissions/*.csv submissions/*.md submissions/*.json submissions/*.png

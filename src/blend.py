@@ -1,0 +1,47 @@
+"""Stack every fully trained model with LightGBM and write submissions/submission.csv (id,generated).
+
+    python src/blend.py
+    python src/blend.py --train data/train.csv --test data/test_essays.csv --out submissions/submission.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from daigt.config import BLEND_CONFIG, load_yaml, repo_path  # noqa: E402
+from daigt.ensemble import blend  # noqa: E402
+from daigt.errors import cli_entry  # noqa: E402
+from daigt.project import Project  # noqa: E402
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--blend-config", default=str(BLEND_CONFIG), help="stacker config (configs/blend.yaml)")
+    parser.add_argument("--config", help="project config (default: configs/project.yaml)")
+    parser.add_argument("--train", help="training essays the models were trained on")
+    parser.add_argument("--test", help="test essays the models predicted")
+    parser.add_argument("--sample", type=Path, help="sample_submission.csv to validate against "
+                        "(default: the one next to the test file, if any)")
+    parser.add_argument("--artifacts", help="where the models' folds are (default: artifacts/)")
+    parser.add_argument("--out", type=Path, help="submission path (default: 'output:' in the blend config)")
+    args = parser.parse_args(argv)
+    cfg = load_yaml(args.blend_config)
+    project = Project.load(args.config, args.train, args.test, args.artifacts)
+    out = args.out or repo_path(cfg.get("output", "submissions/submission.csv"))
+    result = blend(project, cfg, out, args.sample)
+    report = result.report
+    width = max(len(n) for n in report["candidates"])
+    for name, row in report["candidates"].items():
+        folds = " ".join(f"{v:.4f}" for v in row["fold_auc"])
+        print(f"{name:<{width}}  OOF AUC {row['oof_auc']:.4f}   folds: {folds}")
+    print(f"picked {report['picked']} (OOF AUC {report['picked_oof_auc']:.4f}) -> {out}")
+    print(f"report: {out.parent / 'report.md'}  plot: {out.parent / 'roc.png'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""Read any supported essay file and turn it into the canonical frame every model sees.
+
+Canonical columns: ``id`` (str), ``text`` (str), ``label`` (float in [0, 1]; NaN for test),
+``group`` (prompt, str), ``source`` (str). Every problem is reported as file, row, column and fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from daigt.errors import DataError
+
+CANONICAL = ("id", "text", "label", "group", "source")
+CANDIDATES: dict[str, tuple[str, ...]] = {
+    "id": ("id", "essay_id"),
+    "text": ("text", "essay", "full_text"),
+    "label": ("label", "generated", "target"),
+    "group": ("prompt_name", "prompt_id", "prompt"),
+    "source": ("source", "model"),
+}
+CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
+JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
+PARQUET_SUFFIXES = {".parquet", ".pq"}
+MAPPING_FIX = "rename the column or map it under 'columns:' in configs/project.yaml"
+
+Role = Literal["train", "test"]
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read CSV / TSV / Parquet / JSONL as strings, refusing empty or undecodable files."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "file not found", fix="check the path (see README: 'Put the data in place')")
+    if path.stat().st_size == 0:
+        raise DataError(path, "file is empty", fix="re-download or re-export it")
+    suffix = path.suffix.lower()
+    if suffix in PARQUET_SUFFIXES:
+        frame = pd.read_parquet(path)
+    elif suffix in JSONL_SUFFIXES:
+        frame = _read_jsonl(path, _decode(path))
+    elif suffix in CSV_SUFFIXES:
+        sep = "\t" if suffix == ".tsv" else ","
+        try:
+            frame = pd.read_csv(io.StringIO(_decode(path)), sep=sep, dtype=str, keep_default_na=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            raise DataError(path, f"not a valid CSV ({err})", fix="check quoting and delimiters") from None
+    else:
+        raise DataError(path, f"unsupported file type '{suffix}'", fix="use .csv, .tsv, .parquet or .jsonl")
+    if frame.empty:
+        raise DataError(path, "has a header but no rows", fix="point to a file with essays in it")
+    return frame
+
+
+def _decode(path: Path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise DataError(
+            path,
+            f"byte {raw[err.start]:#04x} at line {line} (offset {err.start}) is not valid UTF-8",
+            fix="re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
+        ) from None
+
+
+def _read_jsonl(path: Path, text: str) -> pd.DataFrame:
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(path, f"invalid JSON ({err.msg})", row=number, fix="one JSON object per line") from None
+        if not isinstance(record, dict):
+            raise DataError(path, "expected a JSON object", row=number, fix="one JSON object per line")
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def resolve_columns(frame: pd.DataFrame, mapping: Mapping[str, str], path: Path) -> dict[str, str | None]:
+    """Canonical name -> column in ``frame``: explicit mapping first, then the usual names."""
+    unknown = set(mapping) - set(CANONICAL)
+    if unknown:
+        raise DataError(path, f"unknown canonical names in 'columns:' {sorted(unknown)}", fix=f"use {CANONICAL}")
+    resolved: dict[str, str | None] = {}
+    for name in CANONICAL:
+        if name in mapping:
+            if mapping[name] not in frame.columns:
+                raise DataError(
+                    path,
+                    f"column '{mapping[name]}' (mapped as {name}) is not in the file; it has {list(frame.columns)}",
+                    fix=MAPPING_FIX,
+                )
+            resolved[name] = mapping[name]
+        else:
+            resolved[name] = next((c for c in CANDIDATES[name] if c in frame.columns), None)
+    return resolved
+
+
+def load_essays(
+    path: str | Path,
+    role: Role,
+    columns: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Load ``path`` as the canonical frame; train needs labels, test needs none."""
+    path = Path(path)
+    raw = read_table(path)
+    cols = resolve_columns(raw, columns or {}, path)
+    if cols["text"] is None:
+        raise DataError(path, f"no text column (looked for {CANDIDATES['text']}; found {list(raw.columns)})",
+                        fix=MAPPING_FIX)
+    if role == "train" and cols["label"] is None:
+        raise DataError(path, f"no label column (looked for {CANDIDATES['label']}; found {list(raw.columns)})",
+                        fix=MAPPING_FIX)
+
+    text = _texts(raw[cols["text"]], path, cols["text"])
+    frame = pd.DataFrame(
+        {
+            "id": _ids(raw, cols["id"], text, path, role),
+            "text": text,
+            "label": _labels(raw[cols["label"]], path, cols["label"]) if role == "train" else np.nan,
+            "group": _strings(raw, cols["group"]),
+            "source": _strings(raw, cols["source"]),
+        }
+    )
+    return frame.reset_index(drop=True)
+
+
+def _rows(mask: np.ndarray) -> list[int]:
+    """1-based data-row numbers (header not counted) where ``mask`` is true."""
+    return [int(i) + 1 for i in np.flatnonzero(mask)]
+
+
+def _first_bad(path: Path, column: str, mask: np.ndarray, problem: str, fix: str) -> None:
+    rows = _rows(mask)
+    if rows:
+        more = f" ({len(rows)} rows in all: {rows[:5]}{'…' if len(rows) > 5 else ''})" if len(rows) > 1 else ""
+        raise DataError(path, problem + more, row=rows[0], column=column, fix=fix)
+
+
+def _texts(values: pd.Series, path: Path, column: str) -> pd.Series:
+    as_str = values.astype(object)
+    missing = as_str.isna().to_numpy() | ~as_str.map(lambda v: isinstance(v, str)).to_numpy()
+    _first_bad(path, column, missing, "text is missing or not a string", "fill it in or remove the row")
+    empty = as_str.str.strip().eq("").to_numpy()
+    _first_bad(path, column, empty, "text is empty", "fill it in or remove the row")
+    return as_str.astype(str)
+
+
+def _labels(values: pd.Series, path: Path, column: str) -> pd.Series:
+    numeric = pd.to_numeric(values.astype(object).where(values.astype(str).str.strip() != ""), errors="coerce")
+    bad = numeric.isna().to_numpy()
+    if bad.any():
+        first = values.iloc[int(np.flatnonzero(bad)[0])]
+        _first_bad(path, column, bad, f"label {first!r} is not a number",
+                   "labels are probabilities of 'AI-generated': 0, 1 or soft values in [0, 1]")
+    outside = ((numeric < 0) | (numeric > 1)).to_numpy()
+    if outside.any():
+        first = numeric.iloc[int(np.flatnonzero(outside)[0])]
+        _first_bad(path, column, outside, f"label {first} is outside [0, 1]",
+                   "rescale it: 1 = AI-generated, 0 = human")
+    return numeric.astype(float)
+
+
+def _ids(raw: pd.DataFrame, column: str | None, text: pd.Series, path: Path, role: Role) -> pd.Series:
+    if column is None:
+        # No id column: derive a stable id from the text, so reordering the file keeps the folds valid.
+        digests = text.map(lambda t: hashlib.sha1(t.encode("utf-8")).hexdigest()[:12])
+        occurrence = digests.groupby(digests).cumcount()
+        return digests.where(occurrence == 0, digests + "_" + occurrence.astype(str))
+    ids = raw[column].astype(object)
+    blank = ids.isna().to_numpy() | ids.astype(str).str.strip().eq("").to_numpy()
+    _first_bad(path, column, blank, "id is empty", "give every row an id, or drop the id column to derive ids")
+    ids = ids.astype(str).str.strip()
+    repeated = ids.duplicated(keep=False).to_numpy()
+    if repeated.any():
+        first_id = ids[repeated].iloc[0]
+        rows = _rows((ids == first_id).to_numpy())
+        what = "test ids repeat" if role == "test" else "duplicate id"
+        fix = ("Kaggle scores exactly one row per id: remove the repeated rows" if role == "test"
+               else "ids must be unique: drop or rename the repeated rows")
+        raise DataError(path, f"{what}: '{first_id}' at rows {rows} ({int(repeated.sum())} rows share an id)",
+                        row=rows[0], column=column, fix=fix)
+    return ids
+
+
+def _strings(raw: pd.DataFrame, column: str | None) -> pd.Series:
+    if column is None:
+        return pd.Series([""] * len(raw), dtype=str)
+    return raw[column].astype(object).fillna("").astype(str)
+
+
+def binary_labels(labels: pd.Series | np.ndarray) -> np.ndarray:
+    """Soft labels rounded for metrics and stratification: AUC needs two classes."""
+    return (np.asarray(labels, dtype=float) >= 0.5).astype(int)

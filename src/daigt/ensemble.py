@@ -1,0 +1,78 @@
+"""``blend``: models' artifacts -> stacker -> validated submission.csv plus report.md/json and roc.png."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from daigt import atomic
+from daigt.errors import DaigtError
+from daigt.metrics import auc, per_group_auc
+from daigt.project import Project
+from daigt.report import markdown, roc_plot
+from daigt.stacking import build_candidates, collect_models, pick_candidate
+from daigt.submission import validate_submission
+
+
+@dataclass
+class BlendResult:
+    submission: pd.DataFrame
+    report: dict[str, Any]
+    out_path: Path
+
+
+def blend(project: Project, cfg: dict[str, Any], out_path: Path, sample: Path | None = None) -> BlendResult:
+    train, _ = project.train_frame()
+    test = project.test_frame()
+    models, excluded = collect_models(project.artifacts, train, test["id"], project.folds.n_folds)
+    for name, reason in excluded.items():
+        print(f"WARNING: model '{name}' left out of the blend — {reason}", file=sys.stderr)
+    if not models:
+        raise DaigtError(f"no complete model under {project.artifacts}: run "
+                         "`python src/train_fold.py --fold all` first")
+    candidates = build_candidates(models, train, test, cfg)
+    chosen = pick_candidate(candidates, str(cfg.get("pick", "auto")))
+
+    submission = pd.DataFrame({"id": test["id"].to_numpy(), "generated": np.clip(chosen.test, 0.0, 1.0)})
+    sample = sample or project.sample_submission_path()
+    validate_submission(submission, test["id"], sample)
+
+    labels = train["label"].to_numpy(dtype=float)
+    report: dict[str, Any] = {
+        "picked": chosen.name,
+        "picked_oof_auc": chosen.oof_auc,
+        "n_train": len(train),
+        "n_test": len(test),
+        "n_folds": project.folds.n_folds,
+        "candidates": {
+            name: {"oof_auc": c.oof_auc, "fold_auc": models[name].fold_auc if name in models else
+                   [float(v) for v in _fold_aucs(labels, c.oof, train["fold"].to_numpy())]}
+            for name, c in candidates.items()
+        },
+        "excluded": excluded,
+        "validated_against": str(sample) if sample else None,
+    }
+    if train["source"].str.len().gt(0).any():
+        sources = train["source"].to_numpy()
+        per_candidate = {n: per_group_auc(labels, c.oof, sources) for n, c in candidates.items()}
+        report["per_source"] = {
+            s: {"n": int((sources == s).sum()), "auc": {n: per_candidate[n][s] for n in candidates}}
+            for s in sorted(set(sources))
+        }
+
+    out_dir = out_path.parent
+    roc_plot(out_dir / "roc.png", labels, {n: c.oof for n, c in candidates.items()},
+             {n: c.oof_auc for n, c in candidates.items()})
+    atomic.write_json(out_dir / "report.json", report)
+    atomic.write_text(out_dir / "report.md", markdown(report))
+    atomic.write_csv(out_path, submission)  # last: the submission exists only if everything before worked
+    return BlendResult(submission, report, out_path)
+
+
+def _fold_aucs(labels: np.ndarray, preds: np.ndarray, folds: np.ndarray) -> list[float]:
+    return [auc(labels[folds == k], preds[folds == k]) for k in np.unique(folds)]

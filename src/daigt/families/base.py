@@ -1,0 +1,72 @@
+"""The one interface every model family implements: fit on train folds, predict a frame, save/load."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class FitContext:
+    """What a family may use besides its training rows.
+
+    ``unlabeled``: the test essays (text only) — TF-IDF can fit its vocabulary on them, as the public
+    DAIGT recipe does. ``workdir``: a folder that survives a crash, for checkpoints a rerun resumes from.
+    """
+
+    unlabeled: pd.DataFrame | None = None
+    workdir: Path | None = None
+    progress: bool = True
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class ModelFamily(ABC):
+    """A model family: built from its config's ``params`` and a seed; frames are canonical (data.py)."""
+
+    def __init__(self, params: Mapping[str, Any], seed: int) -> None:
+        self.params = dict(params)
+        self.seed = seed
+
+    def prepare(self, corpus: pd.DataFrame) -> None:  # noqa: B027 - optional hook, default does nothing
+        """Label-free work shared by all folds of one run (e.g. counting n-grams once). Optional."""
+
+    @abstractmethod
+    def fit(self, train: pd.DataFrame, context: FitContext) -> None:
+        """Learn from ``train`` (id, text, label in [0, 1], ...)."""
+
+    @abstractmethod
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Probability that each row of ``frame`` is AI-generated, shape (len(frame),), in [0, 1]."""
+
+    @abstractmethod
+    def save(self, directory: Path) -> None:
+        """Write everything ``load`` needs into ``directory`` (which exists and is empty)."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, directory: Path) -> ModelFamily:
+        """Rebuild a fitted model from ``save``'s output."""
+
+
+def expand_soft_labels(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Turn soft labels into hard targets with weights: a row with p becomes (1, w=p) and (0, w=1-p).
+
+    For log-loss models this is exactly training on the soft label; hard labels stay one row each.
+    Returns (rows, targets, sample_weights).
+    """
+    label = frame["label"].to_numpy(dtype=float)
+    soft = (label > 0) & (label < 1)
+    positive = frame[label > 0]
+    negative = frame[label < 1]
+    rows = pd.concat([positive, negative], ignore_index=True)
+    targets = np.concatenate([np.ones(len(positive), int), np.zeros(len(negative), int)])
+    weights = np.concatenate([label[label > 0], 1 - label[label < 1]])
+    if not soft.any():
+        weights = np.ones(len(rows))
+    return rows, targets, weights

@@ -1,0 +1,99 @@
+"""One persisted K-fold assignment (id -> fold) that every model reads, so OOF predictions stack.
+
+Folds are stratified by (rounded) label, grouped by duplicate cluster (and by prompt on request), and
+deterministic for a seed. They are written once; later runs verify the training data still matches and
+refuse — never silently re-split — when it does not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold
+
+from daigt import atomic
+from daigt.config import fingerprint
+from daigt.data import binary_labels
+from daigt.dedup import connected_groups
+from daigt.errors import DaigtError
+
+REBUILD_HINT = "rebuild with `python src/make_folds.py --force` (then retrain every model: OOF from different folds do not stack)"
+
+
+@dataclass(frozen=True)
+class FoldConfig:
+    path: str = "folds/folds.csv"
+    n_folds: int = 5
+    seed: int = 42
+    group_by_prompt: bool = False
+
+
+def assign_folds(frame: pd.DataFrame, cfg: FoldConfig) -> pd.DataFrame:
+    """Draw folds for ``frame`` (needs id, label, and dup_cluster / group when used)."""
+    y = binary_labels(frame["label"])
+    keys = [frame["dup_cluster"]] if "dup_cluster" in frame else [frame["id"]]
+    if cfg.group_by_prompt:
+        keys.append(frame["group"])
+    groups = connected_groups(*keys)
+    n_groups = len(np.unique(groups))
+    if cfg.n_folds < 2 or cfg.n_folds > n_groups:
+        raise DaigtError(f"cannot draw {cfg.n_folds} folds from {n_groups} groups of essays: set folds.n_folds "
+                         "in configs/project.yaml between 2 and the number of groups")
+    splitter = StratifiedGroupKFold(n_splits=cfg.n_folds, shuffle=True, random_state=cfg.seed)
+    fold = np.empty(len(frame), dtype=int)
+    for k, (_, held_out) in enumerate(splitter.split(np.zeros(len(frame)), y, groups)):
+        fold[held_out] = k
+        if len(np.unique(y[held_out])) < 2:
+            raise DaigtError(f"fold {k} holds a single class, so its AUC is undefined: use fewer folds, "
+                             "more data, or folds.group_by_prompt: false")
+    return pd.DataFrame({"id": frame["id"].to_numpy(), "fold": fold})
+
+
+def ids_fingerprint(ids: pd.Series) -> str:
+    return fingerprint(sorted(ids.tolist()))
+
+
+def save_folds(folds: pd.DataFrame, cfg: FoldConfig, path: Path, train_path: str | Path) -> None:
+    meta = {"n_folds": cfg.n_folds, "seed": cfg.seed, "group_by_prompt": cfg.group_by_prompt,
+            "rows": len(folds), "ids_sha1": ids_fingerprint(folds["id"]), "train": str(train_path)}
+    atomic.write_json(path.with_suffix(".json"), meta)
+    atomic.write_csv(path, folds)
+
+
+def read_folds(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise DaigtError(f"{path}: no folds file; create it with `python src/make_folds.py`")
+    folds = pd.read_csv(path, dtype={"id": str, "fold": int})
+    if list(folds.columns) != ["id", "fold"]:
+        raise DaigtError(f"{path}: expected columns id,fold; {REBUILD_HINT}")
+    return folds
+
+
+def check_folds_match(folds: pd.DataFrame, frame: pd.DataFrame, path: Path, cfg: FoldConfig) -> None:
+    """Refuse when the training ids changed since the folds were drawn."""
+    have, want = set(folds["id"]), set(frame["id"])
+    if have != want:
+        added, removed = sorted(want - have), sorted(have - want)
+        raise DaigtError(
+            f"{path} does not match the training data: {len(added)} ids are new (e.g. {added[:3]}), "
+            f"{len(removed)} are gone (e.g. {removed[:3]}); {REBUILD_HINT}"
+        )
+    n_folds = int(folds["fold"].max()) + 1
+    if n_folds != cfg.n_folds:
+        raise DaigtError(f"{path} has {n_folds} folds but folds.n_folds is {cfg.n_folds}; {REBUILD_HINT}")
+
+
+def load_or_create_folds(
+    frame: pd.DataFrame, cfg: FoldConfig, path: Path, train_path: str | Path, force: bool = False
+) -> pd.DataFrame:
+    """Return id/fold aligned with ``frame``'s rows; create and persist the file on first use."""
+    if force or not path.is_file():
+        folds = assign_folds(frame, cfg)
+        save_folds(folds, cfg, path, train_path)
+    else:
+        folds = read_folds(path)
+        check_folds_match(folds, frame, path, cfg)
+    return frame[["id"]].merge(folds, on="id", how="left", validate="one_to_one")

@@ -1,0 +1,86 @@
+"""The shared set-up of every run: project config, data paths, the canonical train frame with its folds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from daigt.config import PROJECT_CONFIG, load_yaml, repo_path
+from daigt.data import load_essays
+from daigt.dedup import DedupConfig, deduplicate
+from daigt.errors import DaigtError
+from daigt.folds import FoldConfig, load_or_create_folds
+
+PLACE_DATA = "see README 'Put the data in place', or pass --{flag} PATH"
+
+
+@dataclass
+class Project:
+    config: dict[str, Any]
+    train_path: Path
+    test_path: Path | None
+    artifacts: Path
+    folds: FoldConfig = field(init=False)
+    dedup: DedupConfig = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.folds = FoldConfig(**self.config.get("folds", {}))
+        self.dedup = DedupConfig(**self.config.get("dedup", {}))
+
+    @classmethod
+    def load(
+        cls,
+        config_path: str | Path | None = None,
+        train: str | Path | None = None,
+        test: str | Path | None = None,
+        artifacts: str | Path | None = None,
+    ) -> Project:
+        """CLI paths are taken as given (relative to the working directory); config paths are repo-relative."""
+        config = load_yaml(config_path or PROJECT_CONFIG)
+        test_path = Path(test) if test else (repo_path(config["test"]) if config.get("test") else None)
+        return cls(
+            config=config,
+            train_path=Path(train) if train else repo_path(config.get("train", "data/train.csv")),
+            test_path=test_path,
+            artifacts=Path(artifacts) if artifacts else repo_path(config.get("artifacts", "artifacts")),
+        )
+
+    @property
+    def folds_path(self) -> Path:
+        return repo_path(self.folds.path)
+
+    @property
+    def columns(self) -> dict[str, str]:
+        return dict(self.config.get("columns") or {})
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.config.get("models") or [])
+
+    def train_frame(self, rebuild_folds: bool = False) -> tuple[pd.DataFrame, dict[str, int]]:
+        """Canonical train rows (after de-duplication) with their ``fold``; creates the folds on first use."""
+        if not self.train_path.is_file():
+            raise DaigtError(f"no training data at {self.train_path}: {PLACE_DATA.format(flag='train')}")
+        frame = load_essays(self.train_path, "train", self.columns)
+        frame, report = deduplicate(frame, self.dedup)
+        folds = load_or_create_folds(frame, self.folds, self.folds_path, self.train_path, force=rebuild_folds)
+        return frame.assign(fold=folds["fold"].to_numpy()), report
+
+    def test_frame(self) -> pd.DataFrame:
+        if self.test_path is None or not self.test_path.is_file():
+            raise DaigtError(f"no test essays at {self.test_path}: {PLACE_DATA.format(flag='test')}")
+        return load_essays(self.test_path, "test", self.columns)
+
+    def sample_submission_path(self) -> Path | None:
+        """Configured sample, else sample_submission.csv beside the test file, else none."""
+        configured = self.config.get("sample_submission")
+        if configured:
+            return repo_path(configured)
+        if self.test_path is not None:
+            beside = self.test_path.parent / "sample_submission.csv"
+            if beside.is_file():
+                return beside
+        return None

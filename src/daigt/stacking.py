@@ -1,0 +1,175 @@
+"""Level-2: gather every model's OOF / test predictions, stack them with LightGBM, pick the best.
+
+The stacker is trained fold by fold on the same assignment as the models (fit on K-1 folds' OOF rows,
+predict the held-out fold), so its OOF AUC is measured on rows it never saw. Its test prediction is the
+mean of its K fold models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+
+from daigt.data import binary_labels
+from daigt.errors import DaigtError
+from daigt.metrics import auc
+from daigt.train import METRICS_FILE, OOF_FILE, TEST_FILE, fold_dir
+
+RANK_MEAN, STACKER = "rank_mean", "stacker"
+
+
+@dataclass
+class ModelPredictions:
+    """One model's predictions aligned to the train rows (OOF) and the test rows (mean over folds)."""
+
+    name: str
+    oof: np.ndarray
+    test: np.ndarray
+    fold_auc: list[float] = field(default_factory=list)
+
+
+def collect_models(
+    artifacts: Path, train: pd.DataFrame, test_ids: pd.Series, n_folds: int
+) -> tuple[dict[str, ModelPredictions], dict[str, str]]:
+    """Every model with all folds present and matching the current data; the rest, with the reason."""
+    complete: dict[str, ModelPredictions] = {}
+    excluded: dict[str, str] = {}
+    model_dirs = sorted(p for p in artifacts.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+        if artifacts.is_dir() else []
+    for model_dir in model_dirs:
+        name = model_dir.name
+        missing = [k for k in range(n_folds) if not (fold_dir(artifacts, name, k) / METRICS_FILE).is_file()]
+        if missing:
+            excluded[name] = f"partial: folds {missing} missing (python src/train_fold.py --fold all --model {name})"
+            continue
+        try:
+            complete[name] = _load_model(artifacts, name, train, test_ids, n_folds)
+        except DaigtError as err:
+            excluded[name] = f"stale: {err}"
+    return complete, excluded
+
+
+def _load_model(
+    artifacts: Path, name: str, train: pd.DataFrame, test_ids: pd.Series, n_folds: int
+) -> ModelPredictions:
+    retrain = f"retrain with python src/train_fold.py --fold all --model {name} --force"
+    oofs, tests = [], []
+    for k in range(n_folds):
+        directory = fold_dir(artifacts, name, k)
+        oofs.append(pd.read_csv(directory / OOF_FILE, dtype={"id": str}))
+        test = pd.read_csv(directory / TEST_FILE, dtype={"id": str})
+        if not (len(test) == len(test_ids) and (test["id"].to_numpy() == test_ids.to_numpy()).all()):
+            raise DaigtError(f"fold {k} predicted a different test file; {retrain}")
+        tests.append(test["pred"].to_numpy(dtype=float))
+    oof = pd.concat(oofs, ignore_index=True)
+    merged = train[["id", "fold"]].merge(oof, on="id", how="left", suffixes=("", "_model"))
+    if merged["pred"].isna().any() or len(oof) != len(train) or (merged["fold"] != merged["fold_model"]).any():
+        raise DaigtError(f"its OOF rows do not match the current folds/training data; {retrain}")
+    fold_auc = [auc(part["label"], part["pred"]) for part in oofs]
+    return ModelPredictions(name, merged["pred"].to_numpy(dtype=float), np.mean(tests, axis=0), fold_auc)
+
+
+def rank01(values: np.ndarray) -> np.ndarray:
+    """Ranks scaled to [0, 1]; a single value maps to 0.5."""
+    if len(values) < 2:
+        return np.full(len(values), 0.5)
+    return (rankdata(values) - 1) / (len(values) - 1)
+
+
+def text_meta_features(texts: pd.Series) -> pd.DataFrame:
+    """Label-free statistics of each essay's surface: AI text is tidier and more uniform than students'."""
+    texts = texts.astype(str)
+    n_chars = texts.str.len().clip(lower=1)
+    n_words = texts.str.split().str.len().clip(lower=1)
+    n_sentences = texts.str.count(r"[.!?]+").clip(lower=1)
+    return pd.DataFrame({
+        "meta_chars": n_chars,
+        "meta_words": n_words,
+        "meta_paragraphs": texts.str.count(r"\n\s*\n") + 1,
+        "meta_words_per_sentence": n_words / n_sentences,
+        "meta_chars_per_word": n_chars / n_words,
+        "meta_upper_ratio": texts.str.count(r"[A-Z]") / n_chars,
+        "meta_punct_ratio": texts.str.count(r"[^\w\s]") / n_chars,
+        "meta_digit_ratio": texts.str.count(r"\d") / n_chars,
+        "meta_lowercase_sentence_starts": texts.str.count(r"[.!?]\s+[a-z]") / n_sentences,
+        "meta_lowercase_i": texts.str.count(r"\bi\b") / n_words,
+        "meta_non_ascii": texts.str.count(r"[^\x00-\x7f]") / n_chars,
+    })
+
+
+def feature_matrices(
+    models: dict[str, ModelPredictions], train: pd.DataFrame, test: pd.DataFrame | None, cfg: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stacker inputs for the train rows (from OOF) and the test rows (from fold-mean test predictions)."""
+    oof_cols, test_cols = {}, {}
+    for name, preds in models.items():
+        if cfg.get("probabilities", True):
+            oof_cols[f"p_{name}"], test_cols[f"p_{name}"] = preds.oof, preds.test
+        if cfg.get("ranks", False):
+            oof_cols[f"r_{name}"], test_cols[f"r_{name}"] = rank01(preds.oof), rank01(preds.test)
+    oof_x, test_x = pd.DataFrame(oof_cols), pd.DataFrame(test_cols)
+    if cfg.get("meta", False):
+        if test is None:
+            raise DaigtError("features.meta needs the test texts: pass --test or set meta: false")
+        oof_x = pd.concat([oof_x, text_meta_features(train["text"]).reset_index(drop=True)], axis=1)
+        test_x = pd.concat([test_x, text_meta_features(test["text"]).reset_index(drop=True)], axis=1)
+    if oof_x.empty:
+        raise DaigtError("configs/blend.yaml selects no stacker features")
+    return oof_x, test_x
+
+
+def nested_stacker(
+    oof_x: pd.DataFrame, labels: np.ndarray, folds: np.ndarray, test_x: pd.DataFrame, params: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
+    """OOF and test predictions of a LightGBM stacker trained on the models' own folds."""
+    params = dict(params)
+    seed = params.pop("seed", 42)
+    y = binary_labels(labels)
+    oof = np.zeros(len(oof_x))
+    test = np.zeros(len(test_x))
+    fold_ids = np.unique(folds)
+    for k in fold_ids:
+        fit = folds != k
+        model = lgb.LGBMClassifier(**params, random_state=seed, deterministic=True, verbose=-1)
+        model.fit(oof_x[fit], y[fit])
+        oof[~fit] = model.predict_proba(oof_x[~fit])[:, 1]
+        if len(test_x):
+            test += model.predict_proba(test_x)[:, 1] / len(fold_ids)
+    return oof, test
+
+
+@dataclass
+class Candidate:
+    name: str
+    oof: np.ndarray
+    test: np.ndarray
+    oof_auc: float
+
+
+def build_candidates(
+    models: dict[str, ModelPredictions], train: pd.DataFrame, test: pd.DataFrame | None, cfg: dict[str, Any]
+) -> dict[str, Candidate]:
+    """Each model alone, their rank average, and the stacker — all scored on the same OOF rows."""
+    labels = train["label"].to_numpy(dtype=float)
+    out = {name: Candidate(name, p.oof, p.test, auc(labels, p.oof)) for name, p in models.items()}
+    rank_oof = np.mean([rank01(p.oof) for p in models.values()], axis=0)
+    rank_test = np.mean([rank01(p.test) for p in models.values()], axis=0)
+    out[RANK_MEAN] = Candidate(RANK_MEAN, rank_oof, rank_test, auc(labels, rank_oof))
+    oof_x, test_x = feature_matrices(models, train, test, cfg.get("features", {}))
+    st_oof, st_test = nested_stacker(oof_x, labels, train["fold"].to_numpy(), test_x, cfg.get("stacker", {}))
+    out[STACKER] = Candidate(STACKER, st_oof, st_test, auc(labels, st_oof))
+    return out
+
+
+def pick_candidate(candidates: dict[str, Candidate], pick: str) -> Candidate:
+    if pick == "auto":
+        return max(candidates.values(), key=lambda c: (np.nan_to_num(c.oof_auc, nan=-1.0), c.name == STACKER))
+    if pick not in candidates:
+        raise DaigtError(f"pick: '{pick}' is not a candidate (have: {', '.join(candidates)})")
+    return candidates[pick]

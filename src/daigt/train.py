@@ -1,0 +1,137 @@
+"""Fold training: fit a family on K-1 folds, predict the held-out fold and the test set, write artifacts.
+
+``artifacts/<model>/fold<k>/`` holds ``oof.csv`` (id, fold, label, pred), ``test.csv`` (id, pred),
+``metrics.json``, the resolved ``config.yaml`` and the fitted ``model/``. A fold folder appears in one
+rename when everything in it is written, so its existence means the fold is complete; a rerun skips
+folds whose ``run_key`` (config, seed, data, folds) is unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from daigt import atomic
+from daigt.config import fingerprint
+from daigt.errors import DaigtError
+from daigt.families import FitContext, ModelFamily, get_family
+from daigt.metrics import auc, peak_rss_mb
+from daigt.project import Project
+
+OOF_FILE, TEST_FILE, METRICS_FILE, CONFIG_FILE, MODEL_DIR = "oof.csv", "test.csv", "metrics.json", "config.yaml", "model"
+
+
+def fold_dir(artifacts: Path, model: str, fold: int) -> Path:
+    return artifacts / model / f"fold{fold}"
+
+
+def frame_fingerprint(frame: pd.DataFrame, columns: list[str]) -> str:
+    digest = hashlib.sha1()
+    for column in columns:
+        digest.update(pd.util.hash_pandas_object(frame[column], index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class FoldTrainer:
+    """Trains one model config over the requested folds of one project."""
+
+    project: Project
+    model_name: str
+    model_config: dict[str, Any]
+    seed: int
+    progress: bool = True
+
+    def resolved_config(self) -> dict[str, Any]:
+        return {
+            "model": self.model_name,
+            "seed": self.seed,
+            **self.model_config,
+            "train": str(self.project.train_path),
+            "test": str(self.project.test_path),
+            "folds": self.project.config.get("folds", {}),
+            "dedup": self.project.config.get("dedup", {}),
+            "columns": self.project.columns,
+        }
+
+    def run(self, folds: list[int] | None = None, force: bool = False) -> list[dict[str, Any]]:
+        train, _ = self.project.train_frame()
+        test = self.project.test_frame()
+        n_folds = self.project.folds.n_folds
+        wanted = list(range(n_folds)) if folds is None else folds
+        bad = [k for k in wanted if not 0 <= k < n_folds]
+        if bad:
+            raise DaigtError(f"fold {bad[0]} does not exist: folds are 0..{n_folds - 1} (or 'all')")
+        run_key = fingerprint({
+            "config": self.resolved_config(),
+            "train": frame_fingerprint(train, ["id", "text", "label", "fold"]),
+            "test": frame_fingerprint(test, ["id", "text"]),
+        })
+        todo = [k for k in wanted if force or not self._is_done(k, run_key)]
+        for k in sorted(set(wanted) - set(todo)):
+            print(f"[{self.model_name}] fold {k}: up to date in {self._dir(k)} (use --force to retrain)")
+        results = [self._load_metrics(k) for k in wanted if k not in todo]
+        if not todo:
+            return results
+        family_cls = get_family(self.model_config["family"])
+        model = family_cls(self.model_config.get("params", {}), self.seed)
+        model.prepare(pd.concat([train, test], ignore_index=True))
+        bar = tqdm(todo, desc=f"{self.model_name} folds", unit="fold", disable=not self.progress)
+        for k in bar:
+            results.append(self._train_fold(model, train, test, k, run_key))
+            bar.set_postfix(auc=f"{results[-1]['auc']:.4f}")
+        return sorted(results, key=lambda m: m["fold"])
+
+    def _dir(self, fold: int) -> Path:
+        return fold_dir(self.project.artifacts, self.model_name, fold)
+
+    def _load_metrics(self, fold: int) -> dict[str, Any]:
+        return json.loads((self._dir(fold) / METRICS_FILE).read_text())
+
+    def _is_done(self, fold: int, run_key: str) -> bool:
+        path = self._dir(fold) / METRICS_FILE
+        return path.is_file() and self._load_metrics(fold).get("run_key") == run_key
+
+    def _train_fold(
+        self, model: ModelFamily, train: pd.DataFrame, test: pd.DataFrame, fold: int, run_key: str
+    ) -> dict[str, Any]:
+        fit_rows, held_out = train[train["fold"] != fold], train[train["fold"] == fold]
+        workdir = self.project.artifacts / self.model_name / f".work-fold{fold}"  # checkpoints survive crashes
+        context = FitContext(unlabeled=test[["id", "text"]], workdir=workdir, progress=self.progress)
+        started = time.perf_counter()
+        model.fit(fit_rows, context)
+        fitted = time.perf_counter()
+        oof = held_out[["id", "fold", "label"]].assign(pred=model.predict(held_out))
+        test_preds = test[["id"]].assign(pred=model.predict(test))
+        predicted = time.perf_counter()
+        metrics = {
+            "model": self.model_name,
+            "family": self.model_config["family"],
+            "fold": fold,
+            "auc": auc(oof["label"], oof["pred"]),
+            "n_train": len(fit_rows),
+            "n_valid": len(held_out),
+            "n_test": len(test),
+            "fit_seconds": round(fitted - started, 3),
+            "predict_seconds": round(predicted - fitted, 3),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+            "seed": self.seed,
+            "run_key": run_key,
+        }
+        with atomic.atomic_dir(self._dir(fold)) as tmp:
+            oof.to_csv(tmp / OOF_FILE, index=False)
+            test_preds.to_csv(tmp / TEST_FILE, index=False)
+            atomic.write_yaml(tmp / CONFIG_FILE, self.resolved_config())
+            (tmp / MODEL_DIR).mkdir()
+            model.save(tmp / MODEL_DIR)
+            atomic.write_json(tmp / METRICS_FILE, metrics)
+        shutil.rmtree(workdir, ignore_errors=True)
+        return metrics

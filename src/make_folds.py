@@ -1,0 +1,34 @@
+"""Create (or, with --force, rebuild) the shared fold assignment in folds/.
+
+Every model reads this one file, so out-of-fold predictions from different models line up and stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from daigt.errors import cli_entry  # noqa: E402
+from daigt.project import Project  # noqa: E402
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--train", help="training essays (default: 'train:' in the project config)")
+    parser.add_argument("--config", help="project config (default: configs/project.yaml)")
+    parser.add_argument("--force", action="store_true", help="re-draw even if a folds file exists")
+    args = parser.parse_args(argv)
+    project = Project.load(args.config, train=args.train)
+    frame, dedup = project.train_frame(rebuild_folds=args.force)
+    counts = frame.groupby("fold")["label"].agg(rows="size", ai_share="mean").round(3)
+    print(f"folds: {project.folds_path} ({len(frame)} essays, {project.folds.n_folds} folds, seed {project.folds.seed})")
+    print(f"duplicates: {dedup}")
+    print(counts.to_string())
+
+
+if __name__ == "__main__":
+    main()

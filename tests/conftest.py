@@ -1,0 +1,61 @@
+"""Small synthetic essay sets written on the spot: no test reads ../shared/data."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+HUMAN_WORDS = "i think that cars is bad becuase people dont care and my friend say its alot of fun but".split()
+AI_WORDS = ("furthermore additionally it is important to consider the significant benefits moreover "
+            "ultimately society overall crucial perspective").split()
+
+
+def make_essays(n: int, seed: int = 0, prompts: int = 4) -> pd.DataFrame:
+    """``n`` essays, about 3/4 AI, drawn from two overlapping vocabularies so AUC is high but not 1."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = 1 if rng.random() < 0.75 else 0
+        own, other = (AI_WORDS, HUMAN_WORDS) if label else (HUMAN_WORDS, AI_WORDS)
+        words = [rng.choice(own if rng.random() < 0.7 else other) for _ in range(rng.randint(40, 80))]
+        rows.append({"id": f"e{i:04d}", "prompt_name": f"prompt{i % prompts}", "text": " ".join(words) + ".",
+                     "generated": label, "source": "llm" if label else "student"})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def essays() -> pd.DataFrame:
+    return make_essays(120)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, essays: pd.DataFrame) -> dict[str, Path]:
+    """A train/test pair and a project config whose folds and artifacts live under tmp_path."""
+    train, test = tmp_path / "train.csv", tmp_path / "test_essays.csv"
+    essays.to_csv(train, index=False)
+    test_frame = make_essays(9, seed=1)[["id", "prompt_name", "text"]].assign(id=lambda f: "t" + f["id"])
+    test_frame.to_csv(test, index=False)
+    config = {
+        "train": str(train), "test": str(test), "sample_submission": None, "columns": {},
+        "folds": {"path": str(tmp_path / "folds" / "folds.csv"), "n_folds": 3, "seed": 7, "group_by_prompt": False},
+        "dedup": {"action": "group", "near_threshold": 0.8},
+        "artifacts": str(tmp_path / "artifacts"),
+        "models": ["tiny_tfidf"],
+    }
+    project = tmp_path / "project.yaml"
+    project.write_text(yaml.safe_dump(config))
+    model = tmp_path / "tiny_tfidf.yaml"
+    model.write_text(yaml.safe_dump({
+        "family": "tfidf", "seed": 3,
+        "params": {"fit_vocabulary_on": "train+test",
+                   "vectorizer": {"analyzer": "word", "ngram_range": [1, 2], "min_df": 1, "sublinear_tf": True},
+                   "classifiers": {"nb": {"kind": "multinomial_nb", "weight": 0.5, "params": {"alpha": 0.1}},
+                                   "sgd": {"kind": "sgd", "weight": 0.5,
+                                           "params": {"loss": "modified_huber", "max_iter": 200}}}},
+    }))
+    return {"root": tmp_path, "train": train, "test": test, "project": project, "model": model,
+            "artifacts": tmp_path / "artifacts", "folds": tmp_path / "folds" / "folds.csv"}
