@@ -1,7 +1,7 @@
 """Stack every fully trained model with LightGBM and write submissions/submission.csv (id,generated).
 
-    python src/blend.py
-    python src/blend.py --train data/train.csv --test data/test_essays.csv --out submissions/submission.csv
+python src/blend.py
+python src/blend.py --train data/train.csv --test data/test_essays.csv --out submissions/submission.csv
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from daigt.config import BLEND_CONFIG, load_yaml, repo_path  # noqa: E402
-from daigt.ensemble import blend  # noqa: E402
-from daigt.errors import cli_entry  # noqa: E402
-from daigt.project import Project  # noqa: E402
+from daigt.config import BLEND_CONFIG, load_yaml, repo_path
+from daigt.ensemble import blend
+from daigt.errors import cli_entry
+from daigt.project import Project
 
 
 @cli_entry
@@ -25,8 +25,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", help="project config (default: configs/project.yaml)")
     parser.add_argument("--train", help="training essays the models were trained on")
     parser.add_argument("--test", help="test essays the models predicted")
-    parser.add_argument("--sample", type=Path, help="sample_submission.csv to validate against "
-                        "(default: the one next to the test file, if any)")
+    parser.add_argument(
+        "--sample",
+        type=Path,
+        help="sample_submission.csv to validate against (default: the one next to the test file, if any)",
+    )
     parser.add_argument("--artifacts", help="where the models' folds are (default: artifacts/)")
     parser.add_argument("--out", type=Path, help="submission path (default: 'output:' in the blend config)")
     args = parser.parse_args(argv)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from daigt.errors import cli_entry  # noqa: E402
-from daigt.project import Project  # noqa: E402
+from daigt.errors import cli_entry
+from daigt.project import Project
 
 
 @cli_entry
@@ -25,7 +25,9 @@ def main(argv: list[str] | None = None) -> None:
     project = Project.load(args.config, train=args.train)
     frame, dedup = project.train_frame(rebuild_folds=args.force)
     counts = frame.groupby("fold")["label"].agg(rows="size", ai_share="mean").round(3)
-    print(f"folds: {project.folds_path} ({len(frame)} essays, {project.folds.n_folds} folds, seed {project.folds.seed})")
+    print(
+        f"folds: {project.folds_path} ({len(frame)} essays, {project.folds.n_folds} folds, seed {project.folds.seed})"
+    )
     print(f"duplicates: {dedup}")
     print(counts.to_string())
 

@@ -1,8 +1,8 @@
 """Train one model config on K-1 folds and predict the held-out fold and the test set.
 
-    python src/train_fold.py --fold 0                       # default model, default data
-    python src/train_fold.py --fold all --model tfidf_char --train data/train.csv --test data/test_essays.csv
-    python src/train_fold.py --fold all --model all         # every model listed in configs/project.yaml
+python src/train_fold.py --fold 0                       # default model, default data
+python src/train_fold.py --fold all --model tfidf_char --train data/train.csv --test data/test_essays.csv
+python src/train_fold.py --fold all --model all         # every model listed in configs/project.yaml
 """
 
 from __future__ import annotations
@@ -13,21 +13,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from daigt.config import load_model_config  # noqa: E402
-from daigt.errors import DaigtError, cli_entry  # noqa: E402
-from daigt.project import Project  # noqa: E402
-from daigt.train import FoldTrainer  # noqa: E402
+from daigt.config import load_model_config
+from daigt.errors import DaigtError, cli_entry
+from daigt.project import Project
+from daigt.train import FoldTrainer
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fold", required=True, help="fold number, or 'all'")
-    parser.add_argument("--model", help="config name under configs/models/, a YAML path, or 'all' "
-                        "(default: the first of 'models:' in the project config)")
+    parser.add_argument(
+        "--model",
+        help="config name under configs/models/, a YAML path, or 'all' "
+        "(default: the first of 'models:' in the project config)",
+    )
     parser.add_argument("--train", help="training essays (default: 'train:' in the project config)")
     parser.add_argument("--test", help="test essays to predict (default: 'test:' in the project config)")
-    parser.add_argument("--seed", type=int, help="model seed (default: the model config's seed, else 42); "
-                        "the folds keep their own seed")
+    parser.add_argument(
+        "--seed", type=int, help="model seed (default: the model config's seed, else 42); the folds keep their own seed"
+    )
     parser.add_argument("--config", help="project config (default: configs/project.yaml)")
     parser.add_argument("--artifacts", help="output root (default: 'artifacts:' in the project config)")
     parser.add_argument("--force", action="store_true", help="retrain folds that are already up to date")
@@ -56,8 +60,10 @@ def main(argv: list[str] | None = None) -> None:
         trainer = FoldTrainer(project, model_name, model_config, seed, progress=not args.no_progress)
         for m in trainer.run(folds, force=args.force):
             out = project.artifacts / model_name / f"fold{m['fold']}"
-            print(f"[{model_name}] fold {m['fold']}: AUC {m['auc']:.4f}  fit {m['fit_seconds']:.1f}s  "
-                  f"predict {m['predict_seconds']:.1f}s  -> {out}")
+            print(
+                f"[{model_name}] fold {m['fold']}: AUC {m['auc']:.4f}  fit {m['fit_seconds']:.1f}s  "
+                f"predict {m['predict_seconds']:.1f}s  -> {out}"
+            )
 
 
 if __name__ == "__main__":

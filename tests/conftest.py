@@ -9,9 +9,45 @@ import pandas as pd
 import pytest
 import yaml
 
-HUMAN_WORDS = "i think that cars is bad becuase people dont care and my friend say its alot of fun but".split()
-AI_WORDS = ("furthermore additionally it is important to consider the significant benefits moreover "
-            "ultimately society overall crucial perspective").split()
+HUMAN_WORDS = [
+    "i",
+    "think",
+    "that",
+    "cars",
+    "is",
+    "bad",
+    "becuase",
+    "people",
+    "dont",
+    "care",
+    "and",
+    "my",
+    "friend",
+    "say",
+    "its",
+    "alot",
+    "of",
+    "fun",
+    "but",
+]
+AI_WORDS = [
+    "furthermore",
+    "additionally",
+    "it",
+    "is",
+    "important",
+    "to",
+    "consider",
+    "the",
+    "significant",
+    "benefits",
+    "moreover",
+    "ultimately",
+    "society",
+    "overall",
+    "crucial",
+    "perspective",
+]
 
 
 def make_essays(n: int, seed: int = 0, prompts: int = 4) -> pd.DataFrame:
@@ -22,8 +58,15 @@ def make_essays(n: int, seed: int = 0, prompts: int = 4) -> pd.DataFrame:
         label = 1 if rng.random() < 0.75 else 0
         own, other = (AI_WORDS, HUMAN_WORDS) if label else (HUMAN_WORDS, AI_WORDS)
         words = [rng.choice(own if rng.random() < 0.7 else other) for _ in range(rng.randint(40, 80))]
-        rows.append({"id": f"e{i:04d}", "prompt_name": f"prompt{i % prompts}", "text": " ".join(words) + ".",
-                     "generated": label, "source": "llm" if label else "student"})
+        rows.append(
+            {
+                "id": f"e{i:04d}",
+                "prompt_name": f"prompt{i % prompts}",
+                "text": " ".join(words) + ".",
+                "generated": label,
+                "source": "llm" if label else "student",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -40,7 +83,10 @@ def workspace(tmp_path: Path, essays: pd.DataFrame) -> dict[str, Path]:
     test_frame = make_essays(9, seed=1)[["id", "prompt_name", "text"]].assign(id=lambda f: "t" + f["id"])
     test_frame.to_csv(test, index=False)
     config = {
-        "train": str(train), "test": str(test), "sample_submission": None, "columns": {},
+        "train": str(train),
+        "test": str(test),
+        "sample_submission": None,
+        "columns": {},
         "folds": {"path": str(tmp_path / "folds" / "folds.csv"), "n_folds": 3, "seed": 7, "group_by_prompt": False},
         "dedup": {"action": "group", "near_threshold": 0.8},
         "artifacts": str(tmp_path / "artifacts"),
@@ -49,13 +95,28 @@ def workspace(tmp_path: Path, essays: pd.DataFrame) -> dict[str, Path]:
     project = tmp_path / "project.yaml"
     project.write_text(yaml.safe_dump(config))
     model = tmp_path / "tiny_tfidf.yaml"
-    model.write_text(yaml.safe_dump({
-        "family": "tfidf", "seed": 3,
-        "params": {"fit_vocabulary_on": "train+test",
-                   "vectorizer": {"analyzer": "word", "ngram_range": [1, 2], "min_df": 1, "sublinear_tf": True},
-                   "classifiers": {"nb": {"kind": "multinomial_nb", "weight": 0.5, "params": {"alpha": 0.1}},
-                                   "sgd": {"kind": "sgd", "weight": 0.5,
-                                           "params": {"loss": "modified_huber", "max_iter": 200}}}},
-    }))
-    return {"root": tmp_path, "train": train, "test": test, "project": project, "model": model,
-            "artifacts": tmp_path / "artifacts", "folds": tmp_path / "folds" / "folds.csv"}
+    model.write_text(
+        yaml.safe_dump(
+            {
+                "family": "tfidf",
+                "seed": 3,
+                "params": {
+                    "fit_vocabulary_on": "train+test",
+                    "vectorizer": {"analyzer": "word", "ngram_range": [1, 2], "min_df": 1, "sublinear_tf": True},
+                    "classifiers": {
+                        "nb": {"kind": "multinomial_nb", "weight": 0.5, "params": {"alpha": 0.1}},
+                        "sgd": {"kind": "sgd", "weight": 0.5, "params": {"loss": "modified_huber", "max_iter": 200}},
+                    },
+                },
+            }
+        )
+    )
+    return {
+        "root": tmp_path,
+        "train": train,
+        "test": test,
+        "project": project,
+        "model": model,
+        "artifacts": tmp_path / "artifacts",
+        "folds": tmp_path / "folds" / "folds.csv",
+    }

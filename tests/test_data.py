@@ -19,8 +19,9 @@ def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
 
 
 def test_kaggle_train_and_test(tmp_path: Path) -> None:
-    train = load_essays(write(tmp_path, "train_essays.csv", "id,prompt_id,text,generated\na,0,Hello there.,0\nb,1,Hi.,1\n"),
-                        "train")
+    train = load_essays(
+        write(tmp_path, "train_essays.csv", "id,prompt_id,text,generated\na,0,Hello there.,0\nb,1,Hi.,1\n"), "train"
+    )
     assert list(train.columns) == ["id", "text", "label", "group", "source"]
     assert train["label"].tolist() == [0.0, 1.0] and train["group"].tolist() == ["0", "1"]
     test = load_essays(write(tmp_path, "test_essays.csv", "id,prompt_id,text\nx,0,Some text\n"), "test")
@@ -28,8 +29,9 @@ def test_kaggle_train_and_test(tmp_path: Path) -> None:
 
 
 def test_daigt_soft_labels_and_derived_ids(tmp_path: Path) -> None:
-    frame = load_essays(write(tmp_path, "daigt.csv", "text,label,source,prompt_name\nOne.,0.25,a,p\nTwo.,1,b,q\n"),
-                        "train")
+    frame = load_essays(
+        write(tmp_path, "daigt.csv", "text,label,source,prompt_name\nOne.,0.25,a,p\nTwo.,1,b,q\n"), "train"
+    )
     assert frame["label"].tolist() == [0.25, 1.0]
     assert frame["id"].str.len().eq(12).all() and frame["id"].is_unique  # stable ids from the text
     again = load_essays(tmp_path / "daigt.csv", "train")
@@ -41,7 +43,11 @@ def test_generic_parquet_and_jsonl_with_mapping(tmp_path: Path) -> None:
     frame.to_parquet(tmp_path / "g.parquet")
     mapping = {"id": "essay_key", "text": "body", "label": "is_ai"}
     assert load_essays(tmp_path / "g.parquet", "train", mapping)["text"].tolist() == ["x y", "z"]
-    jsonl = write(tmp_path, "g.jsonl", '{"essay_key": "a", "body": "x", "is_ai": 1}\n\n{"essay_key": "b", "body": "y", "is_ai": 0}\n')
+    jsonl = write(
+        tmp_path,
+        "g.jsonl",
+        '{"essay_key": "a", "body": "x", "is_ai": 1}\n\n{"essay_key": "b", "body": "y", "is_ai": 0}\n',
+    )
     assert load_essays(jsonl, "train", mapping)["label"].tolist() == [1.0, 0.0]
 
 
@@ -54,16 +60,32 @@ def test_generic_parquet_and_jsonl_with_mapping(tmp_path: Path) -> None:
         ("nolabel.csv", "id,text\na,x\n", "train", "no label column"),
         ("emptytext.csv", 'id,text,generated\na,ok,1\nb,"   ",0\n', "train", "row 2, column 'text': text is empty"),
         ("nantext.csv", "id,text,generated\na,ok,1\nb,,0\n", "train", "row 2, column 'text'"),
-        ("badlabel.csv", "id,text,generated\na,ok,1\nb,ok,yes\n", "train", "row 2, column 'generated': label 'yes' is not a number"),
-        ("range.csv", "id,text,generated\na,ok,1.5\n", "train", "row 1, column 'generated': label 1.5 is outside [0, 1]"),
+        (
+            "badlabel.csv",
+            "id,text,generated\na,ok,1\nb,ok,yes\n",
+            "train",
+            "row 2, column 'generated': label 'yes' is not a number",
+        ),
+        (
+            "range.csv",
+            "id,text,generated\na,ok,1.5\n",
+            "train",
+            "row 1, column 'generated': label 1.5 is outside [0, 1]",
+        ),
         ("dupid.csv", "id,text,generated\na,x,1\nb,y,0\na,z,1\n", "train", "duplicate id: 'a' at rows [1, 3]"),
         ("testdup.csv", "id,text\nq,x\nq,y\n", "test", "test ids repeat: 'q'"),
-        ("latin1.csv", "id,text,generated\na,caf\xe9,1\n".encode("latin-1"), "train", "line 2 (offset 23) is not valid UTF-8"),
+        (
+            "latin1.csv",
+            "id,text,generated\na,caf\xe9,1\n".encode("latin-1"),
+            "train",
+            "line 2 (offset 23) is not valid UTF-8",
+        ),
         ("bad.jsonl", '{"text": "a", "label": 1}\n{oops\n', "train", "row 2: invalid JSON"),
     ],
 )
-def test_bad_input_names_file_row_column_and_fix(tmp_path: Path, name: str, content: str | bytes, role: str,
-                                                 expected: str) -> None:
+def test_bad_input_names_file_row_column_and_fix(
+    tmp_path: Path, name: str, content: str | bytes, role: str, expected: str
+) -> None:
     path = write(tmp_path, name, content)
     with pytest.raises(DataError) as err:
         load_essays(path, role)  # type: ignore[arg-type]

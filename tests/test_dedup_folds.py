@@ -13,15 +13,22 @@ from daigt.errors import DaigtError
 from daigt.folds import FoldConfig, assign_folds, load_or_create_folds
 from tests.conftest import make_essays
 
-BASE = ("students should be required to do community service because it teaches responsibility and helps "
-        "the town while giving young people real experience of work and of other people; many schools already "
-        "ask for twenty hours a year, and the teachers who run these programs report that pupils come back more "
-        "confident, more patient and far better at planning their own time than before they started volunteering")
+BASE = (
+    "students should be required to do community service because it teaches responsibility and helps "
+    "the town while giving young people real experience of work and of other people; many schools already "
+    "ask for twenty hours a year, and the teachers who run these programs report that pupils come back more "
+    "confident, more patient and far better at planning their own time than before they started volunteering"
+)
 
 
 def test_exact_and_near_duplicates_cluster_but_distinct_texts_do_not() -> None:
-    texts = [BASE, BASE.upper() + "  ", BASE.replace("town", "city"), "a completely different essay about cars " * 3,
-             BASE[: len(BASE) // 3]]
+    texts = [
+        BASE,
+        BASE.upper() + "  ",
+        BASE.replace("town", "city"),
+        "a completely different essay about cars " * 3,
+        BASE[: len(BASE) // 3],
+    ]
     clusters = duplicate_clusters(texts, DedupConfig(near_threshold=0.7))
     assert clusters[0] == clusters[1] == clusters[2]  # case/space variant and a one-word edit
     assert len({clusters[0], clusters[3], clusters[4]}) == 3
@@ -35,8 +42,15 @@ def test_connected_groups_is_transitive() -> None:
 
 
 def test_drop_keeps_one_per_cluster() -> None:
-    frame = pd.DataFrame({"id": list("abc"), "text": [BASE, BASE + " ", "other words entirely here"],
-                          "label": [1.0, 1.0, 0.0], "group": "", "source": ""})
+    frame = pd.DataFrame(
+        {
+            "id": list("abc"),
+            "text": [BASE, BASE + " ", "other words entirely here"],
+            "label": [1.0, 1.0, 0.0],
+            "group": "",
+            "source": "",
+        }
+    )
     kept, report = deduplicate(frame, DedupConfig(action="drop"))
     assert kept["id"].tolist() == ["a", "c"] and report["dropped"] == 1
 
@@ -75,17 +89,19 @@ def test_persisted_folds_are_reused_and_mismatch_is_refused(tmp_path: Path) -> N
     assert path.is_file() and path.with_suffix(".json").is_file()
     shuffled = frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
     reused = load_or_create_folds(shuffled, cfg, path, "train.csv")
-    assert dict(zip(reused["id"], reused["fold"], strict=True)) == dict(zip(created["id"], created["fold"], strict=True))
+    assert dict(zip(reused["id"], reused["fold"], strict=True)) == dict(
+        zip(created["id"], created["fold"], strict=True)
+    )
     before = path.read_bytes()
     with pytest.raises(DaigtError, match=r"1 ids are new .*make_folds.py --force"):
         load_or_create_folds(frame.assign(id=frame["id"].where(frame.index != 0, "new")), cfg, path, "train.csv")
-    with pytest.raises(DaigtError, match="has 3 folds but folds.n_folds is 4"):
+    with pytest.raises(DaigtError, match=r"has 3 folds but folds.n_folds is 4"):
         load_or_create_folds(frame, FoldConfig(n_folds=4), path, "train.csv")
     assert path.read_bytes() == before  # never silently re-split
 
 
 def test_impossible_fold_count_is_a_clear_error() -> None:
     frame = with_clusters(make_essays(30, prompts=2))
-    with pytest.raises(DaigtError, match="cannot draw 3 folds from 2 groups"):
+    with pytest.raises(DaigtError, match=r"cannot draw 3 folds from 2 groups"):
         assign_folds(frame, FoldConfig(n_folds=3, group_by_prompt=True))
     assert np.isfinite(assign_folds(frame, FoldConfig(n_folds=3))["fold"]).all()

@@ -11,11 +11,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
 import pandas as pd
 import yaml
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 @contextmanager

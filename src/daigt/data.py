@@ -117,11 +117,13 @@ def load_essays(
     raw = read_table(path)
     cols = resolve_columns(raw, columns or {}, path)
     if cols["text"] is None:
-        raise DataError(path, f"no text column (looked for {CANDIDATES['text']}; found {list(raw.columns)})",
-                        fix=MAPPING_FIX)
+        raise DataError(
+            path, f"no text column (looked for {CANDIDATES['text']}; found {list(raw.columns)})", fix=MAPPING_FIX
+        )
     if role == "train" and cols["label"] is None:
-        raise DataError(path, f"no label column (looked for {CANDIDATES['label']}; found {list(raw.columns)})",
-                        fix=MAPPING_FIX)
+        raise DataError(
+            path, f"no label column (looked for {CANDIDATES['label']}; found {list(raw.columns)})", fix=MAPPING_FIX
+        )
 
     text = _texts(raw[cols["text"]], path, cols["text"])
     frame = pd.DataFrame(
@@ -162,13 +164,17 @@ def _labels(values: pd.Series, path: Path, column: str) -> pd.Series:
     bad = numeric.isna().to_numpy()
     if bad.any():
         first = values.iloc[int(np.flatnonzero(bad)[0])]
-        _first_bad(path, column, bad, f"label {first!r} is not a number",
-                   "labels are probabilities of 'AI-generated': 0, 1 or soft values in [0, 1]")
+        _first_bad(
+            path,
+            column,
+            bad,
+            f"label {first!r} is not a number",
+            "labels are probabilities of 'AI-generated': 0, 1 or soft values in [0, 1]",
+        )
     outside = ((numeric < 0) | (numeric > 1)).to_numpy()
     if outside.any():
         first = numeric.iloc[int(np.flatnonzero(outside)[0])]
-        _first_bad(path, column, outside, f"label {first} is outside [0, 1]",
-                   "rescale it: 1 = AI-generated, 0 = human")
+        _first_bad(path, column, outside, f"label {first} is outside [0, 1]", "rescale it: 1 = AI-generated, 0 = human")
     return numeric.astype(float)
 
 
@@ -187,10 +193,18 @@ def _ids(raw: pd.DataFrame, column: str | None, text: pd.Series, path: Path, rol
         first_id = ids[repeated].iloc[0]
         rows = _rows((ids == first_id).to_numpy())
         what = "test ids repeat" if role == "test" else "duplicate id"
-        fix = ("Kaggle scores exactly one row per id: remove the repeated rows" if role == "test"
-               else "ids must be unique: drop or rename the repeated rows")
-        raise DataError(path, f"{what}: '{first_id}' at rows {rows} ({int(repeated.sum())} rows share an id)",
-                        row=rows[0], column=column, fix=fix)
+        fix = (
+            "Kaggle scores exactly one row per id: remove the repeated rows"
+            if role == "test"
+            else "ids must be unique: drop or rename the repeated rows"
+        )
+        raise DataError(
+            path,
+            f"{what}: '{first_id}' at rows {rows} ({int(repeated.sum())} rows share an id)",
+            row=rows[0],
+            column=column,
+            fix=fix,
+        )
     return ids
 
 

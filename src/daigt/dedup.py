@@ -44,9 +44,7 @@ def normalise(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).lower().split())
 
 
-def connected_groups(
-    *labelings: Sequence[object], pairs: Sequence[tuple[int, int]] = ()
-) -> np.ndarray:
+def connected_groups(*labelings: Sequence[object], pairs: Sequence[tuple[int, int]] = ()) -> np.ndarray:
     """Group number per row: rows sharing a value in any labeling, or joined by a pair, share a group."""
     n = len(labelings[0]) if labelings else 1 + max(max(p) for p in pairs)
     left, right = [np.asarray([p[0] for p in pairs], dtype=int)], [np.asarray([p[1] for p in pairs], dtype=int)]

@@ -33,8 +33,9 @@ def blend(project: Project, cfg: dict[str, Any], out_path: Path, sample: Path | 
     for name, reason in excluded.items():
         print(f"WARNING: model '{name}' left out of the blend — {reason}", file=sys.stderr)
     if not models:
-        raise DaigtError(f"no complete model under {project.artifacts}: run "
-                         "`python src/train_fold.py --fold all` first")
+        raise DaigtError(
+            f"no complete model under {project.artifacts}: run `python src/train_fold.py --fold all` first"
+        )
     candidates = build_candidates(models, train, test, cfg)
     chosen = pick_candidate(candidates, str(cfg.get("pick", "auto")))
 
@@ -50,8 +51,12 @@ def blend(project: Project, cfg: dict[str, Any], out_path: Path, sample: Path | 
         "n_test": len(test),
         "n_folds": project.folds.n_folds,
         "candidates": {
-            name: {"oof_auc": c.oof_auc, "fold_auc": models[name].fold_auc if name in models else
-                   [float(v) for v in _fold_aucs(labels, c.oof, train["fold"].to_numpy())]}
+            name: {
+                "oof_auc": c.oof_auc,
+                "fold_auc": models[name].fold_auc
+                if name in models
+                else [float(v) for v in _fold_aucs(labels, c.oof, train["fold"].to_numpy())],
+            }
             for name, c in candidates.items()
         },
         "excluded": excluded,
@@ -66,8 +71,12 @@ def blend(project: Project, cfg: dict[str, Any], out_path: Path, sample: Path | 
         }
 
     out_dir = out_path.parent
-    roc_plot(out_dir / "roc.png", labels, {n: c.oof for n, c in candidates.items()},
-             {n: c.oof_auc for n, c in candidates.items()})
+    roc_plot(
+        out_dir / "roc.png",
+        labels,
+        {n: c.oof for n, c in candidates.items()},
+        {n: c.oof_auc for n, c in candidates.items()},
+    )
     atomic.write_json(out_dir / "report.json", report)
     atomic.write_text(out_dir / "report.md", markdown(report))
     atomic.write_csv(out_path, submission)  # last: the submission exists only if everything before worked

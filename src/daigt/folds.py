@@ -20,7 +20,9 @@ from daigt.data import binary_labels
 from daigt.dedup import connected_groups
 from daigt.errors import DaigtError
 
-REBUILD_HINT = "rebuild with `python src/make_folds.py --force` (then retrain every model: OOF from different folds do not stack)"
+REBUILD_HINT = (
+    "rebuild with `python src/make_folds.py --force` (then retrain every model: OOF from different folds do not stack)"
+)
 
 
 @dataclass(frozen=True)
@@ -40,15 +42,19 @@ def assign_folds(frame: pd.DataFrame, cfg: FoldConfig) -> pd.DataFrame:
     groups = connected_groups(*keys)
     n_groups = len(np.unique(groups))
     if cfg.n_folds < 2 or cfg.n_folds > n_groups:
-        raise DaigtError(f"cannot draw {cfg.n_folds} folds from {n_groups} groups of essays: set folds.n_folds "
-                         "in configs/project.yaml between 2 and the number of groups")
+        raise DaigtError(
+            f"cannot draw {cfg.n_folds} folds from {n_groups} groups of essays: set folds.n_folds "
+            "in configs/project.yaml between 2 and the number of groups"
+        )
     splitter = StratifiedGroupKFold(n_splits=cfg.n_folds, shuffle=True, random_state=cfg.seed)
     fold = np.empty(len(frame), dtype=int)
     for k, (_, held_out) in enumerate(splitter.split(np.zeros(len(frame)), y, groups)):
         fold[held_out] = k
         if len(np.unique(y[held_out])) < 2:
-            raise DaigtError(f"fold {k} holds a single class, so its AUC is undefined: use fewer folds, "
-                             "more data, or folds.group_by_prompt: false")
+            raise DaigtError(
+                f"fold {k} holds a single class, so its AUC is undefined: use fewer folds, "
+                "more data, or folds.group_by_prompt: false"
+            )
     return pd.DataFrame({"id": frame["id"].to_numpy(), "fold": fold})
 
 
@@ -57,8 +63,14 @@ def ids_fingerprint(ids: pd.Series) -> str:
 
 
 def save_folds(folds: pd.DataFrame, cfg: FoldConfig, path: Path, train_path: str | Path) -> None:
-    meta = {"n_folds": cfg.n_folds, "seed": cfg.seed, "group_by_prompt": cfg.group_by_prompt,
-            "rows": len(folds), "ids_sha1": ids_fingerprint(folds["id"]), "train": str(train_path)}
+    meta = {
+        "n_folds": cfg.n_folds,
+        "seed": cfg.seed,
+        "group_by_prompt": cfg.group_by_prompt,
+        "rows": len(folds),
+        "ids_sha1": ids_fingerprint(folds["id"]),
+        "train": str(train_path),
+    }
     atomic.write_json(path.with_suffix(".json"), meta)
     atomic.write_csv(path, folds)
 

@@ -8,12 +8,12 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import roc_curve
 
-from daigt import atomic  # noqa: E402
-from daigt.data import binary_labels  # noqa: E402
+from daigt import atomic
+from daigt.data import binary_labels
 
 
 def _fmt(value: float | None) -> str:
@@ -21,8 +21,13 @@ def _fmt(value: float | None) -> str:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    lines = ["# Blend report", "", f"Picked **{report['picked']}** (OOF AUC {_fmt(report['picked_oof_auc'])}); "
-             f"{report['n_train']} training essays, {report['n_test']} test essays, {report['n_folds']} folds.", ""]
+    lines = [
+        "# Blend report",
+        "",
+        f"Picked **{report['picked']}** (OOF AUC {_fmt(report['picked_oof_auc'])}); "
+        f"{report['n_train']} training essays, {report['n_test']} test essays, {report['n_folds']} folds.",
+        "",
+    ]
     lines += ["## Candidates (OOF ROC-AUC)", "", "| candidate | OOF AUC | per-fold AUC |", "|---|---|---|"]
     for name, row in report["candidates"].items():
         folds = ", ".join(_fmt(v) for v in row.get("fold_auc", [])) or "—"
@@ -31,11 +36,17 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", "## Left out", ""] + [f"- **{k}**: {v}" for k, v in report["excluded"].items()]
     if report.get("per_source"):
         names = list(report["candidates"])
-        lines += ["", "## AUC per source", "",
-                  "Single-class sources are scored against every essay of the other class.", "",
-                  "| source | n | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+        lines += [
+            "",
+            "## AUC per source",
+            "",
+            "Single-class sources are scored against every essay of the other class.",
+            "",
+            "| source | n | " + " | ".join(names) + " |",
+            "|---|---|" + "---|" * len(names),
+        ]
         for source, row in report["per_source"].items():
-            lines.append(f"| {source} | {row['n']} | " + " | ".join(_fmt(row['auc'].get(n)) for n in names) + " |")
+            lines.append(f"| {source} | {row['n']} | " + " | ".join(_fmt(row["auc"].get(n)) for n in names) + " |")
     lines += ["", "![ROC](roc.png)", ""]
     return "\n".join(lines)
 

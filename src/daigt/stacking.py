@@ -40,8 +40,11 @@ def collect_models(
     """Every model with all folds present and matching the current data; the rest, with the reason."""
     complete: dict[str, ModelPredictions] = {}
     excluded: dict[str, str] = {}
-    model_dirs = sorted(p for p in artifacts.iterdir() if p.is_dir() and not p.name.startswith(".")) \
-        if artifacts.is_dir() else []
+    model_dirs = (
+        sorted(p for p in artifacts.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if artifacts.is_dir()
+        else []
+    )
     for model_dir in model_dirs:
         name = model_dir.name
         missing = [k for k in range(n_folds) if not (fold_dir(artifacts, name, k) / METRICS_FILE).is_file()]
@@ -55,9 +58,7 @@ def collect_models(
     return complete, excluded
 
 
-def _load_model(
-    artifacts: Path, name: str, train: pd.DataFrame, test_ids: pd.Series, n_folds: int
-) -> ModelPredictions:
+def _load_model(artifacts: Path, name: str, train: pd.DataFrame, test_ids: pd.Series, n_folds: int) -> ModelPredictions:
     retrain = f"retrain with python src/train_fold.py --fold all --model {name} --force"
     oofs, tests = [], []
     for k in range(n_folds):
@@ -88,19 +89,21 @@ def text_meta_features(texts: pd.Series) -> pd.DataFrame:
     n_chars = texts.str.len().clip(lower=1)
     n_words = texts.str.split().str.len().clip(lower=1)
     n_sentences = texts.str.count(r"[.!?]+").clip(lower=1)
-    return pd.DataFrame({
-        "meta_chars": n_chars,
-        "meta_words": n_words,
-        "meta_paragraphs": texts.str.count(r"\n\s*\n") + 1,
-        "meta_words_per_sentence": n_words / n_sentences,
-        "meta_chars_per_word": n_chars / n_words,
-        "meta_upper_ratio": texts.str.count(r"[A-Z]") / n_chars,
-        "meta_punct_ratio": texts.str.count(r"[^\w\s]") / n_chars,
-        "meta_digit_ratio": texts.str.count(r"\d") / n_chars,
-        "meta_lowercase_sentence_starts": texts.str.count(r"[.!?]\s+[a-z]") / n_sentences,
-        "meta_lowercase_i": texts.str.count(r"\bi\b") / n_words,
-        "meta_non_ascii": texts.str.count(r"[^\x00-\x7f]") / n_chars,
-    })
+    return pd.DataFrame(
+        {
+            "meta_chars": n_chars,
+            "meta_words": n_words,
+            "meta_paragraphs": texts.str.count(r"\n\s*\n") + 1,
+            "meta_words_per_sentence": n_words / n_sentences,
+            "meta_chars_per_word": n_chars / n_words,
+            "meta_upper_ratio": texts.str.count(r"[A-Z]") / n_chars,
+            "meta_punct_ratio": texts.str.count(r"[^\w\s]") / n_chars,
+            "meta_digit_ratio": texts.str.count(r"\d") / n_chars,
+            "meta_lowercase_sentence_starts": texts.str.count(r"[.!?]\s+[a-z]") / n_sentences,
+            "meta_lowercase_i": texts.str.count(r"\bi\b") / n_words,
+            "meta_non_ascii": texts.str.count(r"[^\x00-\x7f]") / n_chars,
+        }
+    )
 
 
 def feature_matrices(

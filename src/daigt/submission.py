@@ -17,8 +17,10 @@ def validate_submission(sub: pd.DataFrame, test_ids: pd.Series, sample_path: Pat
     if list(sub.columns) != COLUMNS:
         raise DaigtError(f"submission columns are {list(sub.columns)}, expected {COLUMNS}")
     if len(sub) != len(test_ids) or not (sub["id"].astype(str).to_numpy() == test_ids.astype(str).to_numpy()).all():
-        raise DaigtError("submission ids differ from the test ids (count or order): retrain so that every "
-                         "model predicted the same test file")
+        raise DaigtError(
+            "submission ids differ from the test ids (count or order): retrain so that every "
+            "model predicted the same test file"
+        )
     values = pd.to_numeric(sub["generated"], errors="coerce").to_numpy(dtype=float)
     if np.isnan(values).any():
         raise DaigtError(f"submission has {int(np.isnan(values).sum())} NaN predictions")
@@ -31,6 +33,8 @@ def validate_submission(sub: pd.DataFrame, test_ids: pd.Series, sample_path: Pat
         missing = set(sample["id"]) - set(sub["id"].astype(str))
         extra = set(sub["id"].astype(str)) - set(sample["id"])
         if missing or extra:
-            raise DaigtError(f"submission ids do not match {sample_path}: {len(missing)} missing "
-                             f"(e.g. {sorted(missing)[:3]}), {len(extra)} extra (e.g. {sorted(extra)[:3]}) — "
-                             "predict the test file that goes with this sample submission")
+            raise DaigtError(
+                f"submission ids do not match {sample_path}: {len(missing)} missing "
+                f"(e.g. {sorted(missing)[:3]}), {len(extra)} extra (e.g. {sorted(extra)[:3]}) — "
+                "predict the test file that goes with this sample submission"
+            )

@@ -26,7 +26,13 @@ from daigt.families import FitContext, ModelFamily, get_family
 from daigt.metrics import auc, peak_rss_mb
 from daigt.project import Project
 
-OOF_FILE, TEST_FILE, METRICS_FILE, CONFIG_FILE, MODEL_DIR = "oof.csv", "test.csv", "metrics.json", "config.yaml", "model"
+OOF_FILE, TEST_FILE, METRICS_FILE, CONFIG_FILE, MODEL_DIR = (
+    "oof.csv",
+    "test.csv",
+    "metrics.json",
+    "config.yaml",
+    "model",
+)
 
 
 def fold_dir(artifacts: Path, model: str, fold: int) -> Path:
@@ -52,9 +58,9 @@ class FoldTrainer:
 
     def resolved_config(self) -> dict[str, Any]:
         return {
+            **self.model_config,
             "model": self.model_name,
             "seed": self.seed,
-            **self.model_config,
             "train": str(self.project.train_path),
             "test": str(self.project.test_path),
             "folds": self.project.config.get("folds", {}),
@@ -70,11 +76,13 @@ class FoldTrainer:
         bad = [k for k in wanted if not 0 <= k < n_folds]
         if bad:
             raise DaigtError(f"fold {bad[0]} does not exist: folds are 0..{n_folds - 1} (or 'all')")
-        run_key = fingerprint({
-            "config": self.resolved_config(),
-            "train": frame_fingerprint(train, ["id", "text", "label", "fold"]),
-            "test": frame_fingerprint(test, ["id", "text"]),
-        })
+        run_key = fingerprint(
+            {
+                "config": self.resolved_config(),
+                "train": frame_fingerprint(train, ["id", "text", "label", "fold"]),
+                "test": frame_fingerprint(test, ["id", "text"]),
+            }
+        )
         todo = [k for k in wanted if force or not self._is_done(k, run_key)]
         for k in sorted(set(wanted) - set(todo)):
             print(f"[{self.model_name}] fold {k}: up to date in {self._dir(k)} (use --force to retrain)")

@@ -43,8 +43,11 @@ class NgramTfidf:
         if "ngram_range" in params:
             params["ngram_range"] = tuple(params["ngram_range"])
         self.params = params
-        self.counting = {k: v for k, v in params.items() if k not in PRUNING_KEYS and k not in
-                         ("sublinear_tf", "norm", "use_idf", "smooth_idf")}
+        self.counting = {
+            k: v
+            for k, v in params.items()
+            if k not in PRUNING_KEYS and k not in ("sublinear_tf", "norm", "use_idf", "smooth_idf")
+        }
         self.vectorizer: TfidfVectorizer | None = None
         self._cache: tuple[sp.csr_matrix, dict[str, int], np.ndarray] | None = None
         self._kept: np.ndarray | None = None
@@ -159,9 +162,9 @@ class TfidfFamily(ModelFamily):
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         matrix = self.features.transform(frame["text"].tolist())
         total = sum(self.weights.values())
-        return sum(
-            self.weights[name] * clf.predict_proba(matrix)[:, 1] for name, clf in self.classifiers.items()
-        ) / total
+        return (
+            sum(self.weights[name] * clf.predict_proba(matrix)[:, 1] for name, clf in self.classifiers.items()) / total
+        )
 
     def save(self, directory: Path) -> None:
         joblib.dump(self, directory / MODEL_FILE)

@@ -1,0 +1,152 @@
+"""The entry points end to end on a tiny synthetic set: folds -> fold training -> blend -> submission."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import blend
+import train_fold
+from daigt.errors import DaigtError
+from daigt.families.tfidf import TfidfFamily
+from daigt.submission import validate_submission
+
+pytestmark = pytest.mark.integration
+
+
+def train_args(ws: dict[str, Path], *extra: str) -> list[str]:
+    return [
+        "--fold",
+        "all",
+        "--model",
+        str(ws["model"]),
+        "--config",
+        str(ws["project"]),
+        "--artifacts",
+        str(ws["artifacts"]),
+        "--no-progress",
+        *extra,
+    ]
+
+
+def blend_args(ws: dict[str, Path], out: Path) -> list[str]:
+    return ["--config", str(ws["project"]), "--artifacts", str(ws["artifacts"]), "--out", str(out)]
+
+
+def test_fold_training_writes_complete_artifacts_and_resumes(workspace: dict[str, Path], capsys) -> None:
+    train_fold.main(train_args(workspace))
+    model_dir = workspace["artifacts"] / "tiny_tfidf"
+    oofs = [pd.read_csv(model_dir / f"fold{k}" / "oof.csv", dtype={"id": str}) for k in range(3)]
+    oof = pd.concat(oofs)
+    train = pd.read_csv(workspace["train"], dtype={"id": str})
+    assert sorted(oof["id"]) == sorted(train["id"])  # every essay predicted exactly once, out of fold
+    assert list(oof.columns) == ["id", "fold", "label", "pred"]
+    assert all((o["fold"] == k).all() for k, o in enumerate(oofs))
+    folds = pd.read_csv(workspace["folds"], dtype={"id": str}).set_index("id")["fold"]
+    assert (oof.set_index("id")["fold"] == folds.loc[oof["id"]].to_numpy()).all()
+    metrics = json.loads((model_dir / "fold0" / "metrics.json").read_text())
+    assert metrics["auc"] > 0.8 and metrics["n_valid"] + metrics["n_train"] == len(train)
+    test_preds = pd.read_csv(model_dir / "fold0" / "test.csv")
+    assert len(test_preds) == 9 and test_preds["pred"].between(0, 1).all()
+    assert isinstance(TfidfFamily.load(model_dir / "fold0" / "model"), TfidfFamily)
+
+    def fold1_metrics() -> dict:
+        return json.loads((model_dir / "fold1" / "metrics.json").read_text())
+
+    first = fold1_metrics()
+    capsys.readouterr()
+    train_fold.main(train_args(workspace))  # resume: nothing to do
+    assert capsys.readouterr().out.count("up to date") == 3
+    assert fold1_metrics() == first
+    shutil.rmtree(model_dir / "fold1")  # a lost fold is the only one retrained
+    train_fold.main(train_args(workspace))
+    assert capsys.readouterr().out.count("up to date") == 2
+    assert fold1_metrics()["run_key"] == first["run_key"]
+    train_fold.main(train_args(workspace, "--seed", "99"))  # a different run key retrains every fold
+    assert fold1_metrics()["seed"] == 99 and fold1_metrics()["run_key"] != first["run_key"]
+
+
+def test_crash_mid_fold_leaves_no_half_written_fold(workspace: dict[str, Path], monkeypatch) -> None:
+    def broken_save(self, directory: Path) -> None:
+        (directory / "partial.bin").write_bytes(b"x")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(TfidfFamily, "save", broken_save)
+    with pytest.raises(RuntimeError):
+        train_fold.main(train_args(workspace))
+    model_dir = workspace["artifacts"] / "tiny_tfidf"
+    assert not (model_dir / "fold0").exists()
+    assert not any(p.name.endswith(".tmp") for p in model_dir.iterdir())
+
+
+def test_blend_writes_valid_submission_report_and_plot(workspace: dict[str, Path], capsys) -> None:
+    train_fold.main(train_args(workspace))
+    second = workspace["root"] / "tiny_char.yaml"
+    second.write_text(workspace["model"].read_text().replace("analyzer: word", "analyzer: char_wb"))
+    train_fold.main([*train_args(workspace)[:2], "--model", str(second), *train_args(workspace)[4:]])
+    out = workspace["root"] / "sub" / "submission.csv"
+    blend.main(blend_args(workspace, out))
+    sub = pd.read_csv(out, dtype={"id": str})
+    test = pd.read_csv(workspace["test"], dtype={"id": str})
+    validate_submission(sub, test["id"])
+    report = json.loads((out.parent / "report.json").read_text())
+    assert set(report["candidates"]) == {"tiny_tfidf", "tiny_char", "rank_mean", "stacker"}
+    assert all(len(c["fold_auc"]) == 3 for c in report["candidates"].values())
+    assert report["picked_oof_auc"] == max(c["oof_auc"] for c in report["candidates"].values())
+    assert set(report["per_source"]) == {"llm", "student"}
+    assert (out.parent / "roc.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| stacker |" in (out.parent / "report.md").read_text()
+
+
+def test_blend_leaves_out_partial_and_stale_models_loudly(workspace: dict[str, Path], capsys) -> None:
+    train_fold.main(train_args(workspace))
+    artifacts = workspace["artifacts"]
+    shutil.copytree(artifacts / "tiny_tfidf", artifacts / "partial")
+    shutil.rmtree(artifacts / "partial" / "fold2")
+    shutil.copytree(artifacts / "tiny_tfidf", artifacts / "stale")
+    oof = artifacts / "stale" / "fold0" / "oof.csv"
+    pd.read_csv(oof).assign(fold=1).to_csv(oof, index=False)
+    out = workspace["root"] / "submission.csv"
+    blend.main(blend_args(workspace, out))
+    err = capsys.readouterr().err
+    assert "'partial' left out" in err and "folds [2] missing" in err
+    assert "'stale' left out" in err and "do not match the current folds" in err
+    assert set(json.loads((workspace["root"] / "report.json").read_text())["excluded"]) == {"partial", "stale"}
+
+
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(workspace: dict[str, Path], capsys) -> None:
+    workspace["train"].write_text("id,text,generated\na,fine,1\nb,fine too,2\n")
+    with pytest.raises(SystemExit) as exit_info:
+        train_fold.main(train_args(workspace))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "row 2, column 'generated': label 2 is outside [0, 1]" in err
+    assert not workspace["folds"].exists() and not workspace["artifacts"].exists()
+
+
+def test_blend_refuses_without_models_and_submission_validation_catches_errors(
+    workspace: dict[str, Path], capsys
+) -> None:
+    out = workspace["root"] / "submission.csv"
+    with pytest.raises(SystemExit):
+        blend.main(blend_args(workspace, out))
+    assert "no complete model" in capsys.readouterr().err and not out.exists()
+    ids = pd.Series(["a", "b"])
+    good = pd.DataFrame({"id": ["a", "b"], "generated": [0.2, 0.9]})
+    validate_submission(good, ids)
+    for bad, message in [
+        (good.rename(columns={"generated": "pred"}), "columns"),
+        (good.iloc[::-1], "ids differ"),
+        (good.assign(generated=[0.2, None]), "NaN"),
+        (good.assign(generated=[0.2, 1.5]), r"\[0, 1\]"),
+    ]:
+        with pytest.raises(DaigtError, match=message):
+            validate_submission(bad, ids)
+    sample = workspace["root"] / "sample.csv"
+    pd.DataFrame({"id": ["a", "c"], "generated": 0.5}).to_csv(sample, index=False)
+    with pytest.raises(DaigtError, match="1 missing"):
+        validate_submission(good, ids, sample)

@@ -1,0 +1,88 @@
+"""The TF-IDF family: the shared-count shortcut equals sklearn per fold; save/load; soft labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from daigt.families import FitContext, get_family
+from daigt.families.base import expand_soft_labels
+from daigt.families.tfidf import NgramTfidf
+from tests.conftest import make_essays
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"analyzer": "word", "ngram_range": [1, 2], "min_df": 2, "sublinear_tf": True},
+        {"analyzer": "char_wb", "ngram_range": [2, 4], "min_df": 1, "max_df": 0.9, "lowercase": False},
+        {"analyzer": "word", "ngram_range": [1, 1], "min_df": 3, "max_df": 40},
+    ],
+)
+def test_prepared_counts_equal_sklearn_fitted_per_fold(params: dict) -> None:
+    texts = make_essays(80)["text"].tolist()
+    fit_docs, other = texts[:60], texts[60:]
+    features = NgramTfidf(params)
+    features.prepare(texts)
+    features.fit(fit_docs)
+    sk_params = {**params, "ngram_range": tuple(params["ngram_range"])}
+    reference = TfidfVectorizer(**sk_params).fit(fit_docs)
+    assert list(features.vectorizer.vocabulary_) == list(reference.get_feature_names_out())
+    np.testing.assert_allclose(features.transform(other).toarray(), reference.transform(other).toarray(), atol=1e-12)
+    unseen = ["a brand new essay the cache never saw"]
+    np.testing.assert_allclose(features.transform(unseen).toarray(), reference.transform(unseen).toarray())
+
+
+def test_max_features_keeps_the_most_frequent_terms() -> None:
+    texts = make_essays(50)["text"].tolist()
+    features = NgramTfidf({"analyzer": "word", "max_features": 10})
+    features.prepare(texts)
+    features.fit(texts)
+    reference = TfidfVectorizer(max_features=10).fit(texts)
+    assert sorted(features.vectorizer.vocabulary_) == sorted(reference.get_feature_names_out())
+
+
+def test_soft_labels_expand_to_weighted_hard_rows() -> None:
+    frame = pd.DataFrame({"id": ["a", "b", "c"], "text": ["x", "y", "z"], "label": [1.0, 0.0, 0.25]})
+    rows, targets, weights = expand_soft_labels(frame)
+    pairs = sorted(zip(rows["id"], targets, weights, strict=True))
+    assert pairs == [("a", 1, 1.0), ("b", 0, 1.0), ("c", 0, 0.75), ("c", 1, 0.25)]
+
+
+def tiny_family(vocabulary_from: str = "train") -> object:
+    params = {
+        "fit_vocabulary_on": vocabulary_from,
+        "vectorizer": {"analyzer": "word"},
+        "classifiers": {
+            "nb": {"kind": "multinomial_nb", "weight": 1.0},
+            "lr": {"kind": "logistic_regression", "weight": 2.0},
+        },
+    }
+    return get_family("tfidf")(params, seed=0)
+
+
+def test_fit_predict_save_load_round_trip(tmp_path: Path) -> None:
+    train, test = make_essays(100), make_essays(20, seed=5)
+    train = train.rename(columns={"generated": "label"})
+    model = tiny_family("train+test")
+    model.prepare(pd.concat([train, test]))
+    model.fit(train.iloc[:80], FitContext(unlabeled=test))
+    preds = model.predict(train.iloc[80:])
+    assert preds.shape == (20,) and ((preds >= 0) & (preds <= 1)).all()
+    assert np.corrcoef(preds, train["label"].iloc[80:])[0, 1] > 0.5  # it learned the two vocabularies
+    model.save(tmp_path)
+    loaded = type(model).load(tmp_path)
+    np.testing.assert_allclose(loaded.predict(train.iloc[80:]), preds)  # no cache after load: sklearn path
+
+
+def test_unknown_classifier_kind_is_a_clear_error() -> None:
+    from daigt.errors import DaigtError
+
+    with pytest.raises(DaigtError, match="unknown kind 'forest'"):
+        get_family("tfidf")({"classifiers": {"rf": {"kind": "forest"}}}, seed=0)
+    with pytest.raises(DaigtError, match="unknown model family 'gpt'"):
+        get_family("gpt")
