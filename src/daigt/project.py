@@ -26,6 +26,8 @@ class Project:
     folds: FoldConfig = field(init=False)
     dedup: DedupConfig = field(init=False)
 
+    _train: tuple[pd.DataFrame, dict[str, int]] | None = field(init=False, default=None, repr=False)
+
     def __post_init__(self) -> None:
         self.folds = FoldConfig(**self.config.get("folds", {}))
         self.dedup = DedupConfig(**self.config.get("dedup", {}))
@@ -61,13 +63,18 @@ class Project:
         return list(self.config.get("models") or [])
 
     def train_frame(self, rebuild_folds: bool = False) -> tuple[pd.DataFrame, dict[str, int]]:
-        """Canonical train rows (after de-duplication) with their ``fold``; creates the folds on first use."""
+        """Canonical train rows (after de-duplication) with their ``fold``; creates the folds on first use.
+
+        Loaded once per Project, so `--model all` reads, de-duplicates and checks the data once."""
+        if self._train is not None and not rebuild_folds:
+            return self._train[0].copy(), dict(self._train[1])
         if not self.train_path.is_file():
             raise DaigtError(f"no training data at {self.train_path}: {PLACE_DATA.format(flag='train')}")
         frame = load_essays(self.train_path, "train", self.columns)
         frame, report = deduplicate(frame, self.dedup)
         folds = load_or_create_folds(frame, self.folds, self.folds_path, self.train_path, force=rebuild_folds)
-        return frame.assign(fold=folds["fold"].to_numpy()), report
+        self._train = (frame.assign(fold=folds["fold"].to_numpy()), report)
+        return self._train[0].copy(), dict(report)
 
     def test_frame(self) -> pd.DataFrame:
         if self.test_path is None or not self.test_path.is_file():

@@ -1,0 +1,103 @@
+"""Wall time and peak memory of the CPU pipeline: 5-fold TF-IDF training per model, then the blend.
+
+Each stage runs as its own process (as a user runs it), into a fresh temporary artifacts/folds folder, so
+nothing is reused between repeats. Prints one row per stage with the median over --repeats, and the ratio
+of the shared-count TF-IDF path against fitting sklearn's TfidfVectorizer per fold in this same script.
+
+    python benchmarks/bench_pipeline.py --train ../shared/data/train.csv --test ../shared/data/test_essays.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # max over children so far
+    return wall, max(peak, before) / 1024
+
+
+def naive_tfidf_seconds(train_path: str, model: str) -> tuple[float, float]:
+    """Baseline vs ours for the vectoriser alone: sklearn fit per fold, against prepare-once + per-fold fit."""
+    import pandas as pd
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from daigt.config import load_model_config
+    from daigt.families.tfidf import NgramTfidf
+
+    texts = pd.read_csv(train_path)["text"].tolist()
+    params = load_model_config(model)[1]["params"]["vectorizer"]
+    folds = [[t for i, t in enumerate(texts) if i % 5 != k] for k in range(5)]
+    start = time.perf_counter()
+    for fit_docs in folds:
+        sk = {**params, "ngram_range": tuple(params["ngram_range"])}
+        TfidfVectorizer(**sk).fit(fit_docs).transform(texts)
+    naive = time.perf_counter() - start
+    start = time.perf_counter()
+    features = NgramTfidf(params)
+    features.prepare(texts)
+    for fit_docs in folds:
+        features.fit(fit_docs)
+        features.transform(texts)
+    return naive, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train", required=True)
+    parser.add_argument("--test", required=True)
+    parser.add_argument("--models", nargs="+", default=None, help="default: 'models:' in configs/project.yaml")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--vectoriser-baseline", action="store_true", help="also time sklearn-per-fold vs ours")
+    args = parser.parse_args()
+    models = args.models or yaml.safe_load((ROOT / "configs/project.yaml").read_text())["models"]
+    rows: dict[str, list[tuple[float, float]]] = {}
+    for _ in range(args.repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            project = yaml.safe_load((ROOT / "configs/project.yaml").read_text())
+            project["folds"]["path"] = f"{tmp}/folds.csv"
+            config = Path(tmp) / "project.yaml"
+            config.write_text(yaml.safe_dump(project))
+            common = ["--config", str(config), "--train", args.train, "--test", args.test, "--artifacts", f"{tmp}/a"]
+            py = sys.executable
+            total = 0.0
+            for model in models:
+                cmd = [py, "src/train_fold.py", "--fold", "all", "--model", model, "--no-progress", *common]
+                wall, peak = timed(cmd)
+                rows.setdefault(f"train 5 folds: {model}", []).append((wall, peak))
+                total += wall
+            wall, peak = timed([py, "src/blend.py", *common, "--out", f"{tmp}/sub/submission.csv"])
+            rows.setdefault("blend (LightGBM stacker, 5 folds)", []).append((wall, peak))
+            rows.setdefault("whole pipeline", []).append((total + wall, peak))
+    print(f"{'stage':<42} {'median wall s':>14} {'peak RSS MiB':>13}   (cpus={os.cpu_count()}, repeats={args.repeats})")
+    for stage, values in rows.items():
+        print(f"{stage:<42} {statistics.median(w for w, _ in values):>14.1f} {max(p for _, p in values):>13.0f}")
+    if args.vectoriser_baseline:
+        for model in models:
+            naive, ours = naive_tfidf_seconds(args.train, model)
+            print(
+                f"vectoriser {model}: sklearn per fold {naive:.1f}s, shared counts {ours:.1f}s, "
+                f"speed-up x{naive / ours:.2f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
