@@ -53,9 +53,7 @@ def blend(project: Project, cfg: dict[str, Any], out_path: Path, sample: Path | 
         "candidates": {
             name: {
                 "oof_auc": c.oof_auc,
-                "fold_auc": models[name].fold_auc
-                if name in models
-                else [float(v) for v in _fold_aucs(labels, c.oof, train["fold"].to_numpy())],
+                "fold_auc": _fold_aucs(labels, c.oof, train["fold"].to_numpy()),
             }
             for name, c in candidates.items()
         },

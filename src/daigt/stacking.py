@@ -7,7 +7,7 @@ mean of its K fold models.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,6 @@ class ModelPredictions:
     name: str
     oof: np.ndarray
     test: np.ndarray
-    fold_auc: list[float] = field(default_factory=list)
 
 
 def collect_models(
@@ -72,8 +71,7 @@ def _load_model(artifacts: Path, name: str, train: pd.DataFrame, test_ids: pd.Se
     merged = train[["id", "fold"]].merge(oof, on="id", how="left", suffixes=("", "_model"))
     if merged["pred"].isna().any() or len(oof) != len(train) or (merged["fold"] != merged["fold_model"]).any():
         raise DaigtError(f"its OOF rows do not match the current folds/training data; {retrain}")
-    fold_auc = [auc(part["label"], part["pred"]) for part in oofs]
-    return ModelPredictions(name, merged["pred"].to_numpy(dtype=float), np.mean(tests, axis=0), fold_auc)
+    return ModelPredictions(name, merged["pred"].to_numpy(dtype=float), np.mean(tests, axis=0))
 
 
 def rank01(values: np.ndarray) -> np.ndarray:

@@ -61,12 +61,9 @@ def expand_soft_labels(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, n
     Returns (rows, targets, sample_weights).
     """
     label = frame["label"].to_numpy(dtype=float)
-    soft = (label > 0) & (label < 1)
     positive = frame[label > 0]
     negative = frame[label < 1]
     rows = pd.concat([positive, negative], ignore_index=True)
     targets = np.concatenate([np.ones(len(positive), int), np.zeros(len(negative), int)])
     weights = np.concatenate([label[label > 0], 1 - label[label < 1]])
-    if not soft.any():
-        weights = np.ones(len(rows))
     return rows, targets, weights
