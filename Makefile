@@ -9,7 +9,7 @@ STAMP   := .venv/.installed
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml scripts/setup.sh
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
 	touch $(STAMP)
 

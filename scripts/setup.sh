@@ -7,5 +7,6 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/python -m pip install --quiet --upgrade pip
 # torch==2.13.0 is in requirements.txt, so the CPU wheel is chosen in the same resolve as everything else.
 .venv/bin/python -m pip install --quiet -r requirements.txt
+.venv/bin/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
 .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
 echo "setup: ok ($(.venv/bin/python --version))"

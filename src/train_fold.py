@@ -3,6 +3,9 @@
 python src/train_fold.py --fold 0                       # default model, default data
 python src/train_fold.py --fold all --model tfidf_char --train data/train.csv --test data/test_essays.csv
 python src/train_fold.py --fold all --model all         # every model listed in configs/project.yaml
+python src/train_fold.py --fold 0 --model minilm --deepspeed configs/deepspeed/zero2.json
+torchrun --nproc_per_node=2 src/train_fold.py --fold 0 --model deberta_v3_large --deepspeed configs/deepspeed/zero3.json
+deepspeed --num_gpus=8 src/train_fold.py --fold 0 --model mistral_7b_lora
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from daigt.config import load_model_config
+from daigt import distributed
+from daigt.config import deep_merge, load_model_config
 from daigt.errors import DaigtError, cli_entry
 from daigt.project import Project
 from daigt.train import FoldTrainer
@@ -35,6 +39,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--config", help="project config (default: configs/project.yaml)")
     parser.add_argument("--artifacts", help="output root (default: 'artifacts:' in the project config)")
     parser.add_argument("--force", action="store_true", help="retrain folds that are already up to date")
+    parser.add_argument(
+        "--deepspeed", help="DeepSpeed JSON config for transformer families (overrides params.deepspeed)"
+    )
+    parser.add_argument("--local_rank", "--local-rank", type=int, help=argparse.SUPPRESS)  # set by launchers
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (CI logs)")
     return parser.parse_args(argv)
 
@@ -56,9 +64,12 @@ def main(argv: list[str] | None = None) -> None:
     names = project.models if args.model == "all" else [args.model or (project.models or ["tfidf_word"])[0]]
     for name in names:
         model_name, model_config = load_model_config(name)
+        if args.deepspeed:
+            model_config = deep_merge(model_config, {"params": {"deepspeed": args.deepspeed}})
         seed = args.seed if args.seed is not None else int(model_config.get("seed", 42))
         trainer = FoldTrainer(project, model_name, model_config, seed, progress=not args.no_progress)
-        for m in trainer.run(folds, force=args.force):
+        results = trainer.run(folds, force=args.force)
+        for m in results if distributed.is_main() else []:
             out = project.artifacts / model_name / f"fold{m['fold']}"
             print(
                 f"[{model_name}] fold {m['fold']}: AUC {m['auc']:.4f}  fit {m['fit_seconds']:.1f}s  "

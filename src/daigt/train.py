@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
-from daigt import atomic
+from daigt import atomic, distributed
 from daigt.config import fingerprint
 from daigt.errors import DaigtError
 from daigt.families import FitContext, ModelFamily, get_family
@@ -84,7 +84,7 @@ class FoldTrainer:
             }
         )
         todo = [k for k in wanted if force or not self._is_done(k, run_key)]
-        for k in sorted(set(wanted) - set(todo)):
+        for k in sorted(set(wanted) - set(todo)) if distributed.is_main() else []:
             print(f"[{self.model_name}] fold {k}: up to date in {self._dir(k)} (use --force to retrain)")
         results = [self._load_metrics(k) for k in wanted if k not in todo]
         if not todo:
@@ -92,11 +92,24 @@ class FoldTrainer:
         family_cls = get_family(self.model_config["family"])
         model = family_cls(self.model_config.get("params", {}), self.seed)
         model.prepare(pd.concat([train, test], ignore_index=True))
-        bar = tqdm(todo, desc=f"{self.model_name} folds", unit="fold", disable=not self.progress)
+        bar = tqdm(
+            todo, desc=f"{self.model_name} folds", unit="fold", disable=not (self.progress and distributed.is_main())
+        )
         for k in bar:
             results.append(self._train_fold(model, train, test, k, run_key))
             bar.set_postfix(auc=f"{results[-1]['auc']:.4f}")
         return sorted(results, key=lambda m: m["fold"])
+
+    def _workdir(self, fold: int, run_key: str) -> Path:
+        """Checkpoints of an unfinished fold survive a crash; ones from another config or data are dropped."""
+        workdir = self.project.artifacts / self.model_name / f".work-fold{fold}"
+        stamp = workdir / "run_key"
+        if distributed.is_main():
+            if workdir.exists() and (not stamp.is_file() or stamp.read_text() != run_key):
+                shutil.rmtree(workdir)
+            workdir.mkdir(parents=True, exist_ok=True)
+            atomic.write_text(stamp, run_key)
+        return workdir
 
     def _dir(self, fold: int) -> Path:
         return fold_dir(self.project.artifacts, self.model_name, fold)
@@ -112,7 +125,7 @@ class FoldTrainer:
         self, model: ModelFamily, train: pd.DataFrame, test: pd.DataFrame, fold: int, run_key: str
     ) -> dict[str, Any]:
         fit_rows, held_out = train[train["fold"] != fold], train[train["fold"] == fold]
-        workdir = self.project.artifacts / self.model_name / f".work-fold{fold}"  # checkpoints survive crashes
+        workdir = self._workdir(fold, run_key)
         context = FitContext(unlabeled=test[["id", "text"]], workdir=workdir, progress=self.progress)
         started = time.perf_counter()
         model.fit(fit_rows, context)
@@ -133,7 +146,10 @@ class FoldTrainer:
             "peak_rss_mb": round(peak_rss_mb(), 1),
             "seed": self.seed,
             "run_key": run_key,
+            **model.fit_report(),
         }
+        if not distributed.is_main():  # other ranks trained and predicted with rank 0; it alone writes
+            return metrics
         with atomic.atomic_dir(self._dir(fold)) as tmp:
             oof.to_csv(tmp / OOF_FILE, index=False)
             test_preds.to_csv(tmp / TEST_FILE, index=False)

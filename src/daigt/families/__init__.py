@@ -10,6 +10,8 @@ from daigt.families.base import FitContext, ModelFamily
 # Lazy so that the CPU-only TF-IDF path never imports torch.
 FAMILIES: dict[str, str] = {
     "tfidf": "daigt.families.tfidf:TfidfFamily",
+    "encoder": "daigt.families.transformer:EncoderFamily",
+    "causal_lm": "daigt.families.transformer:CausalLMFamily",
 }
 
 __all__ = ["FAMILIES", "FitContext", "ModelFamily", "get_family"]

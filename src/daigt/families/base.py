@@ -44,6 +44,10 @@ class ModelFamily(ABC):
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Probability that each row of ``frame`` is AI-generated, shape (len(frame),), in [0, 1]."""
 
+    def fit_report(self) -> dict[str, Any]:
+        """Figures from the last ``fit`` worth keeping in the fold's metrics (throughput, resumed step, ...)."""
+        return {}
+
     @abstractmethod
     def save(self, directory: Path) -> None:
         """Write everything ``load`` needs into ``directory`` (which exists and is empty)."""
