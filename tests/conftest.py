@@ -120,3 +120,13 @@ def workspace(tmp_path: Path, essays: pd.DataFrame) -> dict[str, Path]:
         "artifacts": tmp_path / "artifacts",
         "folds": tmp_path / "folds" / "folds.csv",
     }
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny DeBERTa-v2 encoder and a tiny Mistral, saved as from_pretrained folders (built once per run)."""
+    from tiny_models import tiny_deberta, tiny_mistral
+
+    root = tmp_path_factory.mktemp("tiny_models")
+    texts = make_essays(120)["text"].tolist()
+    return {"deberta": tiny_deberta(root / "deberta", texts), "mistral": tiny_mistral(root / "mistral", texts)}

@@ -1,0 +1,159 @@
+"""Transformer families through the real entry point on tiny models: plain, DeepSpeed ZeRO-2/3, two ranks,
+resume after kill -9, reload, and stacking in blend."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import blend
+import train_fold
+from daigt.config import REPO_ROOT
+from daigt.families.transformer import CausalLMFamily, EncoderFamily
+
+pytestmark = pytest.mark.integration
+TRAIN_FOLD = str(REPO_ROOT / "src" / "train_fold.py")
+
+
+def model_config(ws: dict[str, Path], name: str, family: str, pretrained: Path, **params: Any) -> Path:
+    base = {"pretrained": str(pretrained), "max_length": 64, "batch_size": 8, "epochs": 2, "lr": 3.0e-3}
+    path = ws["root"] / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({"family": family, "seed": 1, "params": {**base, **params}}))
+    return path
+
+
+def fold_args(ws: dict[str, Path], model: Path, fold: str = "0", artifacts: Path | None = None) -> list[str]:
+    return [
+        "--fold",
+        fold,
+        "--model",
+        str(model),
+        "--config",
+        str(ws["project"]),
+        "--artifacts",
+        str(artifacts or ws["artifacts"]),
+        "--no-progress",
+    ]
+
+
+def oof(artifacts: Path, name: str, fold: int = 0) -> pd.DataFrame:
+    return pd.read_csv(artifacts / name / f"fold{fold}" / "oof.csv", dtype={"id": str})
+
+
+def metrics(artifacts: Path, name: str, fold: int = 0) -> dict[str, Any]:
+    return json.loads((artifacts / name / f"fold{fold}" / "metrics.json").read_text())
+
+
+def run_script(args: list[str], launcher: list[str] | None = None) -> subprocess.CompletedProcess:
+    cmd = [*(launcher or [sys.executable]), TRAIN_FOLD, *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+@pytest.fixture
+def plain_deberta(workspace: dict[str, Path], tiny_models: dict[str, Path]) -> Path:
+    """A tiny DeBERTa fold 0 trained without DeepSpeed: the reference the other engines must match."""
+    model = model_config(workspace, "deberta", "encoder", tiny_models["deberta"])
+    train_fold.main(fold_args(workspace, model))
+    return model
+
+
+def test_encoder_fold_writes_artifacts_that_reload_to_the_same_predictions(
+    workspace: dict[str, Path], plain_deberta: Path
+) -> None:
+    predictions = oof(workspace["artifacts"], "deberta")
+    m = metrics(workspace["artifacts"], "deberta")
+    assert m["engine"] == "torch" and m["auc"] > 0.8 and m["optimizer_steps"] == 20
+    reloaded = EncoderFamily.load(workspace["artifacts"] / "deberta" / "fold0" / "model")
+    train = pd.read_csv(workspace["train"], dtype={"id": str}).set_index("id")
+    frame = pd.DataFrame({"text": train.loc[predictions["id"], "text"].to_numpy()})
+    assert np.allclose(reloaded.predict(frame), predictions["pred"], atol=1e-5)
+
+
+def test_causal_lm_lora_saves_only_the_adapter_and_head(workspace: dict[str, Path], tiny_models) -> None:
+    from safetensors.torch import load_file
+
+    lora = {"r": 4, "alpha": 8, "dropout": 0.0, "targets": ["q_proj", "v_proj"]}
+    model = model_config(workspace, "mistral", "causal_lm", tiny_models["mistral"], lora=lora, prompt_suffix=" ok")
+    train_fold.main(fold_args(workspace, model))
+    model_dir = workspace["artifacts"] / "mistral" / "fold0" / "model"
+    saved = load_file(str(model_dir / "weights.safetensors"))
+    assert saved and all("lora_" in name or ".score." in name for name in saved)
+    reloaded = CausalLMFamily.load(model_dir)
+    assert reloaded.tokenizer.padding_side == "left"
+    predictions = oof(workspace["artifacts"], "mistral")
+    train = pd.read_csv(workspace["train"], dtype={"id": str}).set_index("id")
+    frame = pd.DataFrame({"text": train.loc[predictions["id"], "text"].to_numpy()})
+    assert np.allclose(reloaded.predict(frame), predictions["pred"], atol=1e-5)
+
+
+@pytest.mark.parametrize("zero", ["zero2", "zero3"])
+def test_deepspeed_zero_trains_the_same_model_as_plain_torch(
+    workspace: dict[str, Path], plain_deberta: Path, zero: str, tmp_path: Path
+) -> None:
+    artifacts = tmp_path / f"artifacts_{zero}"
+    run_script(
+        [*fold_args(workspace, plain_deberta, artifacts=artifacts), "--deepspeed", f"configs/deepspeed/{zero}.json"]
+    )
+    assert metrics(artifacts, "deberta")["engine"] == f"deepspeed-{zero}"
+    ds, plain = oof(artifacts, "deberta"), oof(workspace["artifacts"], "deberta")
+    assert (ds["id"] == plain["id"]).all()
+    assert np.allclose(ds["pred"], plain["pred"], atol=2e-3)
+    reloaded = EncoderFamily.load(artifacts / "deberta" / "fold0" / "model")  # ZeRO-3 shards were gathered
+    assert reloaded.predict(pd.DataFrame({"text": ["some essay text."]})).shape == (1,)
+
+
+def test_two_processes_on_loopback_write_one_set_of_artifacts_that_blend_stacks(
+    workspace: dict[str, Path], tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    model = model_config(
+        workspace, "deberta2", "encoder", tiny_models["deberta"], deepspeed="configs/deepspeed/zero2.json"
+    )
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1"]
+    run_script([*fold_args(workspace, model, fold="all"), "--deepspeed", "configs/deepspeed/zero2.json"], torchrun)
+    m = metrics(workspace["artifacts"], "deberta2")
+    assert m["world_size"] == 2 and m["engine"] == "deepspeed-zero2"
+    train_fold.main(fold_args(workspace, workspace["model"], fold="all"))  # the tiny TF-IDF model beside it
+    out = tmp_path / "submission.csv"
+    blend.main(["--config", str(workspace["project"]), "--artifacts", str(workspace["artifacts"]), "--out", str(out)])
+    report = json.loads((out.parent / "report.json").read_text())
+    assert {"deberta2", "tiny_tfidf", "stacker"} <= set(report["candidates"])
+    assert len(pd.read_csv(out)) == 9
+
+
+def test_a_fold_killed_mid_training_resumes_to_the_same_predictions(
+    workspace: dict[str, Path], tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    model = model_config(workspace, "resumable", "encoder", tiny_models["deberta"], epochs=6, checkpoint_every=3)
+    train_fold.main(fold_args(workspace, model, artifacts=tmp_path / "uninterrupted"))
+
+    args = fold_args(workspace, model)
+    proc = subprocess.Popen([sys.executable, TRAIN_FOLD, *args], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    latest = workspace["artifacts"] / "resumable" / ".work-fold0" / "checkpoint" / "latest_step"
+    deadline = time.monotonic() + 300
+    while not latest.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert latest.exists(), "the run ended before its first checkpoint; nothing was interrupted"
+    assert not (workspace["artifacts"] / "resumable" / "fold0").exists()  # no half-written fold
+
+    resumed = run_script(args)
+    assert "resumed from checkpoint" in resumed.stdout
+    assert metrics(workspace["artifacts"], "resumable")["resumed_from_step"] >= 3
+    pd.testing.assert_frame_equal(
+        oof(workspace["artifacts"], "resumable"), oof(tmp_path / "uninterrupted", "resumable")
+    )
+    assert not latest.parent.parent.exists()  # the work folder is gone once the fold is written

@@ -1,0 +1,127 @@
+"""Token plumbing and loss/optimizer pieces of the transformer families (fast, tiny tokenizers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from daigt.errors import DaigtError
+from daigt.families.text_batches import (
+    collate,
+    encode_texts,
+    length_grouped_batches,
+    shard,
+    sorted_batches,
+    special_template,
+    truncate,
+)
+from daigt.families.transformer import EncoderFamily, from_pretrained
+
+
+def test_truncation_keeps_head_tail_or_both() -> None:
+    ids = list(range(10))
+    assert truncate(ids, 4, "head") == [0, 1, 2, 3]
+    assert truncate(ids, 4, "tail") == [6, 7, 8, 9]
+    assert truncate(ids, 4, "head_tail") == [0, 1, 8, 9]
+    assert truncate(ids, 20, "head_tail") == ids
+    with pytest.raises(DaigtError, match="truncation"):
+        truncate(ids, 4, "middle")
+
+
+def test_encoding_wraps_every_essay_in_the_tokenizers_specials(tiny_models: dict[str, Path], essays) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_models["deberta"])
+    before, after = special_template(tokenizer)
+    assert before == [tokenizer.cls_token_id] and after == [tokenizer.sep_token_id]
+    long_text = " ".join(essays["text"].head(5))
+    encoded = encode_texts(tokenizer, [long_text, "short."], max_length=32, truncation="head_tail")
+    assert (
+        len(encoded[0]) == 32 and encoded[0][0] == tokenizer.cls_token_id and encoded[0][-1] == tokenizer.sep_token_id
+    )
+    full = tokenizer(long_text, add_special_tokens=False)["input_ids"]
+    assert encoded[0][1:16] == full[:15] and encoded[0][16:-1] == full[-15:]
+    assert len(encoded[1]) < 32
+
+
+def test_prompt_suffix_follows_the_essay_within_max_length(tiny_models: dict[str, Path], essays) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_models["mistral"])
+    suffix = " overall it is"
+    suffix_ids = tokenizer(suffix, add_special_tokens=False)["input_ids"]
+    (encoded,) = encode_texts(tokenizer, [essays["text"].iloc[0] * 5], max_length=40, suffix=suffix)
+    _, after = special_template(tokenizer)
+    assert len(encoded) == 40
+    assert encoded[len(encoded) - len(after) - len(suffix_ids) : len(encoded) - len(after)] == suffix_ids
+    with pytest.raises(DaigtError, match="no room"):
+        encode_texts(tokenizer, ["x"], max_length=len(suffix_ids), suffix=suffix)
+
+
+def test_length_grouped_batches_cover_every_row_once_and_cut_padding() -> None:
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 500, size=1000)
+
+    def batches(seed: int, group: bool) -> list[np.ndarray]:
+        return length_grouped_batches(lengths, 16, np.random.default_rng(seed), group=group)
+
+    grouped = batches(1, True)
+    assert sorted(np.concatenate(grouped).tolist()) == list(range(1000))
+    assert all(len(b) <= 16 for b in grouped)
+    assert [b.tolist() for b in grouped] == [b.tolist() for b in batches(1, True)]  # deterministic
+    assert [b.tolist() for b in grouped] != [b.tolist() for b in batches(2, True)]
+
+    def padded_tokens(bs: list[np.ndarray]) -> int:
+        return sum(int(lengths[b].max()) * len(b) for b in bs)
+
+    assert padded_tokens(grouped) < 0.8 * padded_tokens(batches(1, False))
+
+
+def test_sorted_batches_and_shards() -> None:
+    batches = sorted_batches([3, 9, 1, 7, 5], 2)
+    assert [b.tolist() for b in batches] == [[1, 3], [4, 0], [2]]
+    parts = [shard(batches, r, 2) for r in range(2)]
+    assert len(parts[0]) == len(parts[1]) == 2  # the short list is cycled so ranks stay in lock-step
+    assert {i for p in parts for b in p for i in b.tolist()} == {0, 1, 2, 3, 4}
+
+
+def test_collate_pads_on_the_requested_side() -> None:
+    right = collate([[5, 6, 7], [8]], pad_id=0, side="right")
+    left = collate([[5, 6, 7], [8]], pad_id=0, side="left")
+    assert right["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]
+    assert left["input_ids"].tolist() == [[5, 6, 7], [0, 0, 8]]
+    assert left["attention_mask"].tolist() == [[1, 1, 1], [0, 0, 1]]
+
+
+def test_ranking_loss_only_bites_when_pairs_are_misordered(tiny_models: dict[str, Path]) -> None:
+    family = EncoderFamily(
+        {"pretrained": str(tiny_models["deberta"]), "loss": {"bce": 0.0, "ranking": 1.0, "margin": 0.5}}, seed=0
+    )
+    target = torch.tensor([1.0, 0.0, 0.7])
+    assert family._loss(torch.tensor([3.0, 0.0, 1.0]), target).item() == 0.0
+    assert family._loss(torch.tensor([0.0, 3.0, 1.0]), target).item() > 1.0
+
+
+def test_layerwise_lr_decay_gives_lower_layers_smaller_steps(tiny_models: dict[str, Path]) -> None:
+    family = EncoderFamily({"pretrained": str(tiny_models["deberta"]), "lr": 1.0, "layerwise_lr_decay": 0.5}, seed=0)
+    family.tokenizer = family._build_tokenizer()
+    model = family._build_model()
+    lr_of = {id(p): g["lr"] for g in family._parameter_groups(model) for p in g["params"]}
+    named = dict(model.named_parameters())
+    assert lr_of[id(named["classifier.weight"])] == 1.0
+    assert lr_of[id(named["deberta.encoder.layer.1.attention.self.query_proj.weight"])] == 0.5
+    assert lr_of[id(named["deberta.encoder.layer.0.attention.self.query_proj.weight"])] == 0.25
+    assert lr_of[id(named["deberta.embeddings.word_embeddings.weight"])] == 0.125
+
+
+def test_missing_weights_offline_name_the_model_and_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    from transformers import AutoTokenizer
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(DaigtError, match=r"no-such-org/no-such-model.*hf download no-such-org/no-such-model"):
+        from_pretrained(AutoTokenizer, "no-such-org/no-such-model")
+    with pytest.raises(DaigtError, match="pip install --no-deps no-such-package"):
+        from_pretrained(AutoTokenizer, "pkg:no_such_package")
