@@ -100,6 +100,12 @@ def test_blend_writes_valid_submission_report_and_plot(workspace: dict[str, Path
     assert set(report["per_source"]) == {"llm", "student"}
     assert (out.parent / "roc.png").read_bytes()[:4] == b"\x89PNG"
     assert "| stacker |" in (out.parent / "report.md").read_text()
+    verdict = report["stacking"]
+    singles = {n: report["candidates"][n]["oof_auc"] for n in ("tiny_tfidf", "tiny_char")}
+    assert verdict["best_single"] == max(singles, key=singles.get)
+    assert verdict["gain"] == pytest.approx(report["candidates"]["stacker"]["oof_auc"] - max(singles.values()))
+    assert verdict["oof_rank_correlation"]["tiny_tfidf"]["tiny_tfidf"] == pytest.approx(1.0)
+    assert "## Does stacking help?" in (out.parent / "report.md").read_text()
 
 
 def test_blend_leaves_out_partial_and_stale_models_loudly(workspace: dict[str, Path], capsys) -> None:

@@ -15,7 +15,7 @@ from daigt.errors import DaigtError
 from daigt.metrics import auc, per_group_auc
 from daigt.project import Project
 from daigt.report import markdown, roc_plot
-from daigt.stacking import build_candidates, collect_models, pick_candidate
+from daigt.stacking import STACKER, build_candidates, collect_models, pick_candidate
 from daigt.submission import validate_submission
 
 
@@ -60,6 +60,7 @@ def blend(project: Project, cfg: dict[str, Any], out_path: Path, sample: Path | 
         "excluded": excluded,
         "validated_against": str(sample) if sample else None,
     }
+    report["stacking"] = stacking_verdict(models, candidates)
     if train["source"].str.len().gt(0).any():
         sources = train["source"].to_numpy()
         per_candidate = {n: per_group_auc(labels, c.oof, sources) for n, c in candidates.items()}
@@ -79,6 +80,20 @@ def blend(project: Project, cfg: dict[str, Any], out_path: Path, sample: Path | 
     atomic.write_text(out_dir / "report.md", markdown(report))
     atomic.write_csv(out_path, submission)  # last: the submission exists only if everything before worked
     return BlendResult(submission, report, out_path)
+
+
+def stacking_verdict(models: dict[str, Any], candidates: dict[str, Any]) -> dict[str, Any]:
+    """Does the stacker beat the best single model? With the models' OOF rank correlations as the evidence."""
+    best = max(models, key=lambda n: np.nan_to_num(candidates[n].oof_auc, nan=-1.0))
+    names = list(models)
+    corr = pd.DataFrame({n: candidates[n].oof for n in names}).corr(method="spearman")
+    return {
+        "best_single": best,
+        "best_single_auc": candidates[best].oof_auc,
+        "stacker_auc": candidates[STACKER].oof_auc,
+        "gain": candidates[STACKER].oof_auc - candidates[best].oof_auc,
+        "oof_rank_correlation": {a: {b: float(corr.loc[a, b]) for b in names} for a in names},
+    }
 
 
 def _fold_aucs(labels: np.ndarray, preds: np.ndarray, folds: np.ndarray) -> list[float]:

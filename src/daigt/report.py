@@ -32,6 +32,24 @@ def markdown(report: dict[str, Any]) -> str:
     for name, row in report["candidates"].items():
         folds = ", ".join(_fmt(v) for v in row.get("fold_auc", [])) or "—"
         lines.append(f"| {name} | {_fmt(row['oof_auc'])} | {folds} |")
+    verdict = report.get("stacking")
+    if verdict:
+        gain, best = verdict["gain"], verdict["best_single"]
+        lines += ["", "## Does stacking help?", ""]
+        if gain > 0:
+            lines.append(f"Yes: the stacker beats the best single model, **{best}**, by {gain:+.4f} OOF AUC.")
+        else:
+            lines.append(
+                f"No: the stacker is {gain:+.4f} OOF AUC against the best single model, **{best}**. A stacker can "
+                "only add what its inputs disagree on; the models' OOF rank correlations below show how much that is "
+                "(near 1: one model carries the rest), and with one model it can only re-weight the meta-features."
+            )
+        names = list(verdict["oof_rank_correlation"])
+        if len(names) > 1:
+            lines += ["", "| OOF rank correlation | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+            for a in names:
+                row = verdict["oof_rank_correlation"][a]
+                lines.append(f"| {a} | " + " | ".join(f"{row[b]:.3f}" for b in names) + " |")
     if report["excluded"]:
         lines += ["", "## Left out", ""] + [f"- **{k}**: {v}" for k, v in report["excluded"].items()]
     if report.get("per_source"):
