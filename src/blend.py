@@ -32,18 +32,25 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--artifacts", help="where the models' folds are (default: artifacts/)")
     parser.add_argument("--out", type=Path, help="submission path (default: 'output:' in the blend config)")
+    parser.add_argument(
+        "--ensemble",
+        type=Path,
+        help="where to save the ensemble for predict/serve (default: 'ensemble:' in the config)",
+    )
     args = parser.parse_args(argv)
     cfg = load_yaml(args.blend_config)
     project = Project.load(args.config, args.train, args.test, args.artifacts)
     out = args.out or repo_path(cfg.get("output", "submissions/submission.csv"))
-    result = blend(project, cfg, out, args.sample)
+    result = blend(project, cfg, out, args.sample, args.ensemble)
     report = result.report
     width = max(len(n) for n in report["candidates"])
     for name, row in report["candidates"].items():
         folds = " ".join(f"{v:.4f}" for v in row["fold_auc"])
         print(f"{name:<{width}}  OOF AUC {row['oof_auc']:.4f}   folds: {folds}")
     print(f"picked {report['picked']} (OOF AUC {report['picked_oof_auc']:.4f}) -> {out}")
-    print(f"report: {out.parent / 'report.md'}  plot: {out.parent / 'roc.png'}")
+    t = report["thresholds"]
+    print(f"report: {out.parent / 'report.md'}  plot: {out.parent / 'roc.png'}  errors: {out.parent / 'analysis.md'}")
+    print(f"ensemble for predict/serve: {report['ensemble']}  (ai cut {t['high']:.4f}, unknown below {t['low']:.4f})")
 
 
 if __name__ == "__main__":

@@ -78,6 +78,10 @@ def essays() -> pd.DataFrame:
 @pytest.fixture
 def workspace(tmp_path: Path, essays: pd.DataFrame) -> dict[str, Path]:
     """A train/test pair and a project config whose folds and artifacts live under tmp_path."""
+    return make_workspace(tmp_path, essays)
+
+
+def make_workspace(tmp_path: Path, essays: pd.DataFrame) -> dict[str, Path]:
     train, test = tmp_path / "train.csv", tmp_path / "test_essays.csv"
     essays.to_csv(train, index=False)
     test_frame = make_essays(9, seed=1)[["id", "prompt_name", "text"]].assign(id=lambda f: "t" + f["id"])

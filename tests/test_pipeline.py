@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import blend_args, train_args
 
 import blend
 import train_fold
@@ -16,25 +17,6 @@ from daigt.families.tfidf import TfidfFamily
 from daigt.submission import validate_submission
 
 pytestmark = pytest.mark.integration
-
-
-def train_args(ws: dict[str, Path], *extra: str) -> list[str]:
-    return [
-        "--fold",
-        "all",
-        "--model",
-        str(ws["model"]),
-        "--config",
-        str(ws["project"]),
-        "--artifacts",
-        str(ws["artifacts"]),
-        "--no-progress",
-        *extra,
-    ]
-
-
-def blend_args(ws: dict[str, Path], out: Path) -> list[str]:
-    return ["--config", str(ws["project"]), "--artifacts", str(ws["artifacts"]), "--out", str(out)]
 
 
 def test_fold_training_writes_complete_artifacts_and_resumes(workspace: dict[str, Path], capsys) -> None:

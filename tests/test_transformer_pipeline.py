@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from helpers import blend_args
 
 import blend
 import train_fold
@@ -127,7 +128,7 @@ def test_two_processes_on_loopback_write_one_set_of_artifacts_that_blend_stacks(
     assert m["world_size"] == 2 and m["engine"] == "deepspeed-zero2"
     train_fold.main(fold_args(workspace, workspace["model"], fold="all"))  # the tiny TF-IDF model beside it
     out = tmp_path / "submission.csv"
-    blend.main(["--config", str(workspace["project"]), "--artifacts", str(workspace["artifacts"]), "--out", str(out)])
+    blend.main(blend_args(workspace, out))
     report = json.loads((out.parent / "report.json").read_text())
     assert {"deberta2", "tiny_tfidf", "stacker"} <= set(report["candidates"])
     assert len(pd.read_csv(out)) == 9

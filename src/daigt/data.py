@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -36,11 +37,7 @@ Role = Literal["train", "test"]
 
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read CSV / TSV / Parquet / JSONL as strings, refusing empty or undecodable files."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "file not found", fix="check the path (see README: 'Put the data in place')")
-    if path.stat().st_size == 0:
-        raise DataError(path, "file is empty", fix="re-download or re-export it")
+    path = check_file(path)
     suffix = path.suffix.lower()
     if suffix in PARQUET_SUFFIXES:
         frame = pd.read_parquet(path)
@@ -59,6 +56,15 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return frame
 
 
+def check_file(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "file not found", fix="check the path (see README: 'Put the data in place')")
+    if path.stat().st_size == 0:
+        raise DataError(path, "file is empty", fix="re-download or re-export it")
+    return path
+
+
 def _decode(path: Path) -> str:
     raw = path.read_bytes()
     try:
@@ -73,18 +79,19 @@ def _decode(path: Path) -> str:
 
 
 def _read_jsonl(path: Path, text: str) -> pd.DataFrame:
-    records = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(path, f"invalid JSON ({err.msg})", row=number, fix="one JSON object per line") from None
-        if not isinstance(record, dict):
-            raise DataError(path, "expected a JSON object", row=number, fix="one JSON object per line")
-        records.append(record)
+    records = [jsonl_record(path, n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
     return pd.DataFrame.from_records(records)
+
+
+def jsonl_record(path: str | Path, number: int, line: str) -> dict:
+    """One JSON-lines record, or a DataError naming its line."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise DataError(path, f"invalid JSON ({err.msg})", row=number, fix="one JSON object per line") from None
+    if not isinstance(record, dict):
+        raise DataError(path, "expected a JSON object", row=number, fix="one JSON object per line")
+    return record
 
 
 def resolve_columns(frame: pd.DataFrame, mapping: Mapping[str, str], path: Path) -> dict[str, str | None]:
@@ -114,7 +121,13 @@ def load_essays(
 ) -> pd.DataFrame:
     """Load ``path`` as the canonical frame; train needs labels, test needs none."""
     path = Path(path)
-    raw = read_table(path)
+    return canonical_frame(read_table(path), path, role, columns)
+
+
+def canonical_frame(
+    raw: pd.DataFrame, path: Path, role: Role, columns: Mapping[str, str] | None = None, first_row: int = 1
+) -> pd.DataFrame:
+    """Map ``raw`` (one file, or one chunk of it starting at data row ``first_row``) to the canonical columns."""
     cols = resolve_columns(raw, columns or {}, path)
     if cols["text"] is None:
         raise DataError(
@@ -124,48 +137,55 @@ def load_essays(
         raise DataError(
             path, f"no label column (looked for {CANDIDATES['label']}; found {list(raw.columns)})", fix=MAPPING_FIX
         )
-
-    text = _texts(raw[cols["text"]], path, cols["text"])
+    raw = raw.reset_index(drop=True)
+    at = _Located(path, first_row)
+    text = _texts(raw[cols["text"]], at, cols["text"])
     frame = pd.DataFrame(
         {
-            "id": _ids(raw, cols["id"], text, path, role),
+            "id": _ids(raw, cols["id"], text, at, role),
             "text": text,
-            "label": _labels(raw[cols["label"]], path, cols["label"]) if role == "train" else np.nan,
+            "label": _labels(raw[cols["label"]], at, cols["label"]) if role == "train" else np.nan,
             "group": _strings(raw, cols["group"]),
             "source": _strings(raw, cols["source"]),
         }
     )
-    return frame.reset_index(drop=True)
+    return frame
 
 
-def _rows(mask: np.ndarray) -> list[int]:
-    """1-based data-row numbers (header not counted) where ``mask`` is true."""
-    return [int(i) + 1 for i in np.flatnonzero(mask)]
+class _Located:
+    """A file and the data-row number of its first row here (chunks of a stream start further down)."""
+
+    def __init__(self, path: Path, first_row: int = 1) -> None:
+        self.path, self.first_row = path, first_row
+
+    def rows(self, mask: np.ndarray) -> list[int]:
+        """Data-row numbers (header not counted, 1-based) where ``mask`` is true."""
+        return [int(i) + self.first_row for i in np.flatnonzero(mask)]
 
 
-def _first_bad(path: Path, column: str, mask: np.ndarray, problem: str, fix: str) -> None:
-    rows = _rows(mask)
+def _first_bad(at: _Located, column: str, mask: np.ndarray, problem: str, fix: str) -> None:
+    rows = at.rows(mask)
     if rows:
         more = f" ({len(rows)} rows in all: {rows[:5]}{'…' if len(rows) > 5 else ''})" if len(rows) > 1 else ""
-        raise DataError(path, problem + more, row=rows[0], column=column, fix=fix)
+        raise DataError(at.path, problem + more, row=rows[0], column=column, fix=fix)
 
 
-def _texts(values: pd.Series, path: Path, column: str) -> pd.Series:
+def _texts(values: pd.Series, at: _Located, column: str) -> pd.Series:
     as_str = values.astype(object)
     missing = as_str.isna().to_numpy() | ~as_str.map(lambda v: isinstance(v, str)).to_numpy()
-    _first_bad(path, column, missing, "text is missing or not a string", "fill it in or remove the row")
+    _first_bad(at, column, missing, "text is missing or not a string", "fill it in or remove the row")
     empty = as_str.str.strip().eq("").to_numpy()
-    _first_bad(path, column, empty, "text is empty", "fill it in or remove the row")
+    _first_bad(at, column, empty, "text is empty", "fill it in or remove the row")
     return as_str.astype(str)
 
 
-def _labels(values: pd.Series, path: Path, column: str) -> pd.Series:
+def _labels(values: pd.Series, at: _Located, column: str) -> pd.Series:
     numeric = pd.to_numeric(values.astype(object).where(values.astype(str).str.strip() != ""), errors="coerce")
     bad = numeric.isna().to_numpy()
     if bad.any():
         first = values.iloc[int(np.flatnonzero(bad)[0])]
         _first_bad(
-            path,
+            at,
             column,
             bad,
             f"label {first!r} is not a number",
@@ -174,24 +194,21 @@ def _labels(values: pd.Series, path: Path, column: str) -> pd.Series:
     outside = ((numeric < 0) | (numeric > 1)).to_numpy()
     if outside.any():
         first = numeric.iloc[int(np.flatnonzero(outside)[0])]
-        _first_bad(path, column, outside, f"label {first} is outside [0, 1]", "rescale it: 1 = AI-generated, 0 = human")
+        _first_bad(at, column, outside, f"label {first} is outside [0, 1]", "rescale it: 1 = AI-generated, 0 = human")
     return numeric.astype(float)
 
 
-def _ids(raw: pd.DataFrame, column: str | None, text: pd.Series, path: Path, role: Role) -> pd.Series:
+def _ids(raw: pd.DataFrame, column: str | None, text: pd.Series, at: _Located, role: Role) -> pd.Series:
     if column is None:
-        # No id column: derive a stable id from the text, so reordering the file keeps the folds valid.
-        digests = text.map(lambda t: hashlib.sha1(t.encode("utf-8")).hexdigest()[:12])
-        occurrence = digests.groupby(digests).cumcount()
-        return digests.where(occurrence == 0, digests + "_" + occurrence.astype(str))
+        return derive_ids(text)
     ids = raw[column].astype(object)
     blank = ids.isna().to_numpy() | ids.astype(str).str.strip().eq("").to_numpy()
-    _first_bad(path, column, blank, "id is empty", "give every row an id, or drop the id column to derive ids")
+    _first_bad(at, column, blank, "id is empty", "give every row an id, or drop the id column to derive ids")
     ids = ids.astype(str).str.strip()
     repeated = ids.duplicated(keep=False).to_numpy()
     if repeated.any():
         first_id = ids[repeated].iloc[0]
-        rows = _rows((ids == first_id).to_numpy())
+        rows = at.rows((ids == first_id).to_numpy())
         what = "test ids repeat" if role == "test" else "duplicate id"
         fix = (
             "Kaggle scores exactly one row per id: remove the repeated rows"
@@ -199,13 +216,27 @@ def _ids(raw: pd.DataFrame, column: str | None, text: pd.Series, path: Path, rol
             else "ids must be unique: drop or rename the repeated rows"
         )
         raise DataError(
-            path,
+            at.path,
             f"{what}: '{first_id}' at rows {rows} ({int(repeated.sum())} rows share an id)",
             row=rows[0],
             column=column,
             fix=fix,
         )
     return ids
+
+
+def derive_ids(text: pd.Series, seen: Counter[str] | None = None) -> pd.Series:
+    """Stable ids from the text (so reordering a file keeps folds valid); repeats get _1, _2, ...
+
+    ``seen`` carries the counts across the chunks of one stream.
+    """
+    seen = Counter() if seen is None else seen
+    out = []
+    for t in text:
+        digest = hashlib.sha1(t.encode("utf-8")).hexdigest()[:12]
+        out.append(digest if seen[digest] == 0 else f"{digest}_{seen[digest]}")
+        seen[digest] += 1
+    return pd.Series(out, index=text.index, dtype=object)
 
 
 def _strings(raw: pd.DataFrame, column: str | None) -> pd.Series:

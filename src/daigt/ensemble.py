@@ -11,7 +11,11 @@ import numpy as np
 import pandas as pd
 
 from daigt import atomic
+from daigt.analysis import write_analysis
+from daigt.config import repo_path
+from daigt.decisions import choose_thresholds
 from daigt.errors import DaigtError
+from daigt.inference import save_ensemble
 from daigt.metrics import auc, per_group_auc
 from daigt.project import Project
 from daigt.report import markdown, roc_plot
@@ -26,7 +30,9 @@ class BlendResult:
     out_path: Path
 
 
-def blend(project: Project, cfg: dict[str, Any], out_path: Path, sample: Path | None = None) -> BlendResult:
+def blend(
+    project: Project, cfg: dict[str, Any], out_path: Path, sample: Path | None = None, ensemble_dir: Path | None = None
+) -> BlendResult:
     train, _ = project.train_frame()
     test = project.test_frame()
     models, excluded = collect_models(project.artifacts, train, test["id"], project.folds.n_folds)
@@ -69,7 +75,16 @@ def blend(project: Project, cfg: dict[str, Any], out_path: Path, sample: Path | 
             for s in sorted(set(sources))
         }
 
+    thresholds = choose_thresholds(labels, chosen.oof, cfg.get("decisions", {}))
+    report["thresholds"] = thresholds.to_dict()
+    ensemble_dir = ensemble_dir or repo_path(cfg.get("ensemble", "ensemble"))
+    save_ensemble(
+        ensemble_dir, project.artifacts, models, chosen, cfg.get("features", {}), thresholds, project.folds.n_folds
+    )
+    report["ensemble"] = str(ensemble_dir)
+
     out_dir = out_path.parent
+    write_analysis(out_dir, train, chosen.oof, thresholds, chosen.name)
     roc_plot(
         out_dir / "roc.png",
         labels,

@@ -14,7 +14,6 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from daigt.data import binary_labels
 from daigt.errors import DaigtError
@@ -74,11 +73,17 @@ def _load_model(artifacts: Path, name: str, train: pd.DataFrame, test_ids: pd.Se
     return ModelPredictions(name, merged["pred"].to_numpy(dtype=float), np.mean(tests, axis=0))
 
 
-def rank01(values: np.ndarray) -> np.ndarray:
-    """Ranks scaled to [0, 1]; a single value maps to 0.5."""
-    if len(values) < 2:
+def ecdf_rank(reference: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Mid-rank of each value within ``reference`` (a model's OOF predictions), in [0, 1].
+
+    Ranking against the OOF distribution rather than within the scored batch makes a rank feature mean the
+    same for the test set, a single essay at predict time, and the OOF rows themselves.
+    """
+    ref = np.sort(np.asarray(reference, dtype=float))
+    values = np.asarray(values, dtype=float)
+    if len(ref) == 0:
         return np.full(len(values), 0.5)
-    return (rankdata(values) - 1) / (len(values) - 1)
+    return (np.searchsorted(ref, values, side="left") + np.searchsorted(ref, values, side="right")) / (2 * len(ref))
 
 
 def text_meta_features(texts: pd.Series) -> pd.DataFrame:
@@ -104,45 +109,50 @@ def text_meta_features(texts: pd.Series) -> pd.DataFrame:
     )
 
 
-def feature_matrices(
-    models: dict[str, ModelPredictions], train: pd.DataFrame, test: pd.DataFrame | None, cfg: dict[str, Any]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Stacker inputs for the train rows (from OOF) and the test rows (from fold-mean test predictions)."""
-    oof_cols, test_cols = {}, {}
-    for name, preds in models.items():
+def stack_features(
+    preds: dict[str, np.ndarray], references: dict[str, np.ndarray], texts: pd.Series, cfg: dict[str, Any]
+) -> pd.DataFrame:
+    """Stacker inputs for any rows: each model's probability, its OOF-referenced rank, text meta-features.
+
+    The one function used for the OOF rows, the test rows and predict-time essays, so they cannot drift apart.
+    """
+    cols: dict[str, np.ndarray] = {}
+    for name, values in preds.items():
         if cfg.get("probabilities", True):
-            oof_cols[f"p_{name}"], test_cols[f"p_{name}"] = preds.oof, preds.test
+            cols[f"p_{name}"] = np.asarray(values, dtype=float)
         if cfg.get("ranks", False):
-            oof_cols[f"r_{name}"], test_cols[f"r_{name}"] = rank01(preds.oof), rank01(preds.test)
-    oof_x, test_x = pd.DataFrame(oof_cols), pd.DataFrame(test_cols)
+            cols[f"r_{name}"] = ecdf_rank(references[name], values)
+    features = pd.DataFrame(cols)
     if cfg.get("meta", False):
-        if test is None:
-            raise DaigtError("features.meta needs the test texts: pass --test or set meta: false")
-        oof_x = pd.concat([oof_x, text_meta_features(train["text"]).reset_index(drop=True)], axis=1)
-        test_x = pd.concat([test_x, text_meta_features(test["text"]).reset_index(drop=True)], axis=1)
-    if oof_x.empty:
+        features = pd.concat([features, text_meta_features(texts).reset_index(drop=True)], axis=1)
+    if features.empty:
         raise DaigtError("configs/blend.yaml selects no stacker features")
-    return oof_x, test_x
+    return features
 
 
 def nested_stacker(
     oof_x: pd.DataFrame, labels: np.ndarray, folds: np.ndarray, test_x: pd.DataFrame, params: dict[str, Any]
-) -> tuple[np.ndarray, np.ndarray]:
-    """OOF and test predictions of a LightGBM stacker trained on the models' own folds."""
+) -> tuple[np.ndarray, np.ndarray, list[lgb.Booster]]:
+    """OOF and test predictions of a LightGBM stacker trained on the models' own folds, and its fold boosters."""
     params = dict(params)
     seed = params.pop("seed", 42)
     y = binary_labels(labels)
     oof = np.zeros(len(oof_x))
-    test = np.zeros(len(test_x))
-    fold_ids = np.unique(folds)
-    for k in fold_ids:
+    boosters = []
+    for k in np.unique(folds):
         fit = folds != k
         model = lgb.LGBMClassifier(**params, random_state=seed, deterministic=True, verbose=-1)
         model.fit(oof_x[fit], y[fit])
         oof[~fit] = model.predict_proba(oof_x[~fit])[:, 1]
-        if len(test_x):
-            test += model.predict_proba(test_x)[:, 1] / len(fold_ids)
-    return oof, test
+        boosters.append(model.booster_)
+    return oof, stacker_predict(boosters, test_x), boosters
+
+
+def stacker_predict(boosters: list[lgb.Booster], features: pd.DataFrame) -> np.ndarray:
+    """Mean probability of the fold boosters (what the blend submits for the test set)."""
+    if not len(features):
+        return np.zeros(0)
+    return np.mean([b.predict(features) for b in boosters], axis=0)
 
 
 @dataclass
@@ -151,6 +161,7 @@ class Candidate:
     oof: np.ndarray
     test: np.ndarray
     oof_auc: float
+    boosters: list[lgb.Booster] | None = None  # the stacker's fold models, kept so predict can reuse them
 
 
 def build_candidates(
@@ -159,13 +170,24 @@ def build_candidates(
     """Each model alone, their rank average, and the stacker — all scored on the same OOF rows."""
     labels = train["label"].to_numpy(dtype=float)
     out = {name: Candidate(name, p.oof, p.test, auc(labels, p.oof)) for name, p in models.items()}
-    rank_oof = np.mean([rank01(p.oof) for p in models.values()], axis=0)
-    rank_test = np.mean([rank01(p.test) for p in models.values()], axis=0)
+    refs = {name: p.oof for name, p in models.items()}
+    rank_oof = rank_mean({n: p.oof for n, p in models.items()}, refs)
+    rank_test = rank_mean({n: p.test for n, p in models.items()}, refs)
     out[RANK_MEAN] = Candidate(RANK_MEAN, rank_oof, rank_test, auc(labels, rank_oof))
-    oof_x, test_x = feature_matrices(models, train, test, cfg.get("features", {}))
-    st_oof, st_test = nested_stacker(oof_x, labels, train["fold"].to_numpy(), test_x, cfg.get("stacker", {}))
-    out[STACKER] = Candidate(STACKER, st_oof, st_test, auc(labels, st_oof))
+    features = cfg.get("features", {})
+    if features.get("meta", False) and test is None:
+        raise DaigtError("features.meta needs the test texts: pass --test or set meta: false")
+    test_texts = test["text"] if test is not None else pd.Series([], dtype=str)
+    oof_x = stack_features({n: p.oof for n, p in models.items()}, refs, train["text"], features)
+    test_x = stack_features({n: p.test for n, p in models.items()}, refs, test_texts, features)
+    st_oof, st_test, boosters = nested_stacker(oof_x, labels, train["fold"].to_numpy(), test_x, cfg.get("stacker", {}))
+    out[STACKER] = Candidate(STACKER, st_oof, st_test, auc(labels, st_oof), boosters)
     return out
+
+
+def rank_mean(preds: dict[str, np.ndarray], references: dict[str, np.ndarray]) -> np.ndarray:
+    """Mean of the models' OOF-referenced ranks: a blend that ignores each model's calibration."""
+    return np.mean([ecdf_rank(references[n], v) for n, v in preds.items()], axis=0)
 
 
 def pick_candidate(candidates: dict[str, Candidate], pick: str) -> Candidate:

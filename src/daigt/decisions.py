@@ -1,0 +1,135 @@
+"""From probabilities to decisions a teacher can defend: thresholds chosen on OOF scores, an UNKNOWN band.
+
+``high`` is the lowest score at which at most ``target_fpr`` of human essays would be flagged (false
+accusations are the costly error). With ``unknown_band``, ``low`` is the highest score below which at most
+``target_fnr`` of AI essays would pass as human, and scores in [low, high) are UNKNOWN: nobody is accused
+and nobody is cleared on weak evidence. Without the band one cut decides (``threshold: target_fpr`` or
+``best_accuracy``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import classification_report, confusion_matrix
+
+from daigt.data import binary_labels
+from daigt.errors import DaigtError
+
+AI, HUMAN, UNKNOWN = "ai", "human", "unknown"
+THRESHOLD_RULES = ("target_fpr", "best_accuracy")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    low: float  # below: human
+    high: float  # at or above: ai; in between: unknown (low == high: no band)
+    rule: str
+    target_fpr: float
+    target_fnr: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Thresholds:
+        return cls(**data)
+
+
+def _candidates(scores: np.ndarray) -> np.ndarray:
+    """Every distinct score, plus one just above the maximum (the 'flag nobody' cut)."""
+    unique = np.unique(scores)
+    return np.append(unique, np.nextafter(unique[-1], np.inf))
+
+
+def fpr_threshold(labels: np.ndarray, scores: np.ndarray, target_fpr: float) -> float:
+    """Lowest cut t with mean(human scores >= t) <= target_fpr."""
+    human = np.sort(scores[binary_labels(labels) == 0])
+    if not len(human):
+        raise DaigtError("no human essays among the OOF rows: cannot choose a false-positive-rate threshold")
+    cuts = _candidates(scores)
+    flagged = len(human) - np.searchsorted(human, cuts, side="left")
+    return float(cuts[np.argmax(flagged / len(human) <= target_fpr)])
+
+
+def fnr_threshold(labels: np.ndarray, scores: np.ndarray, target_fnr: float) -> float:
+    """Highest cut t with mean(AI scores < t) <= target_fnr."""
+    ai = np.sort(scores[binary_labels(labels) == 1])
+    if not len(ai):
+        raise DaigtError("no AI essays among the OOF rows: cannot choose a false-negative-rate threshold")
+    cuts = _candidates(scores)
+    missed = np.searchsorted(ai, cuts, side="left")
+    ok = np.flatnonzero(missed / len(ai) <= target_fnr)
+    return float(cuts[ok[-1]])
+
+
+def accuracy_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The cut with the best accuracy (ties: the highest, i.e. fewer accusations)."""
+    y = binary_labels(labels)
+    cuts = _candidates(scores)
+    ai, human = np.sort(scores[y == 1]), np.sort(scores[y == 0])
+    correct = (len(ai) - np.searchsorted(ai, cuts, side="left")) + np.searchsorted(human, cuts, side="left")
+    return float(cuts[len(cuts) - 1 - np.argmax(correct[::-1])])
+
+
+def choose_thresholds(labels: np.ndarray, scores: np.ndarray, cfg: dict[str, Any]) -> Thresholds:
+    labels, scores = np.asarray(labels, dtype=float), np.asarray(scores, dtype=float)
+    rule = cfg.get("threshold", "target_fpr")
+    if rule not in THRESHOLD_RULES:
+        raise DaigtError(f"decisions.threshold: '{rule}' is not one of {', '.join(THRESHOLD_RULES)}")
+    target_fpr = float(cfg.get("target_fpr", 0.01))
+    high = fpr_threshold(labels, scores, target_fpr) if rule == "target_fpr" else accuracy_threshold(labels, scores)
+    target_fnr = None
+    low = high
+    if cfg.get("unknown_band", False):
+        target_fnr = float(cfg.get("target_fnr", 0.05))
+        low = min(high, fnr_threshold(labels, scores, target_fnr))
+    return Thresholds(low=low, high=high, rule=rule, target_fpr=target_fpr, target_fnr=target_fnr)
+
+
+def decide(scores: np.ndarray, thresholds: Thresholds) -> np.ndarray:
+    scores = np.asarray(scores, dtype=float)
+    return np.where(scores >= thresholds.high, AI, np.where(scores < thresholds.low, HUMAN, UNKNOWN))
+
+
+def coverage_report(labels: np.ndarray, decisions: np.ndarray) -> dict[str, Any]:
+    """Counts and shares per decision, a classification report on the decided essays, and the accuracy
+    that counts UNKNOWN as wrong (what a user who must act on every essay actually gets)."""
+    y = np.where(binary_labels(labels) == 1, AI, HUMAN)
+    decided = decisions != UNKNOWN
+    counts = {d: int((decisions == d).sum()) for d in (AI, HUMAN, UNKNOWN)}
+    report: dict[str, Any] = {
+        "n": len(decisions),
+        "counts": counts,
+        "proportions": {d: c / max(1, len(decisions)) for d, c in counts.items()},
+        "coverage": float(decided.mean()) if len(decisions) else 0.0,
+        "accuracy_unknown_as_wrong": float((decisions == y).mean()) if len(decisions) else float("nan"),
+        "accuracy_on_decided": float((decisions[decided] == y[decided]).mean()) if decided.any() else float("nan"),
+    }
+    if decided.any():
+        report["classification_report"] = classification_report(
+            y[decided], decisions[decided], labels=[HUMAN, AI], output_dict=True, zero_division=0
+        )
+        report["classification_report_text"] = classification_report(
+            y[decided], decisions[decided], labels=[HUMAN, AI], digits=4, zero_division=0
+        )
+        report["confusion_matrix"] = {
+            "labels": [HUMAN, AI],
+            "matrix": confusion_matrix(y[decided], decisions[decided], labels=[HUMAN, AI]).tolist(),
+        }
+    return report
+
+
+def coverage_text(report: dict[str, Any]) -> str:
+    """The coverage report as plain text (predict prints it; the analysis embeds it)."""
+    lines = ["decision   count   share"]
+    for d in (AI, HUMAN, UNKNOWN):
+        lines.append(f"{d:<9} {report['counts'][d]:>6}   {report['proportions'][d]:6.1%}")
+    lines.append(f"coverage (decided) {report['coverage']:.1%}")
+    lines.append(f"accuracy on decided {report['accuracy_on_decided']:.4f}")
+    lines.append(f"accuracy, UNKNOWN counted wrong {report['accuracy_unknown_as_wrong']:.4f}")
+    if "classification_report_text" in report:
+        lines += ["", "on the decided essays:", report["classification_report_text"]]
+    return "\n".join(lines)

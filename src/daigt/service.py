@@ -1,0 +1,76 @@
+"""HTTP scoring service: POST essays, get probabilities and decisions from the ensemble loaded once.
+
+Limits (essays per request, characters per essay, request bytes) come from configs/serve.yaml and fail
+with a 4xx and a message saying which limit and by how much, before any model work is done.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pandas as pd
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from daigt.data import derive_ids
+from daigt.inference import EnsemblePredictor
+
+
+class Essay(BaseModel):
+    text: str
+    id: str | None = None
+
+
+class ScoreRequest(BaseModel):
+    essays: list[Essay]
+
+
+def create_app(predictor: EnsemblePredictor, limits: dict[str, int]) -> FastAPI:
+    app = FastAPI(title="DAIGT ensemble", description="Probability that an essay was written by an LLM.")
+    lock = threading.Lock()  # fold models are not guaranteed thread-safe; requests are scored one at a time
+
+    @app.middleware("http")
+    async def refuse_big_bodies(request: Request, call_next: Any) -> Any:
+        size = int(request.headers.get("content-length") or 0)
+        if size > limits["max_body_bytes"]:
+            return JSONResponse(
+                status_code=413,
+                content={"detail": f"request body is {size} bytes; the limit is {limits['max_body_bytes']}"},
+            )
+        return await call_next(request)
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "picked": predictor.picked, "models": list(predictor.fold_models)}
+
+    @app.post("/predict")
+    def predict(request: ScoreRequest) -> dict[str, Any]:
+        essays = request.essays
+        if not essays:
+            raise HTTPException(422, 'send at least one essay: {"essays": [{"text": "..."}]}')
+        if len(essays) > limits["max_essays"]:
+            raise HTTPException(422, f"{len(essays)} essays in one request; the limit is {limits['max_essays']}")
+        for i, essay in enumerate(essays):
+            if not essay.text.strip():
+                raise HTTPException(422, f"essays[{i}].text is empty")
+            if len(essay.text) > limits["max_chars"]:
+                raise HTTPException(
+                    422, f"essays[{i}].text has {len(essay.text)} characters; the limit is {limits['max_chars']}"
+                )
+        texts = pd.Series([e.text for e in essays])
+        ids = [e.id if e.id is not None else derived for e, derived in zip(essays, derive_ids(texts), strict=True)]
+        with lock:
+            probability = predictor.predict_proba(pd.DataFrame({"id": ids, "text": texts}))
+        decision = predictor.decide(probability)
+        return {
+            "picked": predictor.picked,
+            "thresholds": predictor.thresholds.to_dict(),
+            "predictions": [
+                {"id": i, "probability": float(p), "decision": str(d)}
+                for i, p, d in zip(ids, probability, decision, strict=True)
+            ],
+        }
+
+    return app

@@ -1,0 +1,92 @@
+"""Score new essays with the saved ensemble: id, probability (AI-generated), decision (ai / human / unknown).
+
+python src/predict.py --input essays.csv --output preds.csv
+python src/predict.py --input essays.jsonl                 # CSV to stdout
+cat essays.csv | python src/predict.py --input - > preds.csv
+
+Loads every fold model of every model the blend picked (and the stacker) from ensemble/ (written by
+src/blend.py), reads the input in chunks, and writes predictions chunk by chunk; a file output appears in
+one rename at the end, so a failed run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from daigt import atomic
+from daigt.config import BLEND_CONFIG, load_yaml, repo_path
+from daigt.errors import cli_entry
+from daigt.essay_stream import STDIN, iter_essays
+from daigt.inference import EnsemblePredictor
+
+OUTPUT_COLUMNS = ["id", "probability", "decision"]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--input", required=True, help="essays: .csv/.tsv/.jsonl/.parquet, or - for stdin")
+    parser.add_argument("--output", help="predictions CSV (default: stdout)")
+    parser.add_argument("--ensemble", help="saved ensemble folder (default: 'ensemble:' in configs/blend.yaml)")
+    parser.add_argument("--artifacts", help="fold models, if moved since the blend (default: where blend saw them)")
+    parser.add_argument("--format", choices=["csv", "jsonl", "parquet"], help="input format (default: by suffix)")
+    parser.add_argument("--text-column", help="the text column, if not text/essay/full_text")
+    parser.add_argument("--id-column", help="the id column, if not id/essay_id (without one, ids come from the text)")
+    parser.add_argument("--batch-size", type=int, default=512, help="essays per chunk (memory vs speed)")
+    parser.add_argument("--no-progress", action="store_true")
+    return parser.parse_args(argv)
+
+
+def predict_stream(
+    predictor: EnsemblePredictor,
+    source: str,
+    columns: dict[str, str],
+    batch_size: int,
+    fmt: str | None,
+    progress: bool,
+):
+    """Yield prediction frames chunk by chunk."""
+    bar = tqdm(desc="essays", unit="essay", disable=not progress, file=sys.stderr)
+    for frame in iter_essays(source, columns, chunk_rows=batch_size, fmt=fmt):
+        probability = predictor.predict_proba(frame)
+        yield pd.DataFrame({"id": frame["id"], "probability": probability, "decision": predictor.decide(probability)})
+        bar.update(len(frame))
+    bar.close()
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    ensemble = args.ensemble or repo_path(load_yaml(BLEND_CONFIG).get("ensemble", "ensemble"))
+    predictor = EnsemblePredictor.load(ensemble, args.artifacts)
+    columns = {k: v for k, v in (("text", args.text_column), ("id", args.id_column)) if v}
+    chunks = predict_stream(predictor, args.input, columns, args.batch_size, args.format, not args.no_progress)
+    counts: Counter[str] = Counter()
+    if args.output and args.output != STDIN:
+        with atomic.atomic_path(Path(args.output)) as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
+            for i, chunk in enumerate(chunks):
+                chunk.to_csv(handle, header=i == 0, index=False)
+                counts.update(chunk["decision"])
+    else:
+        for i, chunk in enumerate(chunks):
+            chunk.to_csv(sys.stdout, header=i == 0, index=False)
+            sys.stdout.flush()
+            counts.update(chunk["decision"])
+    total = sum(counts.values())
+    summary = ", ".join(f"{d} {counts[d]} ({counts[d] / max(1, total):.1%})" for d in ("ai", "human", "unknown"))
+    t = predictor.thresholds
+    print(
+        f"{total} essays scored by {predictor.picked}: {summary}  [ai >= {t.high:.4f}, human < {t.low:.4f}]",
+        file=sys.stderr,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""Inference side on a tiny trained ensemble: predict equals blend, streams, refuses bad input; the HTTP service."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import make_essays, make_workspace
+from helpers import blend_args, train_args
+
+import blend
+import predict
+import train_fold
+from daigt.config import BLEND_CONFIG, REPO_ROOT, load_yaml
+from daigt.decisions import AI, HUMAN, UNKNOWN
+from daigt.inference import EnsemblePredictor
+
+pytestmark = pytest.mark.integration
+
+
+def blended(ws: dict[str, Path], pick: str) -> dict[str, Path]:
+    """Two tiny TF-IDF models, 3 folds each, blended with ``pick`` (stacker with rank + meta features)."""
+    train_fold.main(train_args(ws))
+    char = ws["root"] / "tiny_char.yaml"
+    char.write_text(ws["model"].read_text().replace("analyzer: word", "analyzer: char_wb"))
+    train_fold.main([*train_args(ws)[:2], "--model", str(char), *train_args(ws)[4:]])
+    cfg = load_yaml(BLEND_CONFIG)
+    cfg["features"]["ranks"] = True
+    cfg["pick"] = pick
+    blend_cfg = ws["root"] / "blend.yaml"
+    blend_cfg.write_text(yaml.safe_dump(cfg))
+    out = ws["root"] / "sub" / "submission.csv"
+    blend.main([*blend_args(ws, out), "--blend-config", str(blend_cfg)])
+    return {**ws, "submission": out, "ensemble": ws["root"] / "ensemble"}
+
+
+@pytest.fixture(scope="module")
+def stacked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Built once for the module; tests that damage it work on a copy."""
+    return blended(make_workspace(tmp_path_factory.mktemp("stacked"), make_essays(120)), "stacker")
+
+
+def predict_args(ws: dict[str, Path], source: str, out: Path | None, *extra: str) -> list[str]:
+    args = ["--input", source, "--ensemble", str(ws["ensemble"]), "--no-progress", *extra]
+    return [*args, "--output", str(out)] if out else args
+
+
+@pytest.mark.parametrize("pick", ["stacker", "rank_mean", "tiny_tfidf"])
+def test_predict_equals_the_blends_test_predictions(
+    stacked: dict[str, Path], workspace: dict[str, Path], pick: str
+) -> None:
+    ws = stacked if pick == "stacker" else blended(workspace, pick)
+    out = workspace["root"] / "preds.csv"
+    predict.main(predict_args(ws, str(ws["test"]), out))
+    preds = pd.read_csv(out, dtype={"id": str})
+    submission = pd.read_csv(ws["submission"], dtype={"id": str})
+    assert list(preds.columns) == ["id", "probability", "decision"]
+    assert (preds["id"] == submission["id"]).all()
+    assert np.allclose(preds["probability"], submission["generated"], atol=1e-9)
+    thresholds = json.loads((ws["submission"].parent / "report.json").read_text())["thresholds"]
+    expected = np.where(
+        preds["probability"] >= thresholds["high"],
+        AI,
+        np.where(preds["probability"] < thresholds["low"], HUMAN, UNKNOWN),
+    )
+    assert (preds["decision"] == expected).all()
+
+
+def test_predict_streams_chunks_and_stdin_to_the_same_scores(
+    stacked: dict[str, Path], tmp_path: Path, monkeypatch, capsys
+) -> None:
+    test = pd.read_csv(stacked["test"], dtype={"id": str})
+    jsonl = tmp_path / "essays.jsonl"
+    test[["id", "text"]].to_json(jsonl, orient="records", lines=True)
+    whole, chunked = tmp_path / "whole.csv", tmp_path / "chunked.csv"
+    predict.main(predict_args(stacked, str(stacked["test"]), whole))
+    predict.main(predict_args(stacked, str(jsonl), chunked, "--batch-size", "2"))
+    pd.testing.assert_frame_equal(pd.read_csv(whole), pd.read_csv(chunked))
+
+    capsys.readouterr()
+    stdin = io.TextIOWrapper(io.BufferedReader(io.BytesIO(stacked["test"].read_bytes())))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    predict.main(predict_args(stacked, "-", None, "--batch-size", "4"))
+    captured = capsys.readouterr()
+    pd.testing.assert_frame_equal(pd.read_csv(io.StringIO(captured.out)), pd.read_csv(whole))
+    assert "9 essays scored by stacker" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "file is empty"),
+        (b"id,essay_body\na,hello\n", "no text column"),
+        (b"id,text\na,fine\nb,caf\xe9 au lait\n", "byte 0xe9 at line 3"),
+        (b"id,text\na,fine\nb,  \n", "row 2, column 'text': text is empty"),
+        (b"id,text\n" + b"".join(b"e%d,essay number %d\n" % (i, i) for i in range(7)) + b"e3,again\n", "row 8"),
+    ],
+)
+def test_predict_bad_input_one_line_exit_2_nothing_written(
+    stacked: dict[str, Path], tmp_path: Path, capsys, content: bytes, message: str
+) -> None:
+    source, out = tmp_path / "bad.csv", tmp_path / "bad_preds.csv"
+    source.write_bytes(content)
+    with pytest.raises(SystemExit) as exit_info:
+        predict.main(predict_args(stacked, str(source), out, "--batch-size", "3"))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and str(source) in err[0]
+    assert not out.exists() and not list(out.parent.glob(".bad_preds.csv.*"))
+
+
+def test_predict_names_the_missing_model_artifacts(stacked: dict[str, Path], tmp_path: Path, capsys) -> None:
+    artifacts = tmp_path / "artifacts"
+    shutil.copytree(stacked["artifacts"], artifacts)
+    shutil.rmtree(artifacts / "tiny_char" / "fold1")
+    with pytest.raises(SystemExit):
+        predict.main([*predict_args(stacked, str(stacked["test"]), None), "--artifacts", str(artifacts)])
+    err = capsys.readouterr().err
+    assert "fold model of 'tiny_char' (tfidf) is missing" in err and "train_fold.py --fold 1" in err
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def service(stacked: dict[str, Path], tmp_path: Path):
+    config = tmp_path / "serve.yaml"
+    limits = {"max_essays": 4, "max_chars": 2_000, "max_body_bytes": 20_000}
+    config.write_text(yaml.safe_dump({"ensemble": str(stacked["ensemble"]), "limits": limits}))
+    port = free_port()
+    cmd = [sys.executable, str(REPO_ROOT / "src" / "serve.py"), "--config", str(config), "--port", str(port)]
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/health").status_code == 200:
+                break
+        except httpx.TransportError:
+            if proc.poll() is not None:
+                pytest.fail(f"service exited: {proc.stdout.read()}")
+            time.sleep(0.2)
+    yield base, stacked
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_service_scores_like_predict_and_enforces_limits(service) -> None:
+    base, ws = service
+    test = pd.read_csv(ws["test"], dtype={"id": str}).head(4)
+    body = {"essays": [{"id": i, "text": t} for i, t in zip(test["id"], test["text"], strict=True)]}
+    response = httpx.post(f"{base}/predict", json=body)
+    assert response.status_code == 200
+    got = pd.DataFrame(response.json()["predictions"])
+    expected = EnsemblePredictor.load(ws["ensemble"]).predict_proba(test)
+    assert got["id"].tolist() == test["id"].tolist()
+    assert np.allclose(got["probability"], expected, atol=1e-9)
+    assert set(got["decision"]) <= {AI, HUMAN, UNKNOWN}
+
+    too_many = {"essays": body["essays"] * 2}
+    assert httpx.post(f"{base}/predict", json=too_many).status_code == 422
+    assert "limit is 4" in httpx.post(f"{base}/predict", json=too_many).json()["detail"]
+    too_long = httpx.post(f"{base}/predict", json={"essays": [{"text": "word " * 1_000}]})
+    assert too_long.status_code == 422 and "characters; the limit is 2000" in too_long.json()["detail"]
+    huge = httpx.post(f"{base}/predict", content=b"x" * 30_000, headers={"content-type": "application/json"})
+    assert huge.status_code == 413 and "limit is 20000" in huge.json()["detail"]
+    assert httpx.post(f"{base}/predict", json={"essays": []}).status_code == 422
+    assert httpx.post(f"{base}/predict", json={"texts": ["no essays key"]}).status_code == 422
+    assert httpx.get(f"{base}/health").json()["picked"] == "stacker"
