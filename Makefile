@@ -24,7 +24,7 @@ test: setup
 	$(PY) -m pytest -q
 
 lint: setup
-	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m ruff check src tests benchmarks augment
 
 bench: setup
 	$(PY) benchmarks/bench_pipeline.py --train $(TRAIN) --test $(TEST)

@@ -57,7 +57,10 @@ def available_models() -> list[str]:
 
 
 def load_model_config(name_or_path: str) -> tuple[str, dict[str, Any]]:
-    """``--model tfidf_word`` reads configs/models/tfidf_word.yaml; a path to a YAML file works too."""
+    """``--model tfidf_word`` reads configs/models/tfidf_word.yaml; a path to a YAML file works too.
+
+    ``base: <name>`` makes a variant: the named config with this file's keys merged over it.
+    """
     candidate = Path(name_or_path)
     if candidate.suffix in {".yaml", ".yml"} and candidate.is_file():
         path = candidate
@@ -67,6 +70,11 @@ def load_model_config(name_or_path: str) -> tuple[str, dict[str, Any]]:
             known = ", ".join(available_models()) or "none"
             raise DaigtError(f"unknown model '{name_or_path}': no {path} (known: {known})")
     config = load_yaml(path)
+    if "base" in config:  # a variant: its keys overlay another model config
+        base_name = str(config.pop("base"))
+        if Path(base_name).stem == path.stem:
+            raise DaigtError(f"{path}: 'base:' names the config itself")
+        config = deep_merge(load_model_config(base_name)[1], config)
     if "family" not in config:
         raise DaigtError(f"{path}: missing 'family:' (which model family implements this config)")
     return path.stem, config

@@ -16,13 +16,15 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+import yaml
 
 from daigt import atomic
 from daigt.decisions import Thresholds, decide
 from daigt.errors import DaigtError
 from daigt.families import ModelFamily, get_family
+from daigt.hardening import deobfuscate_texts
 from daigt.stacking import RANK_MEAN, STACKER, Candidate, ModelPredictions, rank_mean, stack_features, stacker_predict
-from daigt.train import METRICS_FILE, MODEL_DIR, fold_dir
+from daigt.train import CONFIG_FILE, METRICS_FILE, MODEL_DIR, fold_dir
 
 ENSEMBLE_FILE, REFERENCES_FILE, STACKER_DIR = "ensemble.json", "oof_references.npz", "stacker"
 
@@ -45,7 +47,12 @@ def save_ensemble(
     spec_models = {}
     for name in needed:
         fold_metrics = [json.loads((fold_dir(artifacts, name, k) / METRICS_FILE).read_text()) for k in range(n_folds)]
-        spec_models[name] = {"family": fold_metrics[0]["family"], "run_keys": [m["run_key"] for m in fold_metrics]}
+        config = yaml.safe_load((fold_dir(artifacts, name, 0) / CONFIG_FILE).read_text())
+        spec_models[name] = {
+            "family": fold_metrics[0]["family"],
+            "run_keys": [m["run_key"] for m in fold_metrics],
+            "deobfuscate": config.get("deobfuscate"),  # what the model saw in training, it sees at predict time
+        }
     spec = {
         "picked": picked.name,
         "picked_oof_auc": picked.oof_auc,
@@ -105,7 +112,11 @@ class EnsemblePredictor:
 
     def model_probabilities(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         """Each model's fold-mean probability, as its test.csv files are averaged in blend."""
-        return {name: np.mean([m.predict(frame) for m in folds], axis=0) for name, folds in self.fold_models.items()}
+        out = {}
+        for name, folds in self.fold_models.items():
+            seen = frame.assign(text=deobfuscate_texts(frame["text"], self.spec["models"][name].get("deobfuscate")))
+            out[name] = np.mean([m.predict(seen) for m in folds], axis=0)
+        return out
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         frame = frame.reset_index(drop=True)

@@ -23,6 +23,7 @@ from daigt import atomic, distributed
 from daigt.config import fingerprint
 from daigt.errors import DaigtError
 from daigt.families import FitContext, ModelFamily, get_family
+from daigt.hardening import Hardening, for_fold
 from daigt.metrics import auc, peak_rss_mb
 from daigt.project import Project
 
@@ -66,6 +67,7 @@ class FoldTrainer:
             "folds": self.project.config.get("folds", {}),
             "dedup": self.project.config.get("dedup", {}),
             "columns": self.project.columns,
+            **Hardening.from_model_config(self.model_config).key(),
         }
 
     def run(self, folds: list[int] | None = None, force: bool = False) -> list[dict[str, Any]]:
@@ -91,12 +93,15 @@ class FoldTrainer:
             return results
         family_cls = get_family(self.model_config["family"])
         model = family_cls(self.model_config.get("params", {}), self.seed)
-        model.prepare(pd.concat([train, test], ignore_index=True))
+        hardening = Hardening.from_model_config(self.model_config)
+        train, test = hardening.clean(train), hardening.clean(test)
+        copies = hardening.copies(train, progress=self.progress and distributed.is_main())
+        model.prepare(pd.concat([train, copies, test], ignore_index=True))
         bar = tqdm(
             todo, desc=f"{self.model_name} folds", unit="fold", disable=not (self.progress and distributed.is_main())
         )
         for k in bar:
-            results.append(self._train_fold(model, train, test, k, run_key))
+            results.append(self._train_fold(model, train, copies, test, k, run_key))
             bar.set_postfix(auc=f"{results[-1]['auc']:.4f}")
         return sorted(results, key=lambda m: m["fold"])
 
@@ -122,9 +127,11 @@ class FoldTrainer:
         return path.is_file() and self._load_metrics(fold).get("run_key") == run_key
 
     def _train_fold(
-        self, model: ModelFamily, train: pd.DataFrame, test: pd.DataFrame, fold: int, run_key: str
+        self, model: ModelFamily, train: pd.DataFrame, copies: pd.DataFrame, test: pd.DataFrame, fold: int, run_key: str
     ) -> dict[str, Any]:
         fit_rows, held_out = train[train["fold"] != fold], train[train["fold"] == fold]
+        n_original = len(fit_rows)
+        fit_rows = for_fold(copies, fit_rows)  # copies of held-out essays never train this fold
         workdir = self._workdir(fold, run_key)
         context = FitContext(unlabeled=test[["id", "text"]], workdir=workdir, progress=self.progress)
         started = time.perf_counter()
@@ -138,7 +145,8 @@ class FoldTrainer:
             "family": self.model_config["family"],
             "fold": fold,
             "auc": auc(oof["label"], oof["pred"]),
-            "n_train": len(fit_rows),
+            "n_train": n_original,
+            "n_augmented_copies": len(fit_rows) - n_original,
             "n_valid": len(held_out),
             "n_test": len(test),
             "fit_seconds": round(fitted - started, 3),

@@ -1,0 +1,1 @@
+"""Reproducible, offline augmentation and obfuscation of essays (and the inverse: deobfuscation)."""

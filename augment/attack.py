@@ -1,0 +1,122 @@
+"""Attack mode: a trained model's held-out folds scored clean, under each op alone, and under the whole recipe.
+
+python -m augment.attack --model tfidf_word --train ../shared/data/train.csv --sample 1000
+
+Every essay is scored by the fold model that never trained on it (as in OOF), after the perturbation and
+after whatever deobfuscation the model was trained with. Attacks draw their randomness from a copy index
+no training copy uses. Writes ``artifacts/<model>/attack/`` (attack.md, attack.json, attack.png).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import yaml
+from tqdm.auto import tqdm
+
+from augment.pipeline import ROOT
+from augment.recipe import Augmenter, Recipe
+from daigt import atomic
+from daigt.errors import DaigtError, cli_entry
+from daigt.families import get_family
+from daigt.hardening import deobfuscate_texts
+from daigt.metrics import auc
+from daigt.project import Project
+from daigt.train import CONFIG_FILE, METRICS_FILE, MODEL_DIR, fold_dir
+
+ATTACK_COPY = 10_000  # never used by training copies (1..N)
+CLEAN, WHOLE = "clean", "whole recipe"
+
+
+def attack(project: Project, model: str, recipe: Recipe, sample: int | None, seed: int = 0) -> dict[str, Any]:
+    train, _ = project.train_frame()
+    if sample and sample < len(train):
+        train = train.groupby(train["label"] >= 0.5, group_keys=False).sample(
+            frac=sample / len(train), random_state=seed
+        )
+    train = train.reset_index(drop=True)
+    n_folds = project.folds.n_folds
+    models, deobfuscation = [], []
+    for k in range(n_folds):
+        folder = fold_dir(project.artifacts, model, k)
+        if not (folder / METRICS_FILE).is_file():
+            raise DaigtError(f"{folder}: no trained fold; run python src/train_fold.py --fold all --model {model}")
+        family = json.loads((folder / METRICS_FILE).read_text())["family"]
+        models.append(get_family(family).load(folder / MODEL_DIR))
+        deobfuscation.append(yaml.safe_load((folder / CONFIG_FILE).read_text()).get("deobfuscate"))
+    conditions = [CLEAN, *(s.op for s in recipe.steps), WHOLE]
+    ids, labels = train["id"].tolist(), train["label"].to_numpy(dtype=float)
+    rows: dict[str, float] = {}
+    for condition in tqdm(conditions, desc=f"attack {model}", unit="attack"):
+        if condition == CLEAN:
+            texts = train["text"]
+        else:
+            attack_recipe = recipe if condition == WHOLE else recipe.only(condition)
+            texts = pd.Series(Augmenter(attack_recipe).apply(ids, train["text"].tolist(), ATTACK_COPY)[0])
+        preds = np.zeros(len(train))
+        for k in range(n_folds):
+            rows_k = (train["fold"] == k).to_numpy()
+            frame = train[rows_k].assign(text=deobfuscate_texts(texts[rows_k], deobfuscation[k]))
+            preds[rows_k] = models[k].predict(frame)
+        rows[condition] = auc(labels, preds)
+    table = [{"condition": c, "auc": a, "delta": a - rows[CLEAN]} for c, a in rows.items()]  # a list keeps the order
+    return {"model": model, "recipe": recipe.name, "n_essays": len(train), "conditions": table}
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        f"# Attack report: {report['model']} (recipe `{report['recipe']}`, {report['n_essays']} held-out essays)",
+        "",
+        "| condition | OOF AUC | change vs clean |",
+        "|---|---|---|",
+    ]
+    for row in report["conditions"]:
+        lines.append(f"| {row['condition']} | {row['auc']:.4f} | {row['delta']:+.4f} |")
+    return "\n".join([*lines, "", "![attack](attack.png)", ""])
+
+
+def plot(path: Path, report: dict[str, Any]) -> None:
+    names = [row["condition"] for row in report["conditions"]]
+    values = [row["auc"] for row in report["conditions"]]
+    fig, ax = plt.subplots(figsize=(7, 0.32 * len(names) + 1.2))
+    colors = ["tab:green" if n == CLEAN else "tab:red" if n == WHOLE else "tab:blue" for n in names]
+    ax.barh(names[::-1], values[::-1], color=colors[::-1])
+    ax.axvline(values[names.index(CLEAN)], color="k", lw=0.8, ls=":")
+    ax.set(xlim=(max(0.5, min(values) - 0.02), 1.0), xlabel="OOF ROC-AUC", title=f"{report['model']} under attack")
+    fig.tight_layout()
+    with atomic.atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m augment.attack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--model", required=True, help="a trained model under artifacts/")
+    parser.add_argument("--recipe", default=str(ROOT / "configs/augment/attack.yaml"))
+    parser.add_argument("--config", help="project config (default: configs/project.yaml)")
+    parser.add_argument("--train", help="the training essays the model was trained on")
+    parser.add_argument("--artifacts", help="where the model's folds are")
+    parser.add_argument("--sample", type=int, help="score a stratified sample of this many essays")
+    args = parser.parse_args(argv)
+    project = Project.load(args.config, args.train, None, args.artifacts)
+    report = attack(project, args.model, Recipe.load(args.recipe), args.sample)
+    with atomic.atomic_dir(project.artifacts / args.model / "attack") as tmp:
+        atomic.write_json(tmp / "attack.json", report)
+        atomic.write_text(tmp / "attack.md", markdown(report))
+        plot(tmp / "attack.png", report)
+    print(markdown(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Augment a whole frame: every row kept, N deterministic copies, in worker processes (spawn-safe)."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import sys
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "src") not in sys.path:
+    sys.path.insert(0, str(ROOT / "src"))
+
+from augment.recipe import Augmenter, Recipe  # noqa: E402
+from daigt.data import CANDIDATES, derive_ids  # noqa: E402
+
+HUGE_CHARS = 50_000
+_WORKER: Augmenter | None = None
+
+
+def _init(recipe: Recipe) -> None:
+    global _WORKER
+    _WORKER = Augmenter(recipe)
+
+
+def _augment(job: tuple[list[str], list[str], int]) -> tuple[list[str], list[str]]:
+    ids, texts, copy = job
+    assert _WORKER is not None
+    return _WORKER.apply(ids, texts, copy)
+
+
+def read_lenient(path: Path) -> tuple[pd.DataFrame, int]:
+    """The input as strings; undecodable bytes become U+FFFD and are counted, not fatal."""
+    raw = path.read_bytes()
+    undecodable = 0
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        undecodable = 1
+    if path.suffix.lower() in {".jsonl", ".ndjson"}:
+        frame = pd.read_json(path, lines=True, dtype=False, encoding_errors="replace")
+    elif path.suffix.lower() == ".parquet":
+        frame = pd.read_parquet(path)
+    else:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding_errors="replace")
+    return frame, undecodable
+
+
+def warnings_summary(texts: pd.Series) -> dict[str, int]:
+    letters = texts.str.count(r"[A-Za-z]")
+    non_ascii_letters = texts.str.count(r"[^\W\d_A-Za-z]")
+    return {
+        "empty": int(texts.str.strip().eq("").sum()),
+        "undecodable_bytes": int(texts.str.contains("\ufffd", regex=False).sum()),
+        "control_characters": int(texts.str.contains(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]").sum()),
+        "non_english": int((non_ascii_letters > letters).sum()),
+        f"over_{HUGE_CHARS}_chars": int(texts.str.len().gt(HUGE_CHARS).sum()),
+    }
+
+
+def augment_frame(
+    frame: pd.DataFrame, recipe: Recipe, copies: int, workers: int = 1, chunk: int = 64, progress: bool = True
+) -> pd.DataFrame:
+    text_col = next((c for c in CANDIDATES["text"] if c in frame.columns), None)
+    if text_col is None:
+        raise SystemExit(f"error: no text column (looked for {CANDIDATES['text']}; found {list(frame.columns)})")
+    id_col = next((c for c in CANDIDATES["id"] if c in frame.columns), None)
+    frame = frame.copy()
+    frame[text_col] = frame[text_col].fillna("").astype(str)
+    ids = frame[id_col].astype(str) if id_col else derive_ids(frame[text_col])
+    jobs = [
+        (ids.iloc[s : s + chunk].tolist(), frame[text_col].iloc[s : s + chunk].tolist(), copy)
+        for copy in range(1, copies + 1)
+        for s in range(0, len(frame), chunk)
+    ]
+    results: list[tuple[list[str], list[str]]] = []
+    bar = tqdm(total=len(frame) * copies, desc=f"augment ({recipe.name})", unit="essay", disable=not progress)
+    if workers > 1:
+        with mp.get_context("spawn").Pool(workers, initializer=_init, initargs=(recipe,)) as pool:
+            for out in pool.imap(_augment, jobs):
+                results.append(out)
+                bar.update(len(out[0]))
+    else:
+        _init(recipe)
+        for job in jobs:
+            results.append(_augment(job))
+            bar.update(len(job[0]))
+    bar.close()
+    parts = [frame.assign(parent_id=ids.to_numpy(), copy=0, aug_ops="")]
+    per_copy = -(-len(frame) // chunk) if len(frame) else 0
+    for copy in range(1, copies + 1):
+        done = results[(copy - 1) * per_copy : copy * per_copy]
+        texts = [t for out in done for t in out[0]]
+        ops = [o for out in done for o in out[1]]
+        part = frame.assign(parent_id=ids.to_numpy(), copy=copy, aug_ops=ops)
+        part[text_col] = texts
+        if id_col:
+            part[id_col] = ids.to_numpy() + f"__aug{copy}"
+        parts.append(part)
+    out = pd.concat(parts, ignore_index=True)
+    if len(out) != len(frame) * (1 + copies):  # nothing lost, nothing invented
+        raise RuntimeError(f"row count {len(out)} != {len(frame)} x {1 + copies}")
+    return out

@@ -1,0 +1,164 @@
+"""augment/: every op does what it says at about its rate, deterministically, and survives messy input;
+the CLI keeps every row; fold training uses copies fold-safely; attack mode reports per-op AUC."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import train_args
+
+import train_fold
+from augment.__main__ import main as augment_main
+from augment.backtranslate import Apertium
+from augment.deobfuscate import deobfuscate, normalise
+from augment.lexicon import HOMOGLYPHS, ZERO_WIDTH
+from augment.ops import OPS
+from augment.pipeline import augment_frame
+from augment.recipe import ALL_OPS, Augmenter, Recipe, rng_for
+from daigt.hardening import for_fold
+
+ESSAY = (
+    "Cars are important to modern society. However, they cause pollution and traffic in big cities.\n\n"
+    "Many students think that walking is better. It is healthier, cheaper and quieter than driving.\n\n"
+    "In conclusion, people should drive less. The benefits for everyone would be significant."
+)
+WORD_OPS = ["char_typo", "keyboard", "ocr", "homoglyph", "zero_width", "case_flip", "synonym"]
+
+
+def words(text: str) -> list[str]:
+    return text.split()
+
+
+@pytest.mark.parametrize("op", sorted(ALL_OPS))
+def test_every_op_is_deterministic_and_survives_empty_and_huge_input(op: str) -> None:
+    fn = ALL_OPS[op]
+    assert fn(ESSAY, rng_for(1, "e1", 1, op), 0.3) == fn(ESSAY, rng_for(1, "e1", 1, op), 0.3)
+    assert fn("", random.Random(0), 0.5) == ""
+    huge = (ESSAY + "\n\n") * 400  # ~100,000 characters
+    assert len(fn(huge, random.Random(0), 0.1)) > 0.5 * len(huge)
+
+
+@pytest.mark.parametrize("op", WORD_OPS)
+def test_word_ops_change_about_their_intensity_and_keep_paragraphs(op: str) -> None:
+    text = (ESSAY + "\n\n") * 30
+    changed = []
+    for seed in range(5):
+        out = ALL_OPS[op](text, random.Random(seed), 0.2)
+        assert out.count("\n\n") == text.count("\n\n")  # paragraph count kept
+        a, b = words(text), words(out)
+        if len(a) == len(b):
+            changed.append(np.mean([x != y for x, y in zip(a, b, strict=True)]))
+    rate = float(np.mean(changed))
+    # synonyms only hit content words WordNet knows, OCR/homoglyph only words with a mappable letter
+    low = 0.03 if op in {"synonym", "ocr", "homoglyph"} else 0.12
+    assert low < rate < 0.26, rate
+
+
+def test_sentence_and_casing_ops() -> None:
+    swapped = OPS["sentence_swap"](ESSAY, random.Random(3), 1.0)
+    assert sorted(re.split(r"(?<=[.!?])\s+", swapped)) == sorted(re.split(r"(?<=[.!?])\s+", ESSAY))
+    assert swapped != ESSAY and swapped.count("\n\n") == 2
+    assert OPS["lowercase_all"](ESSAY, random.Random(0), 1.0) == ESSAY.lower()
+    lowered = OPS["lower_sentence_start"](ESSAY, random.Random(0), 1.0)
+    assert not re.search(r"(^|[.!?]\s+)[A-Z]", lowered)
+    assert OPS["shout"](ESSAY, random.Random(0), 1.0) == ESSAY.upper()
+    deleted = OPS["word_delete"](ESSAY, random.Random(0), 0.5)
+    assert 0.3 < len(words(deleted)) / len(words(ESSAY)) < 0.7 and deleted.count("\n\n") == 2
+    assert len(words(OPS["word_duplicate"](ESSAY, random.Random(0), 1.0))) == 2 * len(words(ESSAY))
+    assert not re.search(r"[,.]", OPS["punct_drop"](ESSAY, random.Random(0), 1.0))
+
+
+def test_deobfuscation_undoes_invisible_and_lookalike_attacks() -> None:
+    attacked = OPS["zero_width"](OPS["homoglyph"](ESSAY, random.Random(1), 0.5), random.Random(2), 0.5)
+    assert attacked != ESSAY
+    assert any(c in attacked for c in ZERO_WIDTH) and any(g in attacked for gs in HOMOGLYPHS.values() for g in gs)
+    assert normalise(attacked) == ESSAY
+    assert normalise(OPS["whitespace"](ESSAY, random.Random(0), 0.5)) == ESSAY
+    assert deobfuscate("Peple dont care becuase it is hard.") == "People don't care because it is hard."
+
+
+def test_back_translation_offline_batches_and_keeps_order() -> None:
+    texts = ["The cat is on the table.", "I think that cars are bad for the city.", "Hello."]
+    out = Apertium()(texts)
+    assert len(out) == 3 and out[1] != texts[1] and "cars" in out[1] and "cat" in out[0]
+
+
+def test_recipe_is_the_same_for_any_chunking_and_marks_ops(essays: pd.DataFrame) -> None:
+    recipe = Recipe.from_dict({"seed": 5, "ops": [{"op": "char_typo", "p": 0.5, "intensity": 0.1}, {"op": "shout"}]})
+    ids, texts = essays["id"].tolist(), essays["text"].tolist()
+    whole, ops = Augmenter(recipe).apply(ids, texts)
+    parts = [Augmenter(recipe).apply(ids[i : i + 7], texts[i : i + 7]) for i in range(0, len(ids), 7)]
+    assert whole == [t for p in parts for t in p[0]]
+    assert all(o.endswith("shout") for o in ops) and 0.3 < np.mean(["char_typo" in o for o in ops]) < 0.7
+    with pytest.raises(ValueError, match="unknown op 'teleport'"):
+        Recipe.from_dict({"ops": [{"op": "teleport"}]})
+
+
+def test_cli_keeps_every_row_is_worker_independent_and_counts_bad_input(tmp_path: Path, essays, capsys) -> None:
+    frame = essays.head(20).copy()
+    frame.loc[0, "text"] = ""
+    frame.loc[1, "text"] = "Это сочинение написано по-русски, а не по-английски."
+    frame.loc[2, "text"] = "control\x07char essay text"
+    source = tmp_path / "in.csv"
+    frame.to_csv(source, index=False)
+    source.write_bytes(source.read_bytes().replace(b"control", b"contr\xffol"))  # an undecodable byte
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("seed: 1\nops:\n  - {op: char_typo, p: 1.0, intensity: 0.2}\n  - {op: case_flip, p: 0.5}\n")
+    outs = []
+    for workers in (1, 2):
+        out = tmp_path / f"out{workers}.csv"
+        augment_main(["--in", str(source), "--out", str(out), "--recipe", str(recipe), "--copies", "2",
+                      "--workers", str(workers), "--no-progress"])  # fmt: skip
+        outs.append(pd.read_csv(out, dtype=str, keep_default_na=False))
+    pd.testing.assert_frame_equal(outs[0], outs[1])
+    out = outs[0]
+    assert len(out) == 3 * len(frame) and (out["parent_id"].value_counts() == 3).all()
+    assert set(out["copy"]) == {"0", "1", "2"}
+    copies = out[out["copy"] != "0"].set_index("parent_id")
+    original = out[out["copy"] == "0"].set_index("id")
+    assert (copies["generated"] == original.loc[copies.index, "generated"]).all()  # labels travel with copies
+    assert copies.loc["e0000", "text"].eq("").all()  # empty stays empty, and stays
+    err = capsys.readouterr().err
+    assert (
+        "empty 1" in err and "undecodable_bytes 1" in err and "non_english 1" in err and "control_characters 1" in err
+    )
+
+
+def test_fold_safety_copies_follow_their_parent() -> None:
+    fit = pd.DataFrame({"id": ["a", "b"], "text": ["x", "y"]})
+    copies = pd.DataFrame({"id": ["a__aug1", "c__aug1"], "text": ["x1", "z1"], "parent_id": ["a", "c"]})
+    assert for_fold(copies, fit)["id"].tolist() == ["a", "b", "a__aug1"]
+
+
+def test_fold_training_with_augmentation_and_attack_report(workspace: dict[str, Path], tmp_path: Path) -> None:
+    from augment.attack import main as attack_main
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("seed: 1\nops:\n  - {op: char_typo, p: 1.0, intensity: 0.2}\n  - {op: homoglyph, p: 1.0}\n")
+    model = workspace["model"]
+    model.write_text(
+        model.read_text() + f"augment: {{recipe: {recipe}, copies: 2}}\ndeobfuscate: {{spelling: false}}\n"
+    )
+    train_fold.main(train_args(workspace))
+    for k in range(3):
+        m = json.loads((workspace["artifacts"] / "tiny_tfidf" / f"fold{k}" / "metrics.json").read_text())
+        assert m["n_augmented_copies"] == 2 * m["n_train"]  # copies of the fit rows only, never the held-out
+    attack_main(["--model", "tiny_tfidf", "--config", str(workspace["project"]), "--recipe", str(recipe),
+                 "--artifacts", str(workspace["artifacts"])])  # fmt: skip
+    report = json.loads((workspace["artifacts"] / "tiny_tfidf" / "attack" / "attack.json").read_text())
+    aucs = {row["condition"]: row["auc"] for row in report["conditions"]}
+    assert [row["condition"] for row in report["conditions"]] == ["clean", "char_typo", "homoglyph", "whole recipe"]
+    assert aucs["clean"] > 0.8 and aucs["homoglyph"] == pytest.approx(aucs["clean"])  # normalised away
+    assert (workspace["artifacts"] / "tiny_tfidf" / "attack" / "attack.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_augment_frame_checks_row_counts(essays: pd.DataFrame) -> None:
+    recipe = Recipe.from_dict({"ops": [{"op": "whitespace"}]})
+    out = augment_frame(essays.head(5), recipe, copies=3, progress=False)
+    assert len(out) == 20 and out["copy"].tolist() == [0] * 5 + [1] * 5 + [2] * 5 + [3] * 5
