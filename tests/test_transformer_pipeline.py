@@ -158,3 +158,17 @@ def test_a_fold_killed_mid_training_resumes_to_the_same_predictions(
         oof(workspace["artifacts"], "resumable"), oof(tmp_path / "uninterrupted", "resumable")
     )
     assert not latest.parent.parent.exists()  # the work folder is gone once the fold is written
+
+
+def test_per_epoch_augmentation_is_deterministic_and_changes_training(
+    workspace: dict[str, Path], plain_deberta: Path, tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("seed: 3\nops:\n  - {op: char_typo, p: 1.0, intensity: 0.3}\n")
+    model = model_config(workspace, "deberta", "encoder", tiny_models["deberta"], augment_each_epoch=str(recipe))
+    runs = [tmp_path / "a", tmp_path / "b"]
+    for artifacts in runs:
+        train_fold.main(fold_args(workspace, model, artifacts=artifacts))
+    first, second = (oof(a, "deberta") for a in runs)
+    pd.testing.assert_frame_equal(first, second)
+    assert not np.allclose(first["pred"], oof(workspace["artifacts"], "deberta")["pred"], atol=1e-4)

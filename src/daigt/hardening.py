@@ -50,7 +50,10 @@ class Hardening:
     def clean(self, frame: pd.DataFrame) -> pd.DataFrame:
         if not self.deobfuscate:
             return frame
-        return frame.assign(text=deobfuscate_texts(frame["text"], self.deobfuscate))
+        return frame.assign(text=self.clean_texts(frame["text"]))
+
+    def clean_texts(self, texts: pd.Series) -> pd.Series:
+        return deobfuscate_texts(texts, self.deobfuscate)
 
     def copies(self, train: pd.DataFrame, progress: bool = True) -> pd.DataFrame:
         """Augmented rows for every training essay, each with its ``parent_id`` (empty without augment:)."""

@@ -57,6 +57,10 @@ class FoldTrainer:
     seed: int
     progress: bool = True
 
+    @property
+    def hardening(self) -> Hardening:
+        return Hardening.from_model_config(self.model_config)
+
     def resolved_config(self) -> dict[str, Any]:
         return {
             **self.model_config,
@@ -67,7 +71,7 @@ class FoldTrainer:
             "folds": self.project.config.get("folds", {}),
             "dedup": self.project.config.get("dedup", {}),
             "columns": self.project.columns,
-            **Hardening.from_model_config(self.model_config).key(),
+            **self.hardening.key(),
         }
 
     def run(self, folds: list[int] | None = None, force: bool = False) -> list[dict[str, Any]]:
@@ -93,7 +97,7 @@ class FoldTrainer:
             return results
         family_cls = get_family(self.model_config["family"])
         model = family_cls(self.model_config.get("params", {}), self.seed)
-        hardening = Hardening.from_model_config(self.model_config)
+        hardening = self.hardening
         train, test = hardening.clean(train), hardening.clean(test)
         copies = hardening.copies(train, progress=self.progress and distributed.is_main())
         model.prepare(pd.concat([train, copies, test], ignore_index=True))
@@ -133,7 +137,12 @@ class FoldTrainer:
         n_original = len(fit_rows)
         fit_rows = for_fold(copies, fit_rows)  # copies of held-out essays never train this fold
         workdir = self._workdir(fold, run_key)
-        context = FitContext(unlabeled=test[["id", "text"]], workdir=workdir, progress=self.progress)
+        context = FitContext(
+            unlabeled=test[["id", "text"]],
+            workdir=workdir,
+            progress=self.progress,
+            extras={"clean_text": self.hardening.clean_texts},
+        )
         started = time.perf_counter()
         model.fit(fit_rows, context)
         fitted = time.perf_counter()

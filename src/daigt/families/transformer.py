@@ -71,6 +71,7 @@ DEFAULTS: dict[str, Any] = {
     "checkpoint_every": 0,  # optimizer steps between resumable checkpoints; 0 = none
     "deepspeed": None,  # path to a DeepSpeed JSON config (configs/deepspeed/)
     "lora": None,  # {r, alpha, dropout, targets}
+    "augment_each_epoch": None,  # an augment recipe: every epoch trains on a fresh copy of the fold's essays
     "quantization": None,  # "4bit": QLoRA via bitsandbytes (CUDA only)
 }
 ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout")  # BERT/DeBERTa, Mistral/Llama
@@ -305,12 +306,12 @@ class TransformerFamily(ModelFamily):
         self._engine = None
         self.tokenizer = self._build_tokenizer()
         model = self._build_model().to(device)
-        ids = self._encode(train["text"])
         target = torch.tensor(train["label"].to_numpy(dtype=np.float32))
-        lengths = [len(x) for x in ids]
+        epoch_ids = self._epoch_encoder(train, context)
 
         def epoch_batches(epoch: int) -> list[np.ndarray]:
             rng = np.random.default_rng([self.seed, epoch])
+            lengths = [len(x) for x in epoch_ids(epoch)]
             batches = length_grouped_batches(lengths, p["batch_size"], rng, group=p["length_grouping"])
             return shard(batches, rank, world)
 
@@ -337,13 +338,13 @@ class TransformerFamily(ModelFamily):
             total=total_steps, initial=step, desc="train", unit="step", disable=not (context.progress and rank == 0)
         )
         model.train()
-        stream = (rows for epoch in range(p["epochs"]) for rows in epoch_batches(epoch))
-        for micro, batch_rows in enumerate(stream, start=1):
+        stream = ((epoch, rows) for epoch in range(p["epochs"]) for rows in epoch_batches(epoch))
+        for micro, (epoch, batch_rows) in enumerate(stream, start=1):
             if micro > total_steps * p["grad_accum"]:
                 break
             if micro <= step * p["grad_accum"]:  # trained before the interruption; the order is reproducible
                 continue
-            inputs = self._inputs(ids, batch_rows, device)
+            inputs = self._inputs(epoch_ids(epoch), batch_rows, device)
             with self._autocast(device):
                 logits = (self._engine or model)(**inputs).logits.squeeze(-1)
             loss = self._loss(logits.float(), target[batch_rows].to(device))
@@ -367,6 +368,27 @@ class TransformerFamily(ModelFamily):
             }
         )
         self._trained_state = self._gather_trained_state()
+
+    def _epoch_encoder(self, train: pd.DataFrame, context: FitContext) -> Any:
+        """Token ids per epoch: the training texts, or with ``augment_each_epoch`` a fresh deterministic copy
+        (augment recipe, copy = epoch + 1) per epoch, cleaned the way the fold trainer cleans every text."""
+        clean_ids = self._encode(train["text"])
+        if not self.params["augment_each_epoch"]:
+            return lambda epoch: clean_ids
+        from augment.recipe import Augmenter, Recipe
+
+        augmenter = Augmenter(Recipe.load(repo_path(self.params["augment_each_epoch"])))
+        clean_text = context.extras.get("clean_text", lambda texts: texts)
+        cache: dict[int, list[list[int]]] = {}
+
+        def encoded(epoch: int) -> list[list[int]]:
+            if epoch not in cache:
+                texts, _ = augmenter.apply(train["id"].astype(str).tolist(), train["text"].tolist(), copy=epoch + 1)
+                cache.clear()  # one epoch's ids in memory at a time
+                cache[epoch] = self._encode(clean_text(pd.Series(texts, index=train.index)))
+            return cache[epoch]
+
+        return encoded
 
     def _backward_step(self, loss: torch.Tensor, optimizer: Any, scheduler: Any, boundary: bool) -> None:
         if self._engine is not None:
