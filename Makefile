@@ -5,7 +5,7 @@ TRAIN   ?= $(DATA)/train.csv
 TEST    ?= $(DATA)/test_essays.csv
 STAMP   := .venv/.installed
 
-.PHONY: setup run folds train blend test lint bench clean
+.PHONY: setup run folds train blend test lint bench clean textattack-env
 
 setup: $(STAMP)
 
@@ -28,6 +28,11 @@ lint: setup
 
 bench: setup
 	$(PY) benchmarks/bench_pipeline.py --train $(TRAIN) --test $(TEST)
+
+textattack-env:  ## optional: textattack ops in their own venv (flair pins transformers<5; see README)
+	[ -x .venv-textattack/bin/python ] || python3 -m venv .venv-textattack
+	.venv-textattack/bin/python -m pip install --quiet -r requirements-textattack.txt
+	.venv-textattack/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
 
 clean:
 	rm -rf artifacts submissions/*.csv submissions/*.md submissions/*.json submissions/*.png

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,15 @@ from augment.synonyms import synonym
 
 ALL_OPS = {**OPS, "synonym": synonym}
 BACK_TRANSLATION = "back_translation"
+TEXTATTACK = "textattack:"  # textattack:<Augmenter>, only in the textattack environment (textattack_ops.py)
+
+
+def resolve_op(name: str) -> Callable[[str, random.Random, float], str]:
+    if name.startswith(TEXTATTACK):
+        from augment.textattack_ops import textattack_op
+
+        return textattack_op(name[len(TEXTATTACK) :])
+    return ALL_OPS[name]
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,7 @@ class Recipe:
         for i, raw in enumerate(cfg.get("ops", [])):
             raw = dict(raw)
             op = raw.pop("op", None)
-            if op not in ALL_OPS and op != BACK_TRANSLATION:
+            if op not in ALL_OPS and op != BACK_TRANSLATION and not str(op).startswith(TEXTATTACK):
                 known = ", ".join(sorted([*ALL_OPS, BACK_TRANSLATION]))
                 raise ValueError(f"recipe '{name}', ops[{i}]: unknown op '{op}' (known: {known})")
             p, intensity = float(raw.pop("p", 1.0)), float(raw.pop("intensity", 0.05))
@@ -79,6 +88,7 @@ class Augmenter:
     def __init__(self, recipe: Recipe) -> None:
         self.recipe = recipe
         self._engine: Any = None
+        self._ops = {s.op: resolve_op(s.op) for s in recipe.steps if s.op != BACK_TRANSLATION}
 
     def _back_translate(self, texts: list[str], step: Step) -> list[str]:
         if self._engine is None:
@@ -104,7 +114,7 @@ class Augmenter:
                         texts[k] = new
                         applied[k].append(step.op)
                 continue
-            fn = ALL_OPS[step.op]
+            fn = self._ops[step.op]
             for k, fire in enumerate(fires):
                 if fire:
                     texts[k] = fn(texts[k], rng_for(self.recipe.seed, ids[k], copy, step.op), step.intensity)

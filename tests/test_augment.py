@@ -162,3 +162,15 @@ def test_augment_frame_checks_row_counts(essays: pd.DataFrame) -> None:
     recipe = Recipe.from_dict({"ops": [{"op": "whitespace"}]})
     out = augment_frame(essays.head(5), recipe, copies=3, progress=False)
     assert len(out) == 20 and out["copy"].tolist() == [0] * 5 + [1] * 5 + [2] * 5 + [3] * 5
+
+
+def test_textattack_ops_fail_clearly_outside_their_environment() -> None:
+    recipe = Recipe.from_dict({"ops": [{"op": "textattack:CharSwapAugmenter"}]})
+    try:
+        import textattack  # noqa: F401
+    except ImportError:
+        with pytest.raises(RuntimeError, match="make textattack-env"):
+            Augmenter(recipe)
+    else:  # the textattack environment: the op must run and be deterministic
+        a, b = (Augmenter(recipe).apply(["x"], [ESSAY])[0] for _ in range(2))
+        assert a == b and a != [ESSAY]
