@@ -10,7 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: augment/
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # src/: the daigt package
 
 from daigt.config import BLEND_CONFIG, load_yaml, repo_path
 from daigt.ensemble import blend

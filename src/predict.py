@@ -16,7 +16,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: augment/
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # src/: the daigt package
 
 import pandas as pd
 from tqdm.auto import tqdm
