@@ -70,7 +70,8 @@ class Marian:
         for i in range(0, len(texts), self.batch_size):
             batch = tok(texts[i : i + self.batch_size], return_tensors="pt", padding=True, truncation=True)
             with torch.no_grad():
-                generated = model.generate(**batch.to(self.device), max_new_tokens=512)
+                limit = min(512, model.config.max_position_embeddings - 2)  # sentence-sized paragraphs
+                generated = model.generate(**batch.to(self.device), max_new_tokens=limit)
             out += tok.batch_decode(generated, skip_special_tokens=True)
         return out
 

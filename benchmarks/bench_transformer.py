@@ -29,9 +29,9 @@ from daigt.data import load_essays  # noqa: E402
 from daigt.families import FitContext, get_family  # noqa: E402
 
 
-def ours(config: dict[str, Any], frame: pd.DataFrame) -> tuple[float, float]:
-    """(train samples/s, inference texts/s) through the family's own loop."""
-    params = dict(config["params"], epochs=1, checkpoint_every=0)
+def ours(config: dict[str, Any], frame: pd.DataFrame, deepspeed: str | None = None) -> tuple[float, float]:
+    """(train samples/s, inference texts/s) through the family's own loop (optionally under DeepSpeed)."""
+    params = dict(config["params"], epochs=1, checkpoint_every=0, deepspeed=deepspeed)
     family = get_family(config["family"])(params, seed=0)
     family.fit(frame, FitContext(progress=False))
     train_rate = family.fit_report()["train_samples_per_second"]
@@ -81,13 +81,17 @@ def main() -> None:
     parser.add_argument("--model", default="minilm", help="an encoder config under configs/models/")
     parser.add_argument("--n", type=int, default=256, help="essays per run (a stratified sample)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--deepspeed", nargs="*", default=["zero2", "zero3"], help="also time these DeepSpeed configs")
     args = parser.parse_args()
     _, config = load_model_config(args.model)
     essays = load_essays(args.train, role="train")
     frame = essays.sample(n=min(args.n, len(essays)), random_state=0).reset_index(drop=True)
-    runs: dict[str, list[tuple[float, float]]] = {"ours": [], "hf_trainer": []}
+    variants = {"ours": ours, "hf_trainer": hf_trainer}
+    for zero in args.deepspeed:
+        variants[f"ours_{zero}"] = lambda c, f, zero=zero: ours(c, f, f"configs/deepspeed/{zero}.json")
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
     for repeat in range(args.repeats):
-        for name, fn in (("ours", ours), ("hf_trainer", hf_trainer)):
+        for name, fn in variants.items():
             runs[name].append(fn(config, frame))
             print(
                 f"repeat {repeat}: {name:10s} train {runs[name][-1][0]:6.2f} samples/s  "

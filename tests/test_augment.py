@@ -174,3 +174,19 @@ def test_textattack_ops_fail_clearly_outside_their_environment() -> None:
     else:  # the textattack environment: the op must run and be deterministic
         a, b = (Augmenter(recipe).apply(["x"], [ESSAY])[0] for _ in range(2))
         assert a == b and a != [ESSAY]
+
+
+def test_marian_engine_batches_paragraphs_and_names_missing_weights(tmp_path: Path, monkeypatch, essays) -> None:
+    from tiny_models import tiny_marian_pair
+
+    from augment.backtranslate import EngineMissing, Marian
+
+    root = tiny_marian_pair(tmp_path / "marian", essays["text"].tolist())
+    engine = Marian(pivot="es", model_dir=str(root), batch_size=2)
+    texts = ["first paragraph.\n\nsecond paragraph.\n\nthird.", "one paragraph only"]
+    out = engine(texts)
+    assert len(out) == 2 and [t.count("\n\n") for t in out] == [2, 0]
+    assert out == engine(texts)  # greedy decoding: deterministic
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(EngineMissing, match=r"hf download .*opus-mt-en-fr"):
+        Marian(pivot="fr", model_dir=str(tmp_path / "nowhere"))

@@ -45,3 +45,36 @@ def tiny_mistral(folder: Path, texts: Sequence[str]) -> Path:
     config = MistralConfig(vocab_size=len(tokenizer), num_key_value_heads=1, max_position_embeddings=256, **TINY)
     MistralForCausalLM(config).save_pretrained(folder)
     return folder
+
+
+def tiny_marian_pair(root: Path, texts: Sequence[str], pivot: str = "es") -> Path:
+    """``root/opus-mt-en-<pivot>`` and ``root/opus-mt-<pivot>-en``: random tiny MarianMT models (engine tests)."""
+    import json
+
+    import sentencepiece
+    from transformers import MarianConfig, MarianMTModel, MarianTokenizer
+
+    root.mkdir(parents=True, exist_ok=True)
+    specials = {"unk_id": 2, "bos_id": -1, "eos_id": 1, "pad_id": 0}
+    _sentencepiece(texts, root / "sp", 120, unk_piece="<unk>", eos_piece="</s>", pad_piece="<pad>", **specials)
+    sp = sentencepiece.SentencePieceProcessor(model_file=str(root / "sp.model"))
+    vocab = {sp.id_to_piece(i): i for i in range(sp.get_piece_size())}
+    for pair in (f"opus-mt-en-{pivot}", f"opus-mt-{pivot}-en"):
+        folder = root / pair
+        folder.mkdir(exist_ok=True)
+        for name in ("source.spm", "target.spm"):
+            (folder / name).write_bytes((root / "sp.model").read_bytes())
+        (folder / "vocab.json").write_text(json.dumps(vocab))
+        files = {
+            "source_spm": folder / "source.spm",
+            "target_spm": folder / "target.spm",
+            "vocab": folder / "vocab.json",
+        }
+        MarianTokenizer(**{k: str(v) for k, v in files.items()}).save_pretrained(folder)
+        config = MarianConfig(
+            vocab_size=len(vocab), d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+            decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=64,
+            pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+        )  # fmt: skip
+        MarianMTModel(config).save_pretrained(folder)
+    return root
