@@ -130,10 +130,10 @@ def plots(directory: Path, labels: np.ndarray, scores: np.ndarray, thresholds: T
         hist.axvspan(thresholds.low, thresholds.high, color="grey", alpha=0.2, label="unknown band")
     hist.set(yscale="log", title="OOF scores per class", xlabel="score", ylabel="essays (log)")
     hist.legend(fontsize=8)
-    frac, mean = calibration_curve(y, np.clip(scores, 0, 1), n_bins=10, strategy="quantile")
+    frac, mean = calibration_curve(y, np.clip(scores, 0, 1), n_bins=10, strategy="uniform")
     calib.plot([0, 1], [0, 1], "k:", lw=0.8)
     calib.plot(mean, frac, "o-", lw=1.4)
-    calib.set(title="calibration (quantile bins)", xlabel="mean score", ylabel="fraction AI", xlim=(0, 1), ylim=(0, 1))
+    calib.set(title="calibration (10 bins)", xlabel="mean score", ylabel="fraction AI", xlim=(0, 1), ylim=(0, 1))
     for ax in (hist, calib):
         ax.grid(alpha=0.3)
     fig.tight_layout()
