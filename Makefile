@@ -33,6 +33,7 @@ textattack-env:  ## optional: textattack ops in their own venv (flair pins trans
 	[ -x .venv-textattack/bin/python ] || python3 -m venv .venv-textattack
 	.venv-textattack/bin/python -m pip install --quiet -r requirements-textattack.txt
 	.venv-textattack/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	.venv-textattack/bin/python -m augment.resources
 
 clean:
 	rm -rf artifacts submissions/*.csv submissions/*.md submissions/*.json submissions/*.png

@@ -10,7 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from augment.synonyms import NLTK_DATA
+from augment.synonyms import NLTK_DATA, STOP_WORDS
 
 DEBIAN_WORDNET = Path("/usr/share/wordnet")
 _LEXNAMES_TEXT = """
@@ -37,5 +37,12 @@ def build(target: Path = NLTK_DATA / "corpora" / "wordnet", source: Path = DEBIA
     return target
 
 
+def stopwords(target: Path = NLTK_DATA / "corpora" / "stopwords") -> Path:
+    """NLTK's English stop-word corpus from our own list: textattack's constraints ask for it, offline."""
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "english").write_text("\n".join(sorted(STOP_WORDS)) + "\n")
+    return target
+
+
 if __name__ == "__main__":
-    print(f"WordNet for NLTK: {build()}", file=sys.stderr)
+    print(f"WordNet for NLTK: {build()}; stop words: {stopwords()}", file=sys.stderr)

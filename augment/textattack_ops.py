@@ -8,6 +8,7 @@ the native ops: the global RNGs textattack uses are seeded from the op's (seed, 
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable
 
@@ -21,6 +22,9 @@ class TextattackMissing(RuntimeError):
 
 
 def textattack_op(name: str) -> Callable[[str, random.Random, float], str]:
+    from augment.synonyms import NLTK_DATA
+
+    os.environ.setdefault("NLTK_DATA", str(NLTK_DATA))  # WordNet + stop words built by set-up; no downloads
     try:
         import textattack.augmentation as ta
     except ImportError as err:
