@@ -86,3 +86,21 @@ def test_unknown_classifier_kind_is_a_clear_error() -> None:
         get_family("tfidf")({"classifiers": {"rf": {"kind": "forest"}}}, seed=0)
     with pytest.raises(DaigtError, match="unknown model family 'gpt'"):
         get_family("gpt")
+
+
+def test_fold_predictor_counts_once_and_equals_each_fold_predicting_alone(tmp_path: Path) -> None:
+    train = make_essays(120).rename(columns={"generated": "label"})
+    new = make_essays(15, seed=9).assign(text=lambda f: f["text"] + " only1 fold2word")
+    folds = []
+    for k in range(3):  # three folds with different vocabularies, reloaded as predict sees them
+        model = tiny_family("train")
+        fit = train[train.index % 3 != k].assign(text=lambda f, k=k: f["text"] + f" only{k} fold{k}word")
+        model.prepare(fit)
+        model.fit(fit, FitContext())
+        (tmp_path / str(k)).mkdir()
+        model.save(tmp_path / str(k))
+        folds.append(type(model).load(tmp_path / str(k)))
+    assert len({tuple(sorted(m.features.vectorizer.vocabulary)) for m in folds}) == 3  # three vocabularies
+    shared = type(folds[0]).fold_predictor(folds)(new)
+    alone = np.mean([m.predict(new) for m in folds], axis=0)
+    np.testing.assert_allclose(shared, alone, rtol=0, atol=1e-12)

@@ -106,6 +106,9 @@ class EnsemblePredictor:
         boosters = [lgb.Booster(model_file=str(p)) for p in sorted((directory / STACKER_DIR).glob("fold*.txt"))]
         return cls(spec, fold_models, references, boosters, Thresholds.from_dict(spec["thresholds"]))
 
+    def __post_init__(self) -> None:
+        self.fold_predictors = {name: type(folds[0]).fold_predictor(folds) for name, folds in self.fold_models.items()}
+
     @property
     def picked(self) -> str:
         return str(self.spec["picked"])
@@ -113,9 +116,9 @@ class EnsemblePredictor:
     def model_probabilities(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         """Each model's fold-mean probability, as its test.csv files are averaged in blend."""
         out = {}
-        for name, folds in self.fold_models.items():
+        for name, predict in self.fold_predictors.items():
             seen = frame.assign(text=deobfuscate_texts(frame["text"], self.spec["models"][name].get("deobfuscate")))
-            out[name] = np.mean([m.predict(seen) for m in folds], axis=0)
+            out[name] = predict(seen)
         return out
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:

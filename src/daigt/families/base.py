@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,11 @@ class ModelFamily(ABC):
     @abstractmethod
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Probability that each row of ``frame`` is AI-generated, shape (len(frame),), in [0, 1]."""
+
+    @classmethod
+    def fold_predictor(cls, models: Sequence[ModelFamily]) -> Callable[[pd.DataFrame], np.ndarray]:
+        """Mean probability of a model's fold models; families may share work across folds (TF-IDF does)."""
+        return lambda frame: np.mean([m.predict(frame) for m in models], axis=0)
 
     def fit_report(self) -> dict[str, Any]:
         """Figures from the last ``fit`` worth keeping in the fold's metrics (throughput, resumed step, ...)."""

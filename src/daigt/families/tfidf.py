@@ -8,7 +8,7 @@ of the time. Predicting texts that were not prepared uses the plain sklearn vect
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -160,11 +160,36 @@ class TfidfFamily(ModelFamily):
             classifier.fit(matrix, targets, sample_weight=weights)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        matrix = self.features.transform(frame["text"].tolist())
+        return self.predict_matrix(self.features.transform(frame["text"].tolist()))
+
+    def predict_matrix(self, matrix: sp.csr_matrix) -> np.ndarray:
         total = sum(self.weights.values())
         return (
             sum(self.weights[name] * clf.predict_proba(matrix)[:, 1] for name, clf in self.classifiers.items()) / total
         )
+
+    @classmethod
+    def fold_predictor(cls, models: Sequence[ModelFamily]) -> Callable[[pd.DataFrame], np.ndarray]:
+        """Score new essays with all folds from one n-gram count: the folds share the analyzer and differ only
+        in vocabulary, so counting over the union vocabulary once and selecting each fold's columns gives
+        each fold's own TF-IDF matrix (same values) at a fraction of the cost of analysing the text K times."""
+        folds = [m for m in models if isinstance(m, TfidfFamily) and m.features.vectorizer is not None]
+        if len(folds) != len(models) or len({repr(sorted(m.features.counting.items())) for m in folds}) != 1:
+            return super().fold_predictor(models)
+        fold_terms = [m.features.vectorizer.get_feature_names_out() for m in folds]
+        union = {term: i for i, term in enumerate(sorted(set().union(*map(set, fold_terms))))}
+        columns = [np.fromiter((union[t] for t in terms), dtype=np.int64, count=len(terms)) for terms in fold_terms]
+        counter = CountVectorizer(**folds[0].features.counting, vocabulary=union, dtype=np.float64)
+
+        def predict(frame: pd.DataFrame) -> np.ndarray:
+            counts = counter.transform(frame["text"].tolist()).tocsc()
+            probs = []
+            for model, cols in zip(folds, columns, strict=True):
+                matrix = model.features.vectorizer._tfidf.transform(counts[:, cols].tocsr())
+                probs.append(model.predict_matrix(matrix))
+            return np.mean(probs, axis=0)
+
+        return predict
 
     def save(self, directory: Path) -> None:
         joblib.dump(self, directory / MODEL_FILE)
