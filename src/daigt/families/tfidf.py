@@ -178,15 +178,24 @@ class TfidfFamily(ModelFamily):
             return super().fold_predictor(models)
         fold_terms = [m.features.vectorizer.get_feature_names_out() for m in folds]
         union = {term: i for i, term in enumerate(sorted(set().union(*map(set, fold_terms))))}
-        columns = [np.fromiter((union[t] for t in terms), dtype=np.int64, count=len(terms)) for terms in fold_terms]
+        lookups = []  # per fold: union column -> the fold's own column, -1 where the fold lacks the n-gram
+        for terms in fold_terms:
+            lookup = np.full(len(union), -1, dtype=np.int32)
+            lookup[np.fromiter((union[t] for t in terms), dtype=np.int64, count=len(terms))] = np.arange(len(terms))
+            lookups.append(lookup)
         counter = CountVectorizer(**folds[0].features.counting, vocabulary=union, dtype=np.float64)
 
         def predict(frame: pd.DataFrame) -> np.ndarray:
-            counts = counter.transform(frame["text"].tolist()).tocsc()
+            counts = counter.transform(frame["text"].tolist())
+            rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
             probs = []
-            for model, cols in zip(folds, columns, strict=True):
-                matrix = model.features.vectorizer._tfidf.transform(counts[:, cols].tocsr())
-                probs.append(model.predict_matrix(matrix))
+            for model, lookup, terms in zip(folds, lookups, fold_terms, strict=True):
+                cols = lookup[counts.indices]  # O(non-zeros), not O(vocabulary)
+                keep = cols >= 0
+                fold_counts = sp.csr_matrix(
+                    (counts.data[keep], (rows[keep], cols[keep])), shape=(counts.shape[0], len(terms))
+                )
+                probs.append(model.predict_matrix(model.features.vectorizer._tfidf.transform(fold_counts)))
             return np.mean(probs, axis=0)
 
         return predict
