@@ -100,7 +100,7 @@ def test_causal_lm_lora_saves_only_the_adapter_and_head(workspace: dict[str, Pat
     assert np.allclose(reloaded.predict(frame), predictions["pred"], atol=1e-5)
 
 
-@pytest.mark.parametrize("zero", ["zero2", "zero3"])
+@pytest.mark.parametrize("zero", ["zero2", "zero3", "zero2_offload", "zero3_offload"])
 def test_deepspeed_zero_trains_the_same_model_as_plain_torch(
     workspace: dict[str, Path], plain_deberta: Path, zero: str, tmp_path: Path
 ) -> None:
@@ -108,12 +108,23 @@ def test_deepspeed_zero_trains_the_same_model_as_plain_torch(
     run_script(
         [*fold_args(workspace, plain_deberta, artifacts=artifacts), "--deepspeed", f"configs/deepspeed/{zero}.json"]
     )
-    assert metrics(artifacts, "deberta")["engine"] == f"deepspeed-{zero}"
+    assert metrics(artifacts, "deberta")["engine"] == f"deepspeed-{zero.removesuffix('_offload')}"
     ds, plain = oof(artifacts, "deberta"), oof(workspace["artifacts"], "deberta")
     assert (ds["id"] == plain["id"]).all()
     assert np.allclose(ds["pred"], plain["pred"], atol=2e-3)
     reloaded = EncoderFamily.load(artifacts / "deberta" / "fold0" / "model")  # ZeRO-3 shards were gathered
     assert reloaded.predict(pd.DataFrame({"text": ["some essay text."]})).shape == (1,)
+
+
+def test_causal_lm_lora_under_zero3_saves_a_loadable_adapter(
+    workspace: dict[str, Path], tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    lora = {"r": 4, "alpha": 8, "dropout": 0.0, "targets": ["q_proj", "v_proj"]}
+    model = model_config(workspace, "mistral", "causal_lm", tiny_models["mistral"], lora=lora, precision="bf16")
+    run_script([*fold_args(workspace, model), "--deepspeed", "configs/deepspeed/zero3.json"])
+    assert metrics(workspace["artifacts"], "mistral")["engine"] == "deepspeed-zero3"
+    reloaded = CausalLMFamily.load(workspace["artifacts"] / "mistral" / "fold0" / "model")
+    assert reloaded.predict(pd.DataFrame({"text": ["an essay.", "another, longer essay text."]})).shape == (2,)
 
 
 def test_two_processes_on_loopback_write_one_set_of_artifacts_that_blend_stacks(
