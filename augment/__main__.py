@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.source.is_file():
         raise SystemExit(f"error: {args.source}: file not found")
     recipe = Recipe.load(args.recipe)
-    frame, _ = read_lenient(args.source)
+    frame = read_lenient(args.source)
     out = augment_frame(frame, recipe, args.copies, args.workers, args.chunk, not args.no_progress)
     atomic.write_csv(args.out, out)
     text_col = next(c for c in CANDIDATES["text"] if c in frame.columns)
