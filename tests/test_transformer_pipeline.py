@@ -145,13 +145,14 @@ def test_two_processes_on_loopback_write_one_set_of_artifacts_that_blend_stacks(
     assert len(pd.read_csv(out)) == 9
 
 
+@pytest.mark.parametrize("engine", [[], ["--deepspeed", "configs/deepspeed/zero2.json"]], ids=["torch", "zero2"])
 def test_a_fold_killed_mid_training_resumes_to_the_same_predictions(
-    workspace: dict[str, Path], tiny_models: dict[str, Path], tmp_path: Path
+    workspace: dict[str, Path], tiny_models: dict[str, Path], tmp_path: Path, engine: list[str]
 ) -> None:
     model = model_config(workspace, "resumable", "encoder", tiny_models["deberta"], epochs=6, checkpoint_every=3)
-    train_fold.main(fold_args(workspace, model, artifacts=tmp_path / "uninterrupted"))
+    run_script([*fold_args(workspace, model, artifacts=tmp_path / "uninterrupted"), *engine])
 
-    args = fold_args(workspace, model)
+    args = [*fold_args(workspace, model), *engine]
     proc = subprocess.Popen([sys.executable, TRAIN_FOLD, *args], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
     latest = workspace["artifacts"] / "resumable" / ".work-fold0" / "checkpoint" / "latest_step"
     deadline = time.monotonic() + 300
