@@ -17,8 +17,10 @@ from augment.pipeline import ROOT, augment_frame, read_lenient, warnings_summary
 from augment.recipe import Recipe
 from daigt import atomic
 from daigt.data import CANDIDATES
+from daigt.errors import DaigtError, cli_entry
 
 
+@cli_entry
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m augment", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -31,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     if not args.source.is_file():
-        raise SystemExit(f"error: {args.source}: file not found")
+        raise DaigtError(f"{args.source}: file not found")
     recipe = Recipe.load(args.recipe)
     frame = read_lenient(args.source)
     out = augment_frame(frame, recipe, args.copies, args.workers, args.chunk, not args.no_progress)

@@ -15,10 +15,12 @@ import subprocess
 from collections.abc import Sequence
 from typing import Any
 
+from daigt.errors import DaigtError
+
 MARKER = 9_137_000  # "\n\n<MARKER+i>\n\n" between essays; apertium leaves numbers alone
 
 
-class EngineMissing(RuntimeError):
+class EngineMissing(DaigtError):
     pass
 
 

@@ -15,6 +15,7 @@ if str(ROOT / "src") not in sys.path:
 
 from augment.recipe import Augmenter, Recipe  # noqa: E402
 from daigt.data import CANDIDATES, derive_ids  # noqa: E402
+from daigt.errors import DaigtError  # noqa: E402
 
 HUGE_CHARS = 50_000
 _WORKER: Augmenter | None = None
@@ -59,7 +60,7 @@ def augment_frame(
 ) -> pd.DataFrame:
     text_col = next((c for c in CANDIDATES["text"] if c in frame.columns), None)
     if text_col is None:
-        raise SystemExit(f"error: no text column (looked for {CANDIDATES['text']}; found {list(frame.columns)})")
+        raise DaigtError(f"no text column (looked for {CANDIDATES['text']}; found {list(frame.columns)})")
     id_col = next((c for c in CANDIDATES["id"] if c in frame.columns), None)
     frame = frame.copy()
     frame[text_col] = frame[text_col].fillna("").astype(str)
@@ -72,6 +73,7 @@ def augment_frame(
     results: list[tuple[list[str], list[str]]] = []
     bar = tqdm(total=len(frame) * copies, desc=f"augment ({recipe.name})", unit="essay", disable=not progress)
     if workers > 1:
+        Augmenter(recipe)  # preflight in this process: a missing engine or WordNet is one clear error, now
         with mp.get_context("spawn").Pool(workers, initializer=_init, initargs=(recipe,)) as pool:
             for out in pool.imap(_augment, jobs):
                 results.append(out)

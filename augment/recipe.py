@@ -18,6 +18,7 @@ import yaml
 
 from augment.ops import OPS
 from augment.synonyms import synonym
+from daigt.errors import DaigtError
 
 ALL_OPS = {**OPS, "synonym": synonym}
 BACK_TRANSLATION = "back_translation"
@@ -50,7 +51,7 @@ class Recipe:
     def load(cls, path: str | Path) -> Recipe:
         path = Path(path)
         if not path.is_file():
-            raise ValueError(f"{path}: recipe not found (see configs/augment/)")
+            raise DaigtError(f"{path}: recipe not found (see configs/augment/)")
         cfg = yaml.safe_load(path.read_text()) or {}
         return cls.from_dict(cfg, name=path.stem)
 
@@ -62,13 +63,13 @@ class Recipe:
             op = raw.pop("op", None)
             if op not in ALL_OPS and op != BACK_TRANSLATION and not str(op).startswith(TEXTATTACK):
                 known = ", ".join(sorted([*ALL_OPS, BACK_TRANSLATION]))
-                raise ValueError(f"recipe '{name}', ops[{i}]: unknown op '{op}' (known: {known})")
+                raise DaigtError(f"recipe '{name}', ops[{i}]: unknown op '{op}' (known: {known})")
             p, intensity = float(raw.pop("p", 1.0)), float(raw.pop("intensity", 0.05))
             if not (0 <= p <= 1 and 0 <= intensity <= 1):
-                raise ValueError(f"recipe '{name}', ops[{i}] ({op}): p and intensity must be in [0, 1]")
+                raise DaigtError(f"recipe '{name}', ops[{i}] ({op}): p and intensity must be in [0, 1]")
             steps.append(Step(op, p, intensity, raw))
         if not steps:
-            raise ValueError(f"recipe '{name}' has no ops")
+            raise DaigtError(f"recipe '{name}' has no ops")
         return cls(tuple(steps), int(cfg.get("seed", 0)), name)
 
     def only(self, op: str) -> Recipe:
@@ -89,13 +90,14 @@ class Augmenter:
         self.recipe = recipe
         self._engine: Any = None
         self._ops = {s.op: resolve_op(s.op) for s in recipe.steps if s.op != BACK_TRANSLATION}
+        for step in recipe.steps:  # a missing engine fails here, before any essay is touched
+            if step.op == BACK_TRANSLATION:
+                from augment.backtranslate import make_engine
 
-    def _back_translate(self, texts: list[str], step: Step) -> list[str]:
-        if self._engine is None:
-            from augment.backtranslate import make_engine
+                options = dict(step.options)
+                self._engine = make_engine(options.pop("engine", "apertium"), **options)
 
-            options = dict(step.options)
-            self._engine = make_engine(options.pop("engine", "apertium"), **options)
+    def _back_translate(self, texts: list[str]) -> list[str]:
         return self._engine(texts)
 
     def apply(self, ids: Sequence[str], texts: Sequence[str], copy: int = 1) -> tuple[list[str], list[str]]:
@@ -110,7 +112,7 @@ class Augmenter:
             if step.op == BACK_TRANSLATION:
                 chosen = [k for k, f in enumerate(fires) if f]
                 if chosen:
-                    for k, new in zip(chosen, self._back_translate([texts[k] for k in chosen], step), strict=True):
+                    for k, new in zip(chosen, self._back_translate([texts[k] for k in chosen]), strict=True):
                         texts[k] = new
                         applied[k].append(step.op)
                 continue

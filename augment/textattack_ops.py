@@ -14,10 +14,12 @@ from collections.abc import Callable
 
 import numpy as np
 
+from daigt.errors import DaigtError
+
 PREFIX = "textattack:"
 
 
-class TextattackMissing(RuntimeError):
+class TextattackMissing(DaigtError):
     pass
 
 

@@ -21,6 +21,7 @@ from augment.lexicon import HOMOGLYPHS, ZERO_WIDTH
 from augment.ops import OPS
 from augment.pipeline import augment_frame
 from augment.recipe import ALL_OPS, Augmenter, Recipe, rng_for
+from daigt.errors import DaigtError
 from daigt.hardening import for_fold
 
 ESSAY = (
@@ -96,7 +97,7 @@ def test_recipe_is_the_same_for_any_chunking_and_marks_ops(essays: pd.DataFrame)
     parts = [Augmenter(recipe).apply(ids[i : i + 7], texts[i : i + 7]) for i in range(0, len(ids), 7)]
     assert whole == [t for p in parts for t in p[0]]
     assert all(o.endswith("shout") for o in ops) and 0.3 < np.mean(["char_typo" in o for o in ops]) < 0.7
-    with pytest.raises(ValueError, match="unknown op 'teleport'"):
+    with pytest.raises(DaigtError, match="unknown op 'teleport'"):
         Recipe.from_dict({"ops": [{"op": "teleport"}]})
 
 
@@ -169,7 +170,7 @@ def test_textattack_ops_fail_clearly_outside_their_environment() -> None:
     try:
         import textattack  # noqa: F401
     except ImportError:
-        with pytest.raises(RuntimeError, match="make textattack-env"):
+        with pytest.raises(DaigtError, match="make textattack-env"):
             Augmenter(recipe)
     else:  # the textattack environment: the op must run and be deterministic
         a, b = (Augmenter(recipe).apply(["x"], [ESSAY])[0] for _ in range(2))
@@ -190,3 +191,16 @@ def test_marian_engine_batches_paragraphs_and_names_missing_weights(tmp_path: Pa
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(EngineMissing, match=r"hf download .*opus-mt-en-fr"):
         Marian(pivot="fr", model_dir=str(tmp_path / "nowhere"))
+
+
+def test_cli_bad_recipe_or_input_is_one_line_and_writes_nothing(tmp_path: Path, essays, capsys) -> None:
+    source, out, recipe = tmp_path / "in.csv", tmp_path / "out.csv", tmp_path / "r.yaml"
+    essays.head(3).to_csv(source, index=False)
+    recipe.write_text("ops:\n  - {op: teleport}\n")
+    for args in (["--in", str(source), "--recipe", str(recipe)], ["--in", str(tmp_path / "missing.csv")]):
+        with pytest.raises(SystemExit) as exit_info:
+            augment_main([*args, "--out", str(out), "--no-progress"])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ")
+    assert not out.exists()
