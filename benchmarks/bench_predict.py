@@ -12,7 +12,6 @@ single-essay POSTs from --concurrency client threads: p50 / p95 / max latency an
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from daigt.config import load_yaml  # noqa: E402
 from daigt.data import load_essays  # noqa: E402
+from daigt.distributed import free_port  # noqa: E402
 from daigt.inference import EnsemblePredictor  # noqa: E402
 
 
@@ -53,12 +53,6 @@ def throughput(predictor: EnsemblePredictor, frame, batch_size: int, repeats: in
             predictor.predict_proba(frame.iloc[start : start + batch_size])
         rates.append(len(frame) / (time.perf_counter() - started))
     return statistics.median(rates)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def service_latency(ensemble: Path, texts: list[str], requests: int, concurrency: int, work: Path) -> dict[str, float]:

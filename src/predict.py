@@ -28,8 +28,6 @@ from daigt.errors import cli_entry
 from daigt.essay_stream import STDIN, iter_essays
 from daigt.inference import EnsemblePredictor
 
-OUTPUT_COLUMNS = ["id", "probability", "decision"]
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

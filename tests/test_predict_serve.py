@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import predict
 import train_fold
 from daigt.config import BLEND_CONFIG, REPO_ROOT, load_yaml
 from daigt.decisions import AI, HUMAN, UNKNOWN
+from daigt.distributed import free_port
 from daigt.inference import EnsemblePredictor
 
 pytestmark = pytest.mark.integration
@@ -128,12 +128,6 @@ def test_predict_names_the_missing_model_artifacts(stacked: dict[str, Path], tmp
         predict.main([*predict_args(stacked, str(stacked["test"]), None), "--artifacts", str(artifacts)])
     err = capsys.readouterr().err
     assert "fold model of 'tiny_char' (tfidf) is missing" in err and "train_fold.py --fold 1" in err
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -28,7 +28,8 @@ def is_main() -> bool:
     return rank() == 0
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port nothing listens on now (rendezvous, test servers)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -44,7 +45,7 @@ def init_process_group(backend: str) -> None:
     if world_size() == 1:
         for key, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "127.0.0.1")):
             os.environ.setdefault(key, value)
-        os.environ.setdefault("MASTER_PORT", str(_free_port()))
+        os.environ.setdefault("MASTER_PORT", str(free_port()))
     deepspeed.init_distributed(dist_backend=backend, verbose=False)
 
 

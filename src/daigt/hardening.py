@@ -41,11 +41,14 @@ class Hardening:
             raise DaigtError("augment: needs 'recipe:' (on the fly) or 'file:' (made by python -m augment)")
         return cls(augment, config.get("deobfuscate") or None)
 
-    def key(self) -> dict[str, Any]:
-        """What the run key must cover beyond the config: the recipe's content."""
-        if self.augment and self.augment.get("recipe"):
-            return {"recipe": load_yaml(repo_path(self.augment["recipe"]))}
-        return {}
+    def key(self, params: dict[str, Any]) -> dict[str, Any]:
+        """What the run key must cover beyond the config: the content of every recipe it points at
+        (``augment.recipe`` here, ``params.augment_each_epoch`` in transformer families)."""
+        paths = {
+            "recipe": (self.augment or {}).get("recipe"),
+            "epoch_recipe": params.get("augment_each_epoch"),
+        }
+        return {name: load_yaml(repo_path(path)) for name, path in paths.items() if path}
 
     def clean(self, frame: pd.DataFrame) -> pd.DataFrame:
         if not self.deobfuscate:

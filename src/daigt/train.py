@@ -13,6 +13,7 @@ import json
 import shutil
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ class FoldTrainer:
     seed: int
     progress: bool = True
 
-    @property
+    @cached_property
     def hardening(self) -> Hardening:
         return Hardening.from_model_config(self.model_config)
 
@@ -71,7 +72,7 @@ class FoldTrainer:
             "folds": self.project.config.get("folds", {}),
             "dedup": self.project.config.get("dedup", {}),
             "columns": self.project.columns,
-            **self.hardening.key(),
+            **self.hardening.key(self.model_config.get("params", {})),
         }
 
     def run(self, folds: list[int] | None = None, force: bool = False) -> list[dict[str, Any]]:

@@ -372,8 +372,8 @@ class TransformerFamily(ModelFamily):
     def _epoch_encoder(self, train: pd.DataFrame, context: FitContext) -> Any:
         """Token ids per epoch: the training texts, or with ``augment_each_epoch`` a fresh deterministic copy
         (augment recipe, copy = epoch + 1) per epoch, cleaned the way the fold trainer cleans every text."""
-        clean_ids = self._encode(train["text"])
         if not self.params["augment_each_epoch"]:
+            clean_ids = self._encode(train["text"])
             return lambda epoch: clean_ids
         from augment.recipe import Augmenter, Recipe
 
