@@ -104,3 +104,33 @@ def test_fold_predictor_counts_once_and_equals_each_fold_predicting_alone(tmp_pa
     shared = type(folds[0]).fold_predictor(folds)(new)
     alone = np.mean([m.predict(new) for m in folds], axis=0)
     np.testing.assert_allclose(shared, alone, rtol=0, atol=1e-12)
+
+
+def test_function_word_view_masks_content_words_and_keeps_syntax() -> None:
+    from daigt.families.tfidf import function_word_view
+
+    assert function_word_view("I think Paris is great, but the cars aren't.") == "I w W is w, but the w w'w."
+
+
+def test_function_word_view_model_scores_new_essays_like_its_folds(tmp_path: Path) -> None:
+    """The view applies on every path: fit, per-fold predict, and the shared fold predictor."""
+    train = make_essays(90).rename(columns={"generated": "label"})
+    new = make_essays(10, seed=3)
+    folds = []
+    for k in range(3):
+        model = get_family("tfidf")(
+            {
+                "text_view": "function_words",
+                "vectorizer": {"ngram_range": [1, 2], "token_pattern": r"(?u)\b\w+\b|[^\w\s]"},
+                "classifiers": {"sgd": {"params": {"loss": "modified_huber"}}},
+            },
+            seed=0,
+        )
+        fit = train[train.index % 3 != k]
+        model.prepare(fit)
+        model.fit(fit, FitContext())
+        folds.append(model)
+    assert all("w" in m.features.vectorizer.vocabulary for m in folds)  # masked words are features
+    assert not any("furthermore" in m.features.vectorizer.vocabulary for m in folds)  # content words are not
+    shared = type(folds[0]).fold_predictor(folds)(new)
+    np.testing.assert_allclose(shared, np.mean([m.predict(new) for m in folds], axis=0), rtol=0, atol=1e-12)

@@ -18,6 +18,7 @@ import pandas as pd
 from daigt.data import binary_labels
 from daigt.errors import DaigtError
 from daigt.metrics import auc
+from daigt.stylometry import selected_groups, style_features
 from daigt.train import METRICS_FILE, OOF_FILE, TEST_FILE, fold_dir
 
 RANK_MEAN, STACKER = "rank_mean", "stacker"
@@ -86,33 +87,10 @@ def ecdf_rank(reference: np.ndarray, values: np.ndarray) -> np.ndarray:
     return (np.searchsorted(ref, values, side="left") + np.searchsorted(ref, values, side="right")) / (2 * len(ref))
 
 
-def text_meta_features(texts: pd.Series) -> pd.DataFrame:
-    """Label-free statistics of each essay's surface: AI text is tidier and more uniform than students'."""
-    texts = texts.astype(str)
-    n_chars = texts.str.len().clip(lower=1)
-    n_words = texts.str.split().str.len().clip(lower=1)
-    n_sentences = texts.str.count(r"[.!?]+").clip(lower=1)
-    return pd.DataFrame(
-        {
-            "meta_chars": n_chars,
-            "meta_words": n_words,
-            "meta_paragraphs": texts.str.count(r"\n\s*\n") + 1,
-            "meta_words_per_sentence": n_words / n_sentences,
-            "meta_chars_per_word": n_chars / n_words,
-            "meta_upper_ratio": texts.str.count(r"[A-Z]") / n_chars,
-            "meta_punct_ratio": texts.str.count(r"[^\w\s]") / n_chars,
-            "meta_digit_ratio": texts.str.count(r"\d") / n_chars,
-            "meta_lowercase_sentence_starts": texts.str.count(r"[.!?]\s+[a-z]") / n_sentences,
-            "meta_lowercase_i": texts.str.count(r"\bi\b") / n_words,
-            "meta_non_ascii": texts.str.count(r"[^\x00-\x7f]") / n_chars,
-        }
-    )
-
-
 def stack_features(
     preds: dict[str, np.ndarray], references: dict[str, np.ndarray], texts: pd.Series, cfg: dict[str, Any]
 ) -> pd.DataFrame:
-    """Stacker inputs for any rows: each model's probability, its OOF-referenced rank, text meta-features.
+    """Stacker inputs for any rows: each model's probability, its OOF-referenced rank, style features.
 
     The one function used for the OOF rows, the test rows and predict-time essays, so they cannot drift apart.
     """
@@ -123,8 +101,9 @@ def stack_features(
         if cfg.get("ranks", False):
             cols[f"r_{name}"] = ecdf_rank(references[name], values)
     features = pd.DataFrame(cols)
-    if cfg.get("meta", False):
-        features = pd.concat([features, text_meta_features(texts).reset_index(drop=True)], axis=1)
+    if selected_groups(cfg.get("meta", False)):
+        style = style_features(texts, cfg.get("meta"), cfg.get("stylometry"))
+        features = pd.concat([features, style], axis=1)
     if features.empty:
         raise DaigtError("configs/blend.yaml selects no stacker features")
     return features
@@ -175,7 +154,7 @@ def build_candidates(
     rank_test = rank_mean({n: p.test for n, p in models.items()}, refs)
     out[RANK_MEAN] = Candidate(RANK_MEAN, rank_oof, rank_test, auc(labels, rank_oof))
     features = cfg.get("features", {})
-    if features.get("meta", False) and test is None:
+    if selected_groups(features.get("meta", False)) and test is None:
         raise DaigtError("features.meta needs the test texts: pass --test or set meta: false")
     test_texts = test["text"] if test is not None else pd.Series([], dtype=str)
     oof_x = stack_features({n: p.oof for n, p in models.items()}, refs, train["text"], features)

@@ -10,6 +10,7 @@ from daigt.families.base import FitContext, ModelFamily
 # Lazy so that the CPU-only TF-IDF path never imports torch.
 FAMILIES: dict[str, str] = {
     "tfidf": "daigt.families.tfidf:TfidfFamily",
+    "ngram_lm": "daigt.families.ngram_lm:NgramLMFamily",
     "encoder": "daigt.families.transformer:EncoderFamily",
     "causal_lm": "daigt.families.transformer:CausalLMFamily",
 }

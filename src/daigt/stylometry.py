@@ -1,0 +1,228 @@
+"""Label-free style statistics of each essay, the stacker's text features.
+
+The n-gram models see *which* words an essay uses; these describe *how* it is written. They matter most where
+the n-gram models are weakest: AI essays made to read like a student's (typos, slang, lowercase "i"), whose
+words look human but whose text is more repetitive, less varied and more regular than a real student's.
+Measured on ../shared/data/train.csv they lift the stacker from 0.981 to 0.988 OOF AUC (README).
+
+Features come in groups, selected in configs/blend.yaml (``features.meta``):
+
+- surface:    length, paragraphs, sentence length, casing, punctuation and digit shares
+- lexicon:    how common the words are in English (pyspellchecker's frequency list): unknown-word rates,
+              mean / spread / low quantile of log word frequency
+- diversity:  type-token ratio, hapax share, moving-average TTR (length-independent), word-length spread
+- repetition: repeated word n-grams, content words repeated within a short window, repeated sentences,
+              zlib compression ratio
+- rhythm:     sentence-length mean, spread and coefficient of variation ("burstiness")
+- typography: missing space after punctuation, double spaces, leading whitespace, comma / apostrophe / quote rates
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from daigt.errors import DaigtError
+
+DEFAULTS: dict[str, Any] = {
+    "mattr_window": 50,  # words per window of the moving-average type-token ratio
+    "repeat_window": 15,  # a content word seen again within this many words counts as a local repeat
+    "content_min_chars": 4,  # shorter words are treated as function words for local repeats
+    "rare_quantile": 0.1,  # low quantile of log word frequency (the essay's rarest words)
+}
+WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
+SENTENCE_END = re.compile(r"[.!?]+")
+SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+@cache
+def word_log_frequency() -> tuple[dict[str, float], float]:
+    """log relative frequency of each English word (pyspellchecker's list), and the value for unseen words."""
+    from spellchecker import SpellChecker
+
+    frequency = SpellChecker(distance=1).word_frequency
+    total = float(frequency.total_words)
+    table = {word: float(np.log((count + 1) / total)) for word, count in frequency.dictionary.items()}
+    return table, float(np.log(1 / total))
+
+
+def surface(texts: pd.Series, _: Mapping[str, Any]) -> pd.DataFrame:
+    n_chars = texts.str.len().clip(lower=1)
+    n_words = texts.str.split().str.len().clip(lower=1)
+    n_sentences = texts.str.count(SENTENCE_END.pattern).clip(lower=1)
+    return pd.DataFrame(
+        {
+            "meta_chars": n_chars,
+            "meta_words": n_words,
+            "meta_paragraphs": texts.str.count(r"\n\s*\n") + 1,
+            "meta_words_per_sentence": n_words / n_sentences,
+            "meta_chars_per_word": n_chars / n_words,
+            "meta_upper_ratio": texts.str.count(r"[A-Z]") / n_chars,
+            "meta_punct_ratio": texts.str.count(r"[^\w\s]") / n_chars,
+            "meta_digit_ratio": texts.str.count(r"\d") / n_chars,
+            "meta_lowercase_sentence_starts": texts.str.count(r"[.!?]\s+[a-z]") / n_sentences,
+            "meta_lowercase_i": texts.str.count(r"\bi\b") / n_words,
+            "meta_non_ascii": texts.str.count(r"[^\x00-\x7f]") / n_chars,
+        }
+    )
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower() for w in WORD.findall(text)]
+
+
+def lexicon(texts: pd.Series, cfg: Mapping[str, Any]) -> pd.DataFrame:
+    table, unseen = word_log_frequency()
+    rows = []
+    for text in texts:
+        words = _words(text)
+        n = max(len(words), 1)
+        logf = np.fromiter((table.get(w, unseen) for w in words), dtype=float, count=len(words))
+        unknown = [w for w in words if w not in table]
+        if not len(logf):
+            logf = np.array([unseen])
+        rows.append(
+            (
+                len(unknown) / n,
+                len(set(unknown)) / n,
+                logf.mean(),
+                logf.std(),
+                np.quantile(logf, cfg["rare_quantile"]),
+            )
+        )
+    columns = ["lex_unknown_rate", "lex_unknown_types", "lex_logfreq_mean", "lex_logfreq_std", "lex_logfreq_rare"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def previous_occurrence(words: Sequence[str]) -> np.ndarray:
+    """For each position, the index of the same word's previous occurrence (-1 if none)."""
+    last: dict[str, int] = {}
+    out = np.empty(len(words), dtype=np.int64)
+    for i, w in enumerate(words):
+        out[i] = last.get(w, -1)
+        last[w] = i
+    return out
+
+
+def moving_ttr(previous: np.ndarray, window: int) -> float:
+    """Mean distinct-word share over every ``window``-word window, in O(n): position j is new within window
+    start i exactly when its previous occurrence lies before i, so it counts for starts max(prev, j-w)+1..j."""
+    n = len(previous)
+    if n <= window:
+        return len(np.flatnonzero(previous < 0)) / max(n, 1)
+    j = np.arange(n)
+    first = np.maximum(previous, j - window) + 1
+    last = np.minimum(j, n - window)
+    return float(np.clip(last - first + 1, 0, None).sum() / ((n - window + 1) * window))
+
+
+def diversity(texts: pd.Series, cfg: Mapping[str, Any]) -> pd.DataFrame:
+    rows = []
+    for text in texts:
+        words = _words(text)
+        n = max(len(words), 1)
+        counts = pd.Series(words, dtype=object).value_counts()
+        previous = previous_occurrence(words)
+        lengths = np.fromiter(map(len, words), dtype=float, count=len(words))
+        rows.append(
+            (
+                len(counts) / n,
+                int((counts == 1).sum()) / n,
+                moving_ttr(previous, cfg["mattr_window"]),
+                lengths.std() if len(lengths) else 0.0,
+            )
+        )
+    return pd.DataFrame(rows, columns=["div_ttr", "div_hapax", "div_mattr", "div_word_len_std"])
+
+
+def _repeated_share(words: Sequence[str], n: int) -> float:
+    grams = list(zip(*(words[i:] for i in range(n)), strict=False))
+    return 1 - len(set(grams)) / len(grams) if grams else 0.0
+
+
+def repetition(texts: pd.Series, cfg: Mapping[str, Any]) -> pd.DataFrame:
+    rows = []
+    for text in texts:
+        words = _words(text)
+        previous = previous_occurrence(words)
+        gap = np.arange(len(words)) - previous
+        content = np.fromiter((len(w) >= cfg["content_min_chars"] for w in words), dtype=bool, count=len(words))
+        local = content & (previous >= 0) & (gap <= cfg["repeat_window"])
+        sentences = [s.strip() for s in SENTENCE_SPLIT.split(text) if s.strip()]
+        raw = text.encode("utf-8")
+        rows.append(
+            (
+                _repeated_share(words, 2),
+                _repeated_share(words, 3),
+                _repeated_share(words, 4),
+                local.sum() / max(len(words), 1),
+                1 - len(set(sentences)) / max(len(sentences), 1),
+                len(zlib.compress(raw, 9)) / max(len(raw), 1),
+            )
+        )
+    return pd.DataFrame(rows, columns=["rep_2gram", "rep_3gram", "rep_4gram", "rep_local", "rep_sentence", "rep_zlib"])
+
+
+def rhythm(texts: pd.Series, _: Mapping[str, Any]) -> pd.DataFrame:
+    rows = []
+    for text in texts:
+        lengths = np.array([len(s.split()) for s in SENTENCE_END.split(text) if s.strip()], dtype=float)
+        if not len(lengths):
+            lengths = np.zeros(1)
+        mean, std = lengths.mean(), lengths.std()
+        rows.append((mean, std, std / max(mean, 1.0)))
+    return pd.DataFrame(rows, columns=["rhy_sentence_mean", "rhy_sentence_std", "rhy_sentence_cv"])
+
+
+def typography(texts: pd.Series, _: Mapping[str, Any]) -> pd.DataFrame:
+    n_words = texts.str.count(WORD.pattern).clip(lower=1)
+    return pd.DataFrame(
+        {
+            "typ_no_space_after_punct": texts.str.count(r"[a-z][.,][A-Za-z]") / n_words,
+            "typ_double_space": texts.str.count("  ") / n_words,
+            "typ_leading_space": texts.str.match(r"\s").astype(float),
+            "typ_comma": texts.str.count(",") / n_words,
+            "typ_apostrophe": texts.str.count("'") / n_words,
+            "typ_quote": texts.str.count('"') / n_words,
+        }
+    )
+
+
+GROUPS: dict[str, Callable[[pd.Series, Mapping[str, Any]], pd.DataFrame]] = {
+    "surface": surface,
+    "lexicon": lexicon,
+    "diversity": diversity,
+    "repetition": repetition,
+    "rhythm": rhythm,
+    "typography": typography,
+}
+
+
+def selected_groups(setting: bool | Sequence[str] | None) -> list[str]:
+    """``meta: true`` means every group, ``false`` none, a list names the groups."""
+    if setting is True:
+        return list(GROUPS)
+    if not setting:
+        return []
+    if isinstance(setting, str):
+        setting = [setting]
+    unknown = [g for g in setting if g not in GROUPS]
+    if unknown:
+        raise DaigtError(f"features.meta: unknown group(s) {unknown} (known: {', '.join(GROUPS)})")
+    return list(setting)
+
+
+def style_features(
+    texts: pd.Series, groups: bool | Sequence[str] | None = True, params: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
+    """The selected feature groups for each text, one row per text, in a fixed column order."""
+    cfg = {**DEFAULTS, **(params or {})}
+    texts = texts.astype(str).reset_index(drop=True)
+    frames = [GROUPS[g](texts, cfg).reset_index(drop=True) for g in selected_groups(groups)]
+    return pd.concat(frames, axis=1) if frames else pd.DataFrame(index=texts.index)

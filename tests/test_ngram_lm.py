@@ -1,0 +1,87 @@
+"""The n-gram LM family: leave-one-out is exact, soft labels split counts, save/load and unseen text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from daigt.families import FitContext, get_family
+from daigt.metrics import auc
+from tests.conftest import make_essays
+
+
+def family(**params: object):
+    return get_family("ngram_lm")(params, seed=0)
+
+
+@pytest.fixture
+def labeled() -> pd.DataFrame:
+    return make_essays(120).rename(columns={"generated": "label"})
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_leave_one_out_statistics_equal_a_model_fit_without_the_essay(labeled: pd.DataFrame, order: int) -> None:
+    """The statistics a training essay gets in fit (its own counts removed) are those of an unseen essay."""
+    model = family(order=order)
+    model.fit(labeled, FitContext())
+    enc = model.encode(labeled["text"].tolist())
+    label = labeled["label"].to_numpy(dtype=float)
+    loo = model._statistics(enc, model._own_counts(enc, np.stack([1 - label, label])))
+    for i in (0, 7, 42):  # every word of these essays also occurs elsewhere, so the vocabulary is unchanged
+        rest = labeled.drop(index=labeled.index[i])
+        without = family(order=order)
+        without.fit(rest, FitContext())
+        assert len(without.vocab) == len(model.vocab)
+        alone = without._statistics(without.encode([labeled["text"].iloc[i]]))
+        np.testing.assert_allclose(loo.iloc[i].to_numpy(), alone.iloc[0].to_numpy(), rtol=1e-9, atol=1e-9)
+
+
+def unigram_counts(model, cls: int) -> dict[str, float]:
+    tokens = list(model.vocab)  # order-1 keys are token ids
+    ids, counts = model.counts[f"{cls}_0_key_ids"], model.counts[f"{cls}_0_key_n"]
+    return {tokens[i]: c for i, c in zip(ids, counts, strict=True)}
+
+
+def test_a_soft_label_splits_an_essay_between_the_two_classes(labeled: pd.DataFrame) -> None:
+    """Counted at label 0.5, an essay adds half its counts to each class: halfway between leaving it out
+    and counting it fully in both classes."""
+    data = labeled.head(40)
+    half, full, without = family(), family(), family()
+    half.fit(data.assign(label=[0.5, *data["label"].tolist()[1:]]), FitContext())
+    full.fit(
+        pd.concat([data.iloc[[0]].assign(label=1.0), data.iloc[[0]].assign(label=0.0), data.iloc[1:]]), FitContext()
+    )
+    without.fit(data.iloc[1:], FitContext())
+    for cls in (0, 1):
+        a, b, c = unigram_counts(half, cls), unigram_counts(full, cls), unigram_counts(without, cls)
+        assert set(a) == set(b)
+        for token in a:
+            assert a[token] == pytest.approx((b[token] + c.get(token, 0.0)) / 2)
+        total = (full.counts[f"{cls}_total"] + without.counts[f"{cls}_total"]) / 2
+        np.testing.assert_allclose(half.counts[f"{cls}_total"], total)
+
+
+def test_learns_saves_loads_and_scores_unseen_text(labeled: pd.DataFrame, tmp_path: Path) -> None:
+    model = family()
+    model.fit(labeled.head(90), FitContext())
+    held_out = labeled.tail(30)
+    preds = model.predict(held_out)
+    assert preds.shape == (30,) and ((preds >= 0) & (preds <= 1)).all()
+    assert auc(held_out["label"].to_numpy(), preds) > 0.9
+    model.save(tmp_path)
+    loaded = type(model).load(tmp_path)
+    np.testing.assert_allclose(loaded.predict(held_out), preds, rtol=0, atol=1e-12)
+    odd = pd.DataFrame({"text": ["", "zyzzyva quux never seen before", "!!!"]})
+    scores = loaded.predict(odd)
+    assert scores.shape == (3,) and np.isfinite(scores).all()
+    assert model.predict(odd.head(0)).shape == (0,)
+
+
+def test_bad_order_is_a_clear_error() -> None:
+    from daigt.errors import DaigtError
+
+    with pytest.raises(DaigtError, match="order must be >= 1"):
+        family(order=0)

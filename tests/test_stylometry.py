@@ -1,0 +1,73 @@
+"""Style features: exact on small hand-made texts, independent of batching, selected by group."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from daigt.errors import DaigtError
+from daigt.stylometry import GROUPS, moving_ttr, previous_occurrence, style_features
+
+
+def brute_force_mattr(words: list[str], window: int) -> float:
+    if len(words) <= window:
+        return len(set(words)) / max(len(words), 1)
+    return float(np.mean([len(set(words[i : i + window])) for i in range(len(words) - window + 1)]) / window)
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("window", [1, 3, 10])
+def test_moving_ttr_equals_counting_every_window(seed: int, window: int) -> None:
+    rng = random.Random(seed)
+    words = [rng.choice("abcdefg") for _ in range(rng.randint(0, 40))]
+    assert moving_ttr(previous_occurrence(words), window) == pytest.approx(brute_force_mattr(words, window))
+
+
+def test_repetition_and_diversity_on_hand_made_text() -> None:
+    varied = "One cat sat. Two dogs ran far away."
+    looped = "The cat sat. The cat sat. The cat sat."
+    f = style_features(pd.Series([varied, looped]), ["repetition", "diversity"], {"mattr_window": 3})
+    assert f.loc[0, "rep_sentence"] == 0 and f.loc[1, "rep_sentence"] == pytest.approx(2 / 3)
+    assert f.loc[1, "rep_2gram"] == pytest.approx(1 - 3 / 8)  # 9 words, 8 bigrams, 3 distinct
+    assert f.loc[0, "div_ttr"] == 1 and f.loc[1, "div_ttr"] == pytest.approx(3 / 9)
+    assert f.loc[1, "rep_zlib"] < f.loc[0, "rep_zlib"]  # repeated text compresses better
+
+
+def test_lexicon_counts_words_missing_from_the_frequency_list() -> None:
+    f = style_features(pd.Series(["the qzxvv house blorfed"]), ["lexicon"])
+    assert f.loc[0, "lex_unknown_rate"] == pytest.approx(2 / 4)
+
+
+def test_rhythm_and_typography() -> None:
+    texts = pd.Series(["Short one. This sentence is much longer than that one.", "It ended.Then it, went on"])
+    f = style_features(texts, ["rhythm", "typography"])
+    assert f.loc[0, "rhy_sentence_mean"] == pytest.approx((2 + 8) / 2)
+    assert f.loc[0, "rhy_sentence_std"] == pytest.approx(3)
+    assert f.loc[0, "typ_no_space_after_punct"] == 0 and f.loc[1, "typ_no_space_after_punct"] == pytest.approx(1 / 6)
+    assert f.loc[1, "typ_comma"] == pytest.approx(1 / 6)
+
+
+def test_features_do_not_depend_on_the_batch_or_its_index(essays: pd.DataFrame) -> None:
+    texts = essays["text"].head(12)
+    texts.index = texts.index * 7 + 3  # a filtered frame's index
+    batch = style_features(texts)
+    alone = pd.concat([style_features(texts.iloc[[i]]) for i in range(len(texts))], ignore_index=True)
+    pd.testing.assert_frame_equal(batch, alone)
+    assert len(batch) == 12 and not batch.isna().any().any()
+
+
+def test_groups_are_selected_by_name_and_unknown_ones_refused() -> None:
+    texts = pd.Series(["A text.", ""])
+    assert list(style_features(texts, ["rhythm"]).columns) == [
+        "rhy_sentence_mean",
+        "rhy_sentence_std",
+        "rhy_sentence_cv",
+    ]
+    every = style_features(texts, True)
+    assert {c.split("_")[0] for c in every.columns} == {"meta", "lex", "div", "rep", "rhy", "typ"}
+    assert len(GROUPS) == 6 and style_features(texts, False).shape == (2, 0)
+    with pytest.raises(DaigtError, match="unknown group"):
+        style_features(texts, ["vibes"])
