@@ -41,7 +41,7 @@ def test_leave_one_out_statistics_equal_a_model_fit_without_the_essay(labeled: p
 
 def unigram_counts(model, cls: int) -> dict[str, float]:
     tokens = list(model.vocab)  # order-1 keys are token ids
-    ids, counts = model.counts[f"{cls}_0_key_ids"], model.counts[f"{cls}_0_key_n"]
+    ids, counts = model.counts["key0_ids"], model.counts["key0_n"][cls]
     return {tokens[i]: c for i, c in zip(ids, counts, strict=True)}
 
 
@@ -60,8 +60,8 @@ def test_a_soft_label_splits_an_essay_between_the_two_classes(labeled: pd.DataFr
         assert set(a) == set(b)
         for token in a:
             assert a[token] == pytest.approx((b[token] + c.get(token, 0.0)) / 2)
-        total = (full.counts[f"{cls}_total"] + without.counts[f"{cls}_total"]) / 2
-        np.testing.assert_allclose(half.counts[f"{cls}_total"], total)
+        total = (full.counts["total"][cls] + without.counts["total"][cls]) / 2
+        assert half.counts["total"][cls] == pytest.approx(total)
 
 
 def test_learns_saves_loads_and_scores_unseen_text(labeled: pd.DataFrame, tmp_path: Path) -> None:
@@ -85,3 +85,12 @@ def test_bad_order_is_a_clear_error() -> None:
 
     with pytest.raises(DaigtError, match="order must be >= 1"):
         family(order=0)
+
+
+def test_prepared_tokens_change_nothing_but_speed(labeled: pd.DataFrame) -> None:
+    plain, prepared = family(), family()
+    prepared.prepare(labeled)
+    for model in (plain, prepared):
+        model.fit(labeled.head(80), FitContext())
+    np.testing.assert_array_equal(plain.predict(labeled.tail(40)), prepared.predict(labeled.tail(40)))
+    assert prepared._token_cache and not plain._token_cache

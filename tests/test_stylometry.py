@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from daigt.errors import DaigtError
-from daigt.stylometry import GROUPS, moving_ttr, previous_occurrence, style_features
+from daigt.stylometry import GROUPS, moving_ttr, previous_occurrence, style_features, word_ids
 
 
 def brute_force_mattr(words: list[str], window: int) -> float:
@@ -23,7 +23,12 @@ def brute_force_mattr(words: list[str], window: int) -> float:
 def test_moving_ttr_equals_counting_every_window(seed: int, window: int) -> None:
     rng = random.Random(seed)
     words = [rng.choice("abcdefg") for _ in range(rng.randint(0, 40))]
-    assert moving_ttr(previous_occurrence(words), window) == pytest.approx(brute_force_mattr(words, window))
+    assert moving_ttr(previous_occurrence(word_ids(words)), window) == pytest.approx(brute_force_mattr(words, window))
+
+
+def test_previous_occurrence_points_at_the_last_equal_word() -> None:
+    assert previous_occurrence(word_ids(["a", "b", "a", "c", "a", "b"])).tolist() == [-1, -1, 0, -1, 2, 1]
+    assert previous_occurrence(word_ids([])).tolist() == []
 
 
 def test_repetition_and_diversity_on_hand_made_text() -> None:
@@ -41,13 +46,14 @@ def test_lexicon_counts_words_missing_from_the_frequency_list() -> None:
     assert f.loc[0, "lex_unknown_rate"] == pytest.approx(2 / 4)
 
 
-def test_rhythm_and_typography() -> None:
+def test_rhythm_typography_and_punctuation() -> None:
     texts = pd.Series(["Short one. This sentence is much longer than that one.", "It ended.Then it, went on"])
-    f = style_features(texts, ["rhythm", "typography"])
+    f = style_features(texts, ["rhythm", "typography", "punctuation"])
     assert f.loc[0, "rhy_sentence_mean"] == pytest.approx((2 + 8) / 2)
     assert f.loc[0, "rhy_sentence_std"] == pytest.approx(3)
     assert f.loc[0, "typ_no_space_after_punct"] == 0 and f.loc[1, "typ_no_space_after_punct"] == pytest.approx(1 / 6)
-    assert f.loc[1, "typ_comma"] == pytest.approx(1 / 6)
+    assert f.loc[1, "pun_comma"] == pytest.approx(1 / 6) and f.loc[1, "pun_period"] == pytest.approx(1 / 6)
+    assert f.loc[0, "pun_period"] == pytest.approx(2 / 10) and f.loc[0, "pun_question"] == 0
 
 
 def test_features_do_not_depend_on_the_batch_or_its_index(essays: pd.DataFrame) -> None:
@@ -67,7 +73,7 @@ def test_groups_are_selected_by_name_and_unknown_ones_refused() -> None:
         "rhy_sentence_cv",
     ]
     every = style_features(texts, True)
-    assert {c.split("_")[0] for c in every.columns} == {"meta", "lex", "div", "rep", "rhy", "typ"}
-    assert len(GROUPS) == 6 and style_features(texts, False).shape == (2, 0)
+    assert {c.split("_")[0] for c in every.columns} == {"meta", "lex", "div", "rep", "rhy", "typ", "pun"}
+    assert len(GROUPS) == 7 and style_features(texts, False).shape == (2, 0)
     with pytest.raises(DaigtError, match="unknown group"):
         style_features(texts, ["vibes"])

@@ -21,6 +21,7 @@ from tests.conftest import make_essays
         {"analyzer": "word", "ngram_range": [1, 2], "min_df": 2, "sublinear_tf": True},
         {"analyzer": "char_wb", "ngram_range": [2, 4], "min_df": 1, "max_df": 0.9, "lowercase": False},
         {"analyzer": "word", "ngram_range": [1, 1], "min_df": 3, "max_df": 40},
+        {"analyzer": "char", "ngram_range": [1, 4], "lowercase": False, "max_features": 300, "sublinear_tf": True},
     ],
 )
 def test_prepared_counts_equal_sklearn_fitted_per_fold(params: dict) -> None:

@@ -71,26 +71,35 @@ class NgramLMFamily(ModelFamily):
             raise DaigtError(f"ngram_lm: order must be >= 1, got {self.order}")
         self.pattern = re.compile(self.params["token_pattern"])
         self.vocab: dict[str, int] = {}
-        self.counts: dict[str, np.ndarray] = {}  # "<class>_<order>_{keys,values}" and context tables
+        self.counts: dict[str, np.ndarray] = {}  # per table: sorted keys and per-class counts (see _count)
         self.classifier: Pipeline | None = None
+        self._token_cache: dict[str, list[str]] = {}  # filled by prepare, never saved
 
     # -- encoding -----------------------------------------------------------------------------------------
     def tokens(self, text: str) -> list[str]:
+        cached = self._token_cache.get(text)
+        if cached is not None:
+            return cached
         return self.pattern.findall(text.lower() if self.params["lowercase"] else text)
+
+    def prepare(self, corpus: pd.DataFrame) -> None:
+        """Tokenize every essay of the run once; the folds reuse it (the regex is most of a fold's encoding)."""
+        self._token_cache = {t: self.tokens(t) for t in dict.fromkeys(corpus["text"])}
 
     def encode(self, texts: Sequence[str], grow: bool = False) -> Encoded:
         """Token ids as n-gram keys; unknown tokens share one id. ``grow`` adds new tokens to the vocabulary."""
+        tokenized = [self.tokens(t) for t in texts]
         if grow:
             self.vocab.setdefault(BOS, 0)
-            for text in texts:
-                for token in self.tokens(text):
+            for tokens in tokenized:
+                for token in tokens:
                     self.vocab.setdefault(token, len(self.vocab))
         base = len(self.vocab) + 1  # ids 0..V-1, V = unknown
         if base**self.order >= 2**62:
             raise DaigtError(f"ngram_lm: vocabulary of {base} tokens is too large for order {self.order}")
         unknown = len(self.vocab)
         pad = [0] * (self.order - 1)
-        seqs = [np.array(pad + [self.vocab.get(t, unknown) for t in self.tokens(x)], dtype=np.int64) for x in texts]
+        seqs = [np.array(pad + [self.vocab.get(t, unknown) for t in tokens], dtype=np.int64) for tokens in tokenized]
         lengths = np.array([len(s) - len(pad) for s in seqs])
         doc = np.repeat(np.arange(len(seqs)), lengths)
         # back[i]: the token i places before each predicted token (back[0] is the token itself)
@@ -108,32 +117,36 @@ class NgramLMFamily(ModelFamily):
         return Encoded(doc, keys, contexts, len(seqs))
 
     # -- counting -----------------------------------------------------------------------------------------
-    @staticmethod
-    def _table(keys: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Sorted unique keys and their summed weights."""
-        unique, inverse = np.unique(keys, return_inverse=True)
-        return unique, np.bincount(inverse.ravel(), weights=weights, minlength=len(unique))
+    def _tables(self, enc: Encoded) -> list[tuple[str, np.ndarray]]:
+        """(table name, each token's key in it): n-grams of every order, and the contexts of orders >= 2."""
+        return [(f"key{j}", enc.keys[j]) for j in range(self.order)] + [
+            (f"ctx{j}", enc.contexts[j]) for j in range(1, self.order)
+        ]
 
-    @staticmethod
-    def _lookup(keys: np.ndarray, table: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        unique, values = table
-        if not len(unique):
-            return np.zeros(len(keys))
-        pos = np.clip(np.searchsorted(unique, keys), 0, len(unique) - 1)
-        return np.where(unique[pos] == keys, values[pos], 0.0)
+    def _count(self, enc: Encoded, class_weight: np.ndarray) -> dict[str, np.ndarray]:
+        """Count every table: sorted keys (``<table>_ids``) and a (2, keys) array of class-weighted counts
+        (``<table>_n``). Returns each token's row in each table, which fit reuses instead of searching."""
+        weights = [class_weight[cls][enc.doc] for cls in (0, 1)]
+        self.counts = {"total": np.array([w.sum() for w in weights])}
+        rows = {}
+        for table, keys in self._tables(enc):
+            unique, inverse = np.unique(keys, return_inverse=True)
+            rows[table] = inverse.ravel()
+            self.counts[f"{table}_ids"] = unique
+            self.counts[f"{table}_n"] = np.stack([np.bincount(rows[table], w, len(unique)) for w in weights])
+        return rows
 
-    def _count(self, enc: Encoded, class_weight: np.ndarray) -> None:
-        """Per class and order: n-gram and context counts, weighted by each essay's share of the class."""
-        self.counts = {}
-        for cls in (0, 1):
-            w = class_weight[cls][enc.doc]
-            self.counts[f"{cls}_total"] = np.array([w.sum()])
-            for j in range(self.order):
-                for name, keys in (("key", enc.keys[j]), ("ctx", enc.contexts[j])):
-                    if name == "ctx" and j == 0:
-                        continue
-                    unique, values = self._table(keys, w)
-                    self.counts[f"{cls}_{j}_{name}_ids"], self.counts[f"{cls}_{j}_{name}_n"] = unique, values
+    def _rows(self, enc: Encoded) -> dict[str, np.ndarray]:
+        """Each token's row in each table, -1 where its key was never counted."""
+        rows = {}
+        for table, keys in self._tables(enc):
+            unique = self.counts[f"{table}_ids"]
+            if not len(unique):
+                rows[table] = np.full(len(keys), -1)
+                continue
+            pos = np.clip(np.searchsorted(unique, keys), 0, len(unique) - 1)
+            rows[table] = np.where(unique[pos] == keys, pos, -1)
+        return rows
 
     def _own_counts(self, enc: Encoded, class_weight: np.ndarray) -> OwnCounts:
         def own(keys: np.ndarray) -> np.ndarray:
@@ -147,27 +160,31 @@ class NgramLMFamily(ModelFamily):
             contexts=[np.zeros(len(enc.doc))] + [own(k) for k in enc.contexts[1:]],
         )
 
-    def _log_prob(self, enc: Encoded, cls: int, own: OwnCounts | None) -> np.ndarray:
+    def _log_prob(self, rows: dict[str, np.ndarray], cls: int, own: OwnCounts | None) -> np.ndarray:
         """log p(token | context) under class ``cls``; ``own`` removes each essay's own counts (leave-one-out)."""
-        c, add_k, vocab_size = self.counts, float(self.params["add_k"]), len(self.vocab) + 1
+        add_k, vocab_size = float(self.params["add_k"]), len(self.vocab) + 1
 
-        def count(j: int, name: str, keys: np.ndarray, own_n: list[np.ndarray] | None) -> np.ndarray:
-            seen = self._lookup(keys, (c[f"{cls}_{j}_{name}_ids"], c[f"{cls}_{j}_{name}_n"]))
-            return seen if own is None else np.maximum(seen - own.weight[cls] * own_n[j], 0.0)
+        def count(table: str, own_n: np.ndarray | None) -> np.ndarray:
+            row, counts = rows[table], self.counts[f"{table}_n"][cls]
+            seen = np.where(row >= 0, counts[np.maximum(row, 0)], 0.0) if len(counts) else np.zeros(len(row))
+            return seen if own is None or own_n is None else np.maximum(seen - own.weight[cls] * own_n, 0.0)
 
-        total = c[f"{cls}_total"][0] - (0.0 if own is None else own.weight[cls] * own.length)
-        unigram = count(0, "key", enc.keys[0], None if own is None else own.keys)
+        total = self.counts["total"][cls] - (0.0 if own is None else own.weight[cls] * own.length)
+        unigram = count("key0", None if own is None else own.keys[0])
         prob = (unigram + add_k) / (np.maximum(total, 0.0) + add_k * vocab_size)
         for j in range(1, self.order):
-            ngram = count(j, "key", enc.keys[j], None if own is None else own.keys)
-            context = count(j, "ctx", enc.contexts[j], None if own is None else own.contexts)
+            ngram = count(f"key{j}", None if own is None else own.keys[j])
+            context = count(f"ctx{j}", None if own is None else own.contexts[j])
             trust = context / (context + float(self.params["backoff_k"]))
             prob = trust * np.where(context > 0, ngram / np.maximum(context, 1e-12), 0.0) + (1 - trust) * prob
         return np.log(prob)
 
-    def _statistics(self, enc: Encoded, own: OwnCounts | None = None) -> pd.DataFrame:
+    def _statistics(
+        self, enc: Encoded, own: OwnCounts | None = None, rows: dict[str, np.ndarray] | None = None
+    ) -> pd.DataFrame:
         """Per essay: distribution of the per-token log-likelihood ratio (AI vs human)."""
-        ratio = pd.Series(self._log_prob(enc, 1, own) - self._log_prob(enc, 0, own))
+        rows = self._rows(enc) if rows is None else rows
+        ratio = pd.Series(self._log_prob(rows, 1, own) - self._log_prob(rows, 0, own))
         groups = ratio.groupby(enc.doc)
         stats = {"llr_mean": groups.mean(), "llr_std": groups.std(ddof=0)}
         for q in self.params["quantiles"]:
@@ -182,8 +199,8 @@ class NgramLMFamily(ModelFamily):
         enc = self.encode(train["text"].tolist(), grow=True)
         label = train["label"].to_numpy(dtype=float)
         class_weight = np.stack([1 - label, label])  # an essay counts toward each class by its soft label
-        self._count(enc, class_weight)
-        stats = self._statistics(enc, self._own_counts(enc, class_weight))
+        rows = self._count(enc, class_weight)
+        stats = self._statistics(enc, self._own_counts(enc, class_weight), rows)
         rows, targets, weights = expand_soft_labels(train.assign(_row=np.arange(len(train))))
         self.classifier = make_pipeline(StandardScaler(), LogisticRegression(**self.params["classifier"]))
         self.classifier.fit(stats.iloc[rows["_row"].to_numpy()], targets, logisticregression__sample_weight=weights)

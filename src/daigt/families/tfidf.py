@@ -8,6 +8,7 @@ of the time. Predicting texts that were not prepared uses the plain sklearn vect
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -23,6 +24,7 @@ from sklearn.naive_bayes import ComplementNB, MultinomialNB
 
 from daigt.errors import DaigtError
 from daigt.families.base import FitContext, ModelFamily, expand_soft_labels
+from daigt.families.ngram_counts import count_ngrams
 
 CLASSIFIERS: dict[str, type] = {
     "multinomial_nb": MultinomialNB,
@@ -68,10 +70,16 @@ class NgramTfidf:
 
     def prepare(self, texts: Sequence[str]) -> None:
         unique = list(dict.fromkeys(texts))
-        counter = CountVectorizer(**self.counting, dtype=np.float64)
-        counts = counter.fit_transform(unique).tocsr()
-        terms = counter.get_feature_names_out()
+        counts, terms = self.count(unique)
         self._cache = (counts, {t: i for i, t in enumerate(unique)}, terms)
+
+    def count(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray]:
+        """Document-term counts and the sorted terms: numpy where it reproduces sklearn exactly, else sklearn."""
+        fast = count_ngrams(texts, {**self.counting, "dtype": np.float64})
+        if fast is not None:
+            return fast
+        counter = CountVectorizer(**self.counting, dtype=np.float64)
+        return counter.fit_transform(texts).tocsr(), counter.get_feature_names_out()
 
     def _cached_counts(self, texts: Sequence[str]) -> sp.csr_matrix | None:
         if self._cache is None:
@@ -83,9 +91,7 @@ class NgramTfidf:
     def fit(self, texts: Sequence[str]) -> None:
         counts = self._cached_counts(texts)
         if counts is None:  # no cache: count these documents directly (same result, slower across folds)
-            counter = CountVectorizer(**self.counting, dtype=np.float64)
-            counts = counter.fit_transform(texts).tocsr()
-            terms = counter.get_feature_names_out()
+            counts, terms = self.count(texts)
             columns = np.arange(len(terms))
         else:
             terms = self._cache[2]
@@ -126,8 +132,26 @@ class NgramTfidf:
             return self.vectorizer.transform(texts)
         return self.vectorizer._tfidf.transform(counts[:, self._kept])
 
-    def __getstate__(self) -> dict[str, Any]:  # the cache is a run-time accelerator, never saved
-        return {**self.__dict__, "_cache": None, "_kept": None}
+    def __getstate__(self) -> dict[str, Any]:
+        """The count cache is a run-time accelerator, never saved. The vocabulary (10^5-10^6 n-grams) is saved
+        as one string plus lengths: pickling it as a list and a dict of strings took seconds per fold."""
+        state = {**self.__dict__, "_cache": None, "_kept": None}
+        if self.vectorizer is not None:
+            terms = list(self.vectorizer.vocabulary)
+            vectorizer = copy.copy(self.vectorizer)
+            vectorizer.vocabulary = None
+            vectorizer.__dict__.pop("vocabulary_", None)
+            state["vectorizer"] = vectorizer
+            state["_terms"] = ("".join(terms), np.fromiter(map(len, terms), dtype=np.int64, count=len(terms)))
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        packed = state.pop("_terms", None)
+        self.__dict__.update(state)
+        if packed is not None:
+            blob, lengths = packed
+            ends = np.cumsum(lengths).tolist()
+            self.vectorizer.vocabulary = [blob[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
 
 
 class TfidfFamily(ModelFamily):

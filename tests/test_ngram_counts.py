@@ -1,0 +1,52 @@
+"""numpy n-gram counting equals sklearn's CountVectorizer exactly, or declines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.feature_extraction.text import CountVectorizer
+
+from daigt.families.ngram_counts import count_ngrams
+from tests.conftest import make_essays
+
+AWKWARD = [
+    "Hello  world!\n\nNew   paragraph, here.",
+    "",
+    "a",
+    "Ünïcödé café — naïve résumé; emoji 🙂 and\ttabs\r\nCRLF",
+    "x x x x x x",
+    "   leading and trailing   ",
+]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"analyzer": "char", "ngram_range": (1, 5), "lowercase": False},
+        {"analyzer": "char", "ngram_range": (3, 5), "lowercase": True},
+        {"analyzer": "char", "ngram_range": (2, 2), "strip_accents": "unicode"},
+        {"analyzer": "word", "ngram_range": (1, 3), "lowercase": False, "token_pattern": r"(?u)\b\w+\b|[^\w\s]"},
+        {"analyzer": "word", "ngram_range": (2, 4)},
+    ],
+)
+def test_counts_and_terms_equal_sklearn(params: dict) -> None:
+    texts = AWKWARD + make_essays(30)["text"].tolist()
+    reference = CountVectorizer(**params, dtype=np.float64)
+    expected = reference.fit_transform(texts)
+    counts, terms = count_ngrams(texts, {**params, "dtype": np.float64})
+    assert list(terms) == list(reference.get_feature_names_out())
+    assert counts.shape == expected.shape and counts.dtype == np.float64
+    assert abs(counts - expected).sum() == 0
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"analyzer": "char_wb", "ngram_range": (2, 3)},
+        {"analyzer": "word", "stop_words": "english"},
+        {"analyzer": "word", "ngram_range": (1, 9)},  # 9-gram codes would overflow int64: sklearn counts it
+    ],
+)
+def test_declines_what_it_does_not_reproduce(params: dict) -> None:
+    texts = [*make_essays(30)["text"].tolist(), " ".join(f"w{i}" for i in range(300))]
+    assert count_ngrams(texts, params) is None
