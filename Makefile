@@ -3,6 +3,8 @@ PY      ?= .venv/bin/python
 DATA    ?= data
 TRAIN   ?= $(DATA)/train.csv
 TEST    ?= $(DATA)/test_essays.csv
+# models trained side by side by `make run`, one process each (the CPU families use one core each)
+JOBS    ?= 2
 STAMP   := .venv/.installed
 
 .PHONY: setup run folds train blend test lint bench clean textattack-env
@@ -14,7 +16,7 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml scripts/setup.
 	touch $(STAMP)
 
 run: setup  ## every model in configs/project.yaml, 5 folds each, then the stacker -> submissions/submission.csv
-	$(PY) src/train_fold.py --fold all --model all --train $(TRAIN) --test $(TEST)
+	$(PY) src/train_fold.py --fold all --model all --jobs $(JOBS) --train $(TRAIN) --test $(TEST)
 	$(PY) src/blend.py --train $(TRAIN) --test $(TEST)
 
 folds: setup

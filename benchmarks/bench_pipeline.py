@@ -67,6 +67,9 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=None, help="default: 'models:' in configs/project.yaml")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--vectoriser-baseline", action="store_true", help="also time sklearn-per-fold vs ours")
+    parser.add_argument(
+        "--jobs", type=int, default=2, help="also time `--model all --jobs N` + blend, as make run (without --models)"
+    )
     args = parser.parse_args()
     models = args.models or yaml.safe_load((ROOT / "configs/project.yaml").read_text())["models"]
     rows: dict[str, list[tuple[float, float]]] = {}
@@ -78,15 +81,25 @@ def main() -> None:
             config.write_text(yaml.safe_dump(project))
             common = ["--config", str(config), "--train", args.train, "--test", args.test, "--artifacts", f"{tmp}/a"]
             py = sys.executable
-            total = 0.0
+            total, highest = 0.0, 0.0
             for model in models:
                 cmd = [py, "src/train_fold.py", "--fold", "all", "--model", model, "--no-progress", *common]
                 wall, peak = timed(cmd)
                 rows.setdefault(f"train 5 folds: {model}", []).append((wall, peak))
-                total += wall
-            wall, peak = timed([py, "src/blend.py", *common, "--out", f"{tmp}/sub/submission.csv"])
+                total, highest = total + wall, max(highest, peak)
+            blend_cmd = [py, "src/blend.py", *common, "--out", f"{tmp}/sub/submission.csv"]
+            wall, peak = timed(blend_cmd)
             rows.setdefault("blend (LightGBM stacker, 5 folds)", []).append((wall, peak))
-            rows.setdefault("whole pipeline", []).append((total + wall, peak))
+            rows.setdefault("whole pipeline, models in a row", []).append((total + wall, max(highest, peak)))
+            if args.jobs > 1 and args.models is None:  # what `make run` does: the models side by side, then blend
+                side = [*common[:-1], f"{tmp}/b"]
+                cmd = [py, "src/train_fold.py", "--fold", "all", "--model", "all", "--jobs", str(args.jobs)]
+                train_wall, train_peak = timed([*cmd, "--no-progress", *side])
+                blend_wall, blend_peak = timed([*blend_cmd[:2], *side, "--out", f"{tmp}/sub2/submission.csv"])
+                rows.setdefault(f"train all models, --jobs {args.jobs}", []).append((train_wall, train_peak))
+                rows.setdefault(f"whole pipeline, --jobs {args.jobs} (make run)", []).append(
+                    (train_wall + blend_wall, max(train_peak, blend_peak))
+                )
     print(f"{'stage':<42} {'median wall s':>14} {'peak RSS MiB':>13}   (cpus={os.cpu_count()}, repeats={args.repeats})")
     for stage, values in rows.items():
         print(f"{stage:<42} {statistics.median(w for w, _ in values):>14.1f} {max(p for _, p in values):>13.0f}")

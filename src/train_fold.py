@@ -3,6 +3,7 @@
 python src/train_fold.py --fold 0                       # default model, default data
 python src/train_fold.py --fold all --model tfidf_char --train data/train.csv --test data/test_essays.csv
 python src/train_fold.py --fold all --model all         # every model listed in configs/project.yaml
+python src/train_fold.py --fold all --model all --jobs 2   # ... two models at a time (one per core)
 python src/train_fold.py --fold 0 --model minilm --deepspeed configs/deepspeed/zero2.json
 torchrun --nproc_per_node=2 src/train_fold.py --fold 0 --model deberta_v3_large --deepspeed configs/deepspeed/zero3.json
 deepspeed --num_gpus=8 src/train_fold.py --fold 0 --model mistral_7b_lora
@@ -11,7 +12,9 @@ deepspeed --num_gpus=8 src/train_fold.py --fold 0 --model mistral_7b_lora
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: augment/
@@ -21,7 +24,7 @@ from daigt import distributed
 from daigt.config import deep_merge, load_model_config
 from daigt.errors import DaigtError, cli_entry
 from daigt.project import Project
-from daigt.train import FoldTrainer
+from daigt.train import FoldTrainer, fold_dir
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,6 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--local_rank", "--local-rank", type=int, help=argparse.SUPPRESS)  # set by launchers
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (CI logs)")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="with --model all: train this many models at once, each in its own process"
+    )
     return parser.parse_args(argv)
 
 
@@ -57,25 +63,49 @@ def parse_folds(value: str) -> list[int] | None:
         raise DaigtError(f"--fold {value!r}: give a fold number, a comma list, or 'all'") from None
 
 
+def train_model(args: argparse.Namespace, name: str, progress: bool) -> list[str]:
+    """Train ``name`` on the requested folds; the lines to print, one per fold trained (rank 0 only)."""
+    project = Project.load(args.config, args.train, args.test, args.artifacts)
+    model_name, model_config = load_model_config(name)
+    if args.deepspeed:
+        model_config = deep_merge(model_config, {"params": {"deepspeed": args.deepspeed}})
+    seed = args.seed if args.seed is not None else int(model_config.get("seed", 42))
+    trainer = FoldTrainer(project, model_name, model_config, seed, progress=progress)
+    results = trainer.run(parse_folds(args.fold), force=args.force)
+    return [
+        f"[{model_name}] fold {m['fold']}: AUC {m['auc']:.4f}  fit {m['fit_seconds']:.1f}s  "
+        f"predict {m['predict_seconds']:.1f}s  -> {fold_dir(project.artifacts, model_name, m['fold'])}"
+        for m in (results if distributed.is_main() else [])
+    ]
+
+
+def train_in_parallel(args: argparse.Namespace, project: Project, names: list[str]) -> None:
+    """One process per model, ``--jobs`` at a time: the TF-IDF and n-gram families are single-threaded, so on
+    K cores K models finish in about the time of the slowest pair rather than of all in a row."""
+    if args.deepspeed or distributed.world_size() > 1:
+        raise DaigtError("--jobs runs models side by side on CPU; drop it for DeepSpeed or multi-rank runs")
+    project.train_frame()  # create the shared folds once, before any worker reads them
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool:
+        futures = {pool.submit(train_model, args, name, False): name for name in names}
+        for future in as_completed(futures):
+            print("\n".join(future.result()), flush=True)
+
+
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     project = Project.load(args.config, args.train, args.test, args.artifacts)
-    folds = parse_folds(args.fold)
+    parse_folds(args.fold)  # a bad --fold fails before any work
+    if args.jobs < 1:
+        raise DaigtError(f"--jobs {args.jobs}: give 1 or more")
     names = project.models if args.model == "all" else [args.model or (project.models or ["tfidf_word"])[0]]
+    if args.jobs > 1 and len(names) > 1:
+        train_in_parallel(args, project, names)
+        return
     for name in names:
-        model_name, model_config = load_model_config(name)
-        if args.deepspeed:
-            model_config = deep_merge(model_config, {"params": {"deepspeed": args.deepspeed}})
-        seed = args.seed if args.seed is not None else int(model_config.get("seed", 42))
-        trainer = FoldTrainer(project, model_name, model_config, seed, progress=not args.no_progress)
-        results = trainer.run(folds, force=args.force)
-        for m in results if distributed.is_main() else []:
-            out = project.artifacts / model_name / f"fold{m['fold']}"
-            print(
-                f"[{model_name}] fold {m['fold']}: AUC {m['auc']:.4f}  fit {m['fit_seconds']:.1f}s  "
-                f"predict {m['predict_seconds']:.1f}s  -> {out}"
-            )
+        for line in train_model(args, name, progress=not args.no_progress):
+            print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -138,3 +138,34 @@ def test_blend_refuses_without_models_and_submission_validation_catches_errors(
     pd.DataFrame({"id": ["a", "c"], "generated": 0.5}).to_csv(sample, index=False)
     with pytest.raises(DaigtError, match="1 missing"):
         validate_submission(good, ids, sample)
+
+
+def test_models_trained_side_by_side_equal_models_trained_in_a_row(workspace: dict[str, Path], capsys) -> None:
+    """--jobs 2 runs each model in its own process; the artifacts are the ones a sequential run writes, and
+    the n-gram LM family goes through the real entry points into the stacker."""
+    import yaml
+
+    lm = workspace["root"] / "tiny_lm.yaml"
+    lm.write_text(yaml.safe_dump({"family": "ngram_lm", "seed": 1, "params": {"order": 2}}))
+    config = yaml.safe_load(workspace["project"].read_text())
+    config["models"] = [str(workspace["model"]), str(lm)]
+    workspace["project"].write_text(yaml.safe_dump(config))
+    common = ["--fold", "all", "--model", "all", "--config", str(workspace["project"]), "--no-progress"]
+    side_by_side, in_a_row = workspace["root"] / "parallel", workspace["root"] / "sequential"
+    train_fold.main([*common, "--artifacts", str(side_by_side), "--jobs", "2"])
+    printed = capsys.readouterr().out
+    assert printed.count("[tiny_lm] fold") == 3 and printed.count("[tiny_tfidf] fold") == 3
+    train_fold.main([*common, "--artifacts", str(in_a_row)])
+    for model in ("tiny_tfidf", "tiny_lm"):
+        for k in range(3):
+            for name in ("oof.csv", "test.csv"):
+                parallel = pd.read_csv(side_by_side / model / f"fold{k}" / name)
+                pd.testing.assert_frame_equal(parallel, pd.read_csv(in_a_row / model / f"fold{k}" / name))
+    out = workspace["root"] / "sub" / "submission.csv"
+    blend.main([*blend_args(workspace, out)[:2], "--artifacts", str(side_by_side), *blend_args(workspace, out)[4:]])
+    report = json.loads((out.parent / "report.json").read_text())
+    assert {"tiny_tfidf", "tiny_lm", "stacker"} <= set(report["candidates"])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        train_fold.main([*common, "--artifacts", str(side_by_side), "--jobs", "0"])
+    assert stop.value.code == 2 and "--jobs 0: give 1 or more" in capsys.readouterr().err

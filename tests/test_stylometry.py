@@ -77,3 +77,11 @@ def test_groups_are_selected_by_name_and_unknown_ones_refused() -> None:
     assert len(GROUPS) == 7 and style_features(texts, False).shape == (2, 0)
     with pytest.raises(DaigtError, match="unknown group"):
         style_features(texts, ["vibes"])
+
+
+def test_punctuation_columns_do_not_follow_the_config_mapping_order() -> None:
+    texts = pd.Series(["Yes! No? Maybe, perhaps; (so) - fine."])
+    marks = {"!": "bang", "?": "query", ",": "comma"}
+    forward = style_features(texts, ["punctuation"], {"marks": marks})
+    backward = style_features(texts, ["punctuation"], {"marks": dict(reversed(marks.items()))})
+    pd.testing.assert_frame_equal(forward, backward)

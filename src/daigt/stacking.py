@@ -128,10 +128,17 @@ def nested_stacker(
 
 
 def stacker_predict(boosters: list[lgb.Booster], features: pd.DataFrame) -> np.ndarray:
-    """Mean probability of the fold boosters (what the blend submits for the test set)."""
+    """Mean probability of the fold boosters (what the blend submits for the test set).
+
+    Columns are matched by name, not position: a config that reaches predict through JSON (sorted keys) may
+    list its feature groups in another order than blend did."""
     if not len(features):
         return np.zeros(0)
-    return np.mean([b.predict(features) for b in boosters], axis=0)
+    names = boosters[0].feature_name()
+    missing = [n for n in names if n not in features.columns]
+    if missing:
+        raise DaigtError(f"stacker features {missing} are not computed by this config; rerun blend")
+    return np.mean([b.predict(features[names]) for b in boosters], axis=0)
 
 
 @dataclass

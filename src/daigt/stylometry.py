@@ -218,9 +218,8 @@ def typography(texts: pd.Series, words: Words, _cfg: Mapping[str, Any]) -> pd.Da
 
 def punctuation(texts: pd.Series, words: Words, cfg: Mapping[str, Any]) -> pd.DataFrame:
     n_words = _per_word(words)
-    return pd.DataFrame(
-        {f"pun_{name}": texts.str.count(re.escape(mark)) / n_words for mark, name in cfg["marks"].items()}
-    )
+    marks = sorted(cfg["marks"].items())  # fixed column order, however the config's mapping is ordered
+    return pd.DataFrame({f"pun_{name}": texts.str.count(re.escape(mark)) / n_words for mark, name in marks})
 
 
 GROUPS: dict[str, Callable[[pd.Series, Words, Mapping[str, Any]], pd.DataFrame]] = {
