@@ -18,10 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+
+from daigt.config import load_model_config  # noqa: E402 - after the path insert
 
 
 def timed(cmd: list[str]) -> tuple[float, float]:
@@ -40,7 +43,6 @@ def naive_tfidf_seconds(train_path: str, model: str) -> tuple[float, float]:
     import pandas as pd
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from daigt.config import load_model_config
     from daigt.families.tfidf import NgramTfidf
 
     texts = pd.read_csv(train_path)["text"].tolist()
@@ -60,6 +62,34 @@ def naive_tfidf_seconds(train_path: str, model: str) -> tuple[float, float]:
     return naive, time.perf_counter() - start
 
 
+def counting_seconds(train_path: str, test_path: str, model: str, repeats: int) -> tuple[float, float] | None:
+    """Median seconds to count one model's n-grams over train+test: sklearn's CountVectorizer vs ngram_counts."""
+    import pandas as pd
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from daigt.families import get_family
+    from daigt.families.ngram_counts import count_ngrams
+
+    config = load_model_config(model)[1]
+    if config["family"] != "tfidf":
+        return None
+    family = get_family("tfidf")(config["params"], seed=0)
+    frame = pd.concat([pd.read_csv(train_path), pd.read_csv(test_path)])
+    texts = family.texts(frame.assign(text=frame["text"].astype(str)))
+    params = {**family.features.counting, "dtype": np.float64}
+    if count_ngrams(texts[:10], params) is None:
+        return None
+    times: dict[str, list[float]] = {"sklearn": [], "numpy": []}
+    for _ in range(repeats):  # alternate, so drift in machine load hits both alike
+        start = time.perf_counter()
+        CountVectorizer(**params).fit_transform(texts)
+        times["sklearn"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        count_ngrams(texts, params)
+        times["numpy"].append(time.perf_counter() - start)
+    return statistics.median(times["sklearn"]), statistics.median(times["numpy"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", required=True)
@@ -67,6 +97,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=None, help="default: 'models:' in configs/project.yaml")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--vectoriser-baseline", action="store_true", help="also time sklearn-per-fold vs ours")
+    parser.add_argument("--counting-baseline", action="store_true", help="also time sklearn vs numpy n-gram counts")
     parser.add_argument(
         "--jobs", type=int, default=2, help="also time `--model all --jobs N` + blend, as make run (without --models)"
     )
@@ -105,11 +136,20 @@ def main() -> None:
         print(f"{stage:<42} {statistics.median(w for w, _ in values):>14.1f} {max(p for _, p in values):>13.0f}")
     if args.vectoriser_baseline:
         for model in models:
+            if load_model_config(model)[1]["family"] != "tfidf":
+                continue
             naive, ours = naive_tfidf_seconds(args.train, model)
             print(
                 f"vectoriser {model}: sklearn per fold {naive:.1f}s, shared counts {ours:.1f}s, "
                 f"speed-up x{naive / ours:.2f}"
             )
+    if args.counting_baseline:
+        for model in models:
+            pair = counting_seconds(args.train, args.test, model, max(args.repeats, 3))
+            if pair:
+                print(
+                    f"counting {model}: sklearn {pair[0]:.1f}s, numpy {pair[1]:.1f}s, speed-up x{pair[0] / pair[1]:.2f}"
+                )
 
 
 if __name__ == "__main__":

@@ -42,8 +42,12 @@ def test_repetition_and_diversity_on_hand_made_text() -> None:
 
 
 def test_lexicon_counts_words_missing_from_the_frequency_list() -> None:
-    f = style_features(pd.Series(["the qzxvv house blorfed"]), ["lexicon"])
-    assert f.loc[0, "lex_unknown_rate"] == pytest.approx(2 / 4)
+    f = style_features(pd.Series(["the qzxvv house blorfed qzxvv", "!!!", "the house"]), ["lexicon"])
+    assert f.loc[0, "lex_unknown_rate"] == pytest.approx(3 / 5) and f.loc[0, "lex_unknown_types"] == pytest.approx(
+        2 / 5
+    )
+    assert f.loc[1, "lex_unknown_rate"] == 0 and np.isfinite(f.loc[1]).all()  # no words at all
+    assert f.loc[2, "lex_logfreq_mean"] > f.loc[0, "lex_logfreq_mean"]  # common words only
 
 
 def test_rhythm_typography_and_punctuation() -> None:

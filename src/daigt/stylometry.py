@@ -89,25 +89,33 @@ def surface(texts: pd.Series, _words: Words, _cfg: Mapping[str, Any]) -> pd.Data
 
 
 def lexicon(_texts: pd.Series, essays: Words, cfg: Mapping[str, Any]) -> pd.DataFrame:
+    """All essays' words in one flat frame, looked up in the frequency table once (hash lookups in C)."""
     table, unseen = word_log_frequency()
-    rows = []
-    for words in essays:
-        n = max(len(words), 1)
-        logf = np.fromiter((table.get(w, unseen) for w in words), dtype=float, count=len(words))
-        unknown = [w for w in words if w not in table]
-        if not len(logf):
-            logf = np.array([unseen])
-        rows.append(
-            (
-                len(unknown) / n,
-                len(set(unknown)) / n,
-                logf.mean(),
-                logf.std(),
-                np.quantile(logf, cfg["rare_quantile"]),
-            )
-        )
-    columns = ["lex_unknown_rate", "lex_unknown_types", "lex_logfreq_mean", "lex_logfreq_std", "lex_logfreq_rare"]
-    return pd.DataFrame(rows, columns=columns)
+    n_essays = len(essays)
+    flat = pd.DataFrame(
+        {
+            "essay": np.repeat(np.arange(n_essays), [len(w) for w in essays]),
+            "word": pd.Series([w for words in essays for w in words], dtype=object),
+        }
+    )
+    logf = flat["word"].map(table)
+    flat["unknown"] = logf.isna()
+    flat["logf"] = logf.fillna(unseen).astype(float)
+    by_essay = flat.groupby("essay")
+    n_words = by_essay.size().reindex(range(n_essays), fill_value=0).clip(lower=1)
+    unknown_types = flat[flat["unknown"]].groupby("essay")["word"].nunique()
+    out = pd.DataFrame(
+        {
+            "lex_unknown_rate": by_essay["unknown"].sum() / n_words,
+            "lex_unknown_types": unknown_types.reindex(range(n_essays), fill_value=0) / n_words,
+            "lex_logfreq_mean": by_essay["logf"].mean(),
+            "lex_logfreq_std": by_essay["logf"].std(ddof=0),
+            "lex_logfreq_rare": by_essay["logf"].quantile(cfg["rare_quantile"]),
+        },
+        index=range(n_essays),
+    )
+    empty = {"lex_unknown_rate": 0.0, "lex_unknown_types": 0.0, "lex_logfreq_std": 0.0}
+    return out.fillna({**empty, "lex_logfreq_mean": unseen, "lex_logfreq_rare": unseen})  # essays with no words
 
 
 def word_ids(words: Sequence[str]) -> np.ndarray:
