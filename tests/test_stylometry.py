@@ -9,21 +9,39 @@ import pandas as pd
 import pytest
 
 from daigt.errors import DaigtError
-from daigt.stylometry import GROUPS, moving_ttr, previous_occurrence, style_features, word_ids
+from daigt.stylometry import GROUPS, previous_occurrence, style_features, word_ids
 
 
-def brute_force_mattr(words: list[str], window: int) -> float:
-    if len(words) <= window:
-        return len(set(words)) / max(len(words), 1)
-    return float(np.mean([len(set(words[i : i + window])) for i in range(len(words) - window + 1)]) / window)
+def brute_force(words: list[str], window: int) -> dict[str, float]:
+    """The diversity and n-gram repetition statistics of one essay, straight from their definitions."""
+    n = len(words)
+    if n <= window:
+        mattr = len(set(words)) / max(n, 1)
+    else:
+        mattr = float(np.mean([len(set(words[i : i + window])) for i in range(n - window + 1)]) / window)
+    out = {
+        "div_ttr": len(set(words)) / max(n, 1),
+        "div_hapax": sum(1 for w in set(words) if words.count(w) == 1) / max(n, 1),
+        "div_mattr": mattr,
+        "div_word_len_std": float(np.std([len(w) for w in words])) if words else 0.0,
+    }
+    for k in (2, 3, 4):
+        grams = [tuple(words[i : i + k]) for i in range(n - k + 1)]
+        out[f"rep_{k}gram"] = 1 - len(set(grams)) / len(grams) if grams else 0.0
+    return out
 
 
-@pytest.mark.parametrize("seed", range(5))
 @pytest.mark.parametrize("window", [1, 3, 10])
-def test_moving_ttr_equals_counting_every_window(seed: int, window: int) -> None:
-    rng = random.Random(seed)
-    words = [rng.choice("abcdefg") for _ in range(rng.randint(0, 40))]
-    assert moving_ttr(previous_occurrence(word_ids(words)), window) == pytest.approx(brute_force_mattr(words, window))
+def test_batch_statistics_equal_their_per_essay_definitions(window: int) -> None:
+    rng = random.Random(window)
+    essays = [
+        " ".join(rng.choice(["a", "bb", "ccc", "dddd", "ee"]) for _ in range(rng.randint(0, 40))) for _ in range(25)
+    ]
+    essays[3] = ""  # an essay with no words between others
+    got = style_features(pd.Series(essays), ["diversity", "repetition"], {"mattr_window": window})
+    for i, text in enumerate(essays):
+        for name, value in brute_force(text.split(), window).items():
+            assert got.loc[i, name] == pytest.approx(value, abs=1e-12), (i, name)
 
 
 def test_previous_occurrence_points_at_the_last_equal_word() -> None:

@@ -37,6 +37,7 @@ PRUNING_KEYS = ("min_df", "max_df", "max_features")
 VOCABULARY_SOURCES = ("train", "test", "train+test")
 MODEL_FILE = "tfidf.joblib"
 LETTERS = re.compile(r"[A-Za-z]+")
+FUNCTION_WORDS = frozenset(ENGLISH_STOP_WORDS) | {"i"}
 
 
 def function_word_view(text: str) -> str:
@@ -47,7 +48,6 @@ def function_word_view(text: str) -> str:
     return LETTERS.sub(lambda m: m[0] if m[0].lower() in FUNCTION_WORDS else ("W" if m[0][0].isupper() else "w"), text)
 
 
-FUNCTION_WORDS = frozenset(ENGLISH_STOP_WORDS) | {"i"}
 TEXT_VIEWS: dict[str, Callable[[str], str] | None] = {"raw": None, "function_words": function_word_view}
 
 
@@ -161,6 +161,7 @@ class TfidfFamily(ModelFamily):
         super().__init__(params, seed)
         self.features = NgramTfidf(self.params.get("vectorizer", {}))
         self.text_view = self.params.get("text_view", "raw")
+        self._views: dict[str, str] = {}
         if self.text_view not in TEXT_VIEWS:
             raise DaigtError(f"text_view must be one of {list(TEXT_VIEWS)}, got {self.text_view!r}")
         self.vocabulary_from = self.params.get("fit_vocabulary_on", "train")
@@ -183,12 +184,19 @@ class TfidfFamily(ModelFamily):
         return cls(**kwargs)
 
     def texts(self, frame: pd.DataFrame) -> list[str]:
-        """The essays as this model reads them (its ``text_view``)."""
+        """The essays as this model reads them (its ``text_view``); views made in ``prepare`` are reused."""
         view = TEXT_VIEWS[self.text_view]
-        return [view(t) for t in frame["text"]] if view else frame["text"].tolist()
+        if view is None:
+            return frame["text"].tolist()
+        return [self._views[t] if t in self._views else view(t) for t in frame["text"]]
 
     def prepare(self, corpus: pd.DataFrame) -> None:
+        view = TEXT_VIEWS[self.text_view]
+        self._views = {t: view(t) for t in dict.fromkeys(corpus["text"])} if view else {}
         self.features.prepare(self.texts(corpus))
+
+    def __getstate__(self) -> dict[str, Any]:  # the views are a run-time cache of the prepared essays
+        return {**self.__dict__, "_views": {}}
 
     def fit(self, train: pd.DataFrame, context: FitContext) -> None:
         vocabulary_texts = {
