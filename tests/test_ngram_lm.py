@@ -85,6 +85,8 @@ def test_bad_order_is_a_clear_error() -> None:
 
     with pytest.raises(DaigtError, match="order must be >= 1"):
         family(order=0)
+    with pytest.raises(DaigtError, match=r"lower params\.order"):  # n-gram keys would overflow int64
+        family(order=40).fit(make_essays(20).rename(columns={"generated": "label"}), FitContext())
 
 
 def test_prepared_tokens_change_nothing_but_speed(labeled: pd.DataFrame) -> None:

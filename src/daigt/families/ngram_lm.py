@@ -96,7 +96,7 @@ class NgramLMFamily(ModelFamily):
                     self.vocab.setdefault(token, len(self.vocab))
         base = len(self.vocab) + 1  # ids 0..V-1, V = unknown
         if base**self.order >= 2**62:
-            raise DaigtError(f"ngram_lm: vocabulary of {base} tokens is too large for order {self.order}")
+            raise DaigtError(f"ngram_lm: {base} distinct tokens overflow order-{self.order} keys: lower params.order")
         unknown = len(self.vocab)
         pad = [0] * (self.order - 1)
         seqs = [np.array(pad + [self.vocab.get(t, unknown) for t in tokens], dtype=np.int64) for tokens in tokenized]
