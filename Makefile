@@ -38,4 +38,4 @@ textattack-env:  ## optional: textattack ops in their own venv (flair pins trans
 	.venv-textattack/bin/python -m augment.resources
 
 clean:
-	rm -rf artifacts submissions/*.csv submissions/*.md submissions/*.json submissions/*.png
+	rm -rf artifacts folds/dedup-*.npy submissions/*.csv submissions/*.md submissions/*.json submissions/*.png

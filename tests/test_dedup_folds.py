@@ -55,6 +55,25 @@ def test_drop_keeps_one_per_cluster() -> None:
     assert kept["id"].tolist() == ["a", "c"] and report["dropped"] == 1
 
 
+def test_clusters_are_cached_per_texts_and_config(tmp_path: Path, monkeypatch) -> None:
+    import daigt.dedup as dedup
+
+    texts = [BASE, BASE + " ", "other words entirely here", "and a fourth essay of its own"]
+    fresh = dedup.duplicate_clusters(texts, DedupConfig())
+    first = dedup.cached_clusters(texts, DedupConfig(), tmp_path)
+    assert first.tolist() == fresh.tolist() and len(list(tmp_path.glob("dedup-*.npy"))) == 1
+
+    def must_not_run(*_: object) -> None:
+        raise AssertionError("clusters recomputed despite the cache")
+
+    monkeypatch.setattr(dedup, "duplicate_clusters", must_not_run)
+    assert dedup.cached_clusters(texts, DedupConfig(), tmp_path).tolist() == fresh.tolist()
+    monkeypatch.undo()
+    dedup.cached_clusters(texts[:3], DedupConfig(), tmp_path)  # other texts: a new entry
+    dedup.cached_clusters(texts, DedupConfig(near_threshold=None), tmp_path)  # other config: a new entry
+    assert len(list(tmp_path.glob("dedup-*.npy"))) == 3
+
+
 def with_clusters(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.rename(columns={"generated": "label", "prompt_name": "group"})
     return deduplicate(frame, DedupConfig())[0]

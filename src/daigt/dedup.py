@@ -7,20 +7,24 @@ Jaccard similarity at or above ``near_threshold``.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from daigt.atomic import atomic_path
 from daigt.data import binary_labels
 
 WORD = re.compile(r"\w+")
+CACHE_VERSION = 1  # bump when the clustering itself changes, so old cached clusters are not reused
 
 
 @dataclass(frozen=True)
@@ -119,9 +123,29 @@ def duplicate_clusters(texts: Sequence[str], cfg: DedupConfig) -> np.ndarray:
     return connected_groups(exact, pairs=pairs)
 
 
-def deduplicate(frame: pd.DataFrame, cfg: DedupConfig) -> tuple[pd.DataFrame, dict[str, int]]:
+def cached_clusters(texts: Sequence[str], cfg: DedupConfig, cache_dir: Path | None) -> np.ndarray:
+    """``duplicate_clusters``, kept in ``cache_dir`` under a hash of the texts and the config: every model of a
+    run (``--jobs`` workers included) and the blend read the same training file, so MinHash runs once."""
+    if cache_dir is None:
+        return duplicate_clusters(texts, cfg)
+    digest = hashlib.sha256(f"{CACHE_VERSION}{asdict(cfg)!r}".encode())
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x00")
+    path = Path(cache_dir) / f"dedup-{digest.hexdigest()[:20]}.npy"
+    if path.is_file():
+        return np.load(path)
+    clusters = duplicate_clusters(texts, cfg)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, clusters)
+    return clusters
+
+
+def deduplicate(
+    frame: pd.DataFrame, cfg: DedupConfig, cache_dir: Path | None = None
+) -> tuple[pd.DataFrame, dict[str, int]]:
     """Add ``dup_cluster``; with ``action: drop`` keep only the first essay of each cluster."""
-    clusters = duplicate_clusters(frame["text"].tolist(), cfg)
+    clusters = cached_clusters(frame["text"].tolist(), cfg, cache_dir)
     out = frame.assign(dup_cluster=clusters)
     sizes = out["dup_cluster"].map(out["dup_cluster"].value_counts())
     exact = pd.Series([normalise(t) for t in frame["text"]]).duplicated().sum()

@@ -71,7 +71,7 @@ class Project:
         if not self.train_path.is_file():
             raise DaigtError(f"no training data at {self.train_path}: {PLACE_DATA.format(flag='train')}")
         frame = load_essays(self.train_path, "train", self.columns)
-        frame, report = deduplicate(frame, self.dedup)
+        frame, report = deduplicate(frame, self.dedup, cache_dir=self.folds_path.parent)
         folds = load_or_create_folds(frame, self.folds, self.folds_path, self.train_path, force=rebuild_folds)
         self._train = (frame.assign(fold=folds["fold"].to_numpy()), report)
         return self._train[0].copy(), dict(report)
