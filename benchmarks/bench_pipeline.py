@@ -123,7 +123,10 @@ def main() -> None:
             rows.setdefault("blend (LightGBM stacker, 5 folds)", []).append((wall, peak))
             rows.setdefault("whole pipeline, models in a row", []).append((total + wall, max(highest, peak)))
             if args.jobs > 1 and args.models is None:  # what `make run` does: the models side by side, then blend
-                side = [*common[:-1], f"{tmp}/b"]
+                cold = {**project, "folds": {**project["folds"], "path": f"{tmp}/b_folds/folds.csv"}}
+                cold_config = Path(tmp) / "project_b.yaml"  # own folds folder: nothing cached by the runs above
+                cold_config.write_text(yaml.safe_dump(cold))
+                side = ["--config", str(cold_config), *common[2:-1], f"{tmp}/b"]
                 cmd = [py, "src/train_fold.py", "--fold", "all", "--model", "all", "--jobs", str(args.jobs)]
                 train_wall, train_peak = timed([*cmd, "--no-progress", *side])
                 blend_wall, blend_peak = timed([*blend_cmd[:2], *side, "--out", f"{tmp}/sub2/submission.csv"])
