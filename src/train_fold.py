@@ -63,9 +63,12 @@ def parse_folds(value: str) -> list[int] | None:
         raise DaigtError(f"--fold {value!r}: give a fold number, a comma list, or 'all'") from None
 
 
-def train_model(args: argparse.Namespace, name: str, progress: bool) -> list[str]:
-    """Train ``name`` on the requested folds; the lines to print, one per fold trained (rank 0 only)."""
-    project = Project.load(args.config, args.train, args.test, args.artifacts)
+def train_model(args: argparse.Namespace, name: str, progress: bool, project: Project | None = None) -> list[str]:
+    """Train ``name`` on the requested folds; the lines to print, one per fold trained (rank 0 only).
+
+    In a row, the models share ``project`` (the data is read, de-duplicated and checked once); a ``--jobs``
+    worker gets None and loads its own."""
+    project = project or Project.load(args.config, args.train, args.test, args.artifacts)
     model_name, model_config = load_model_config(name)
     if args.deepspeed:
         model_config = deep_merge(model_config, {"params": {"deepspeed": args.deepspeed}})
@@ -104,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
         train_in_parallel(args, project, names)
         return
     for name in names:
-        for line in train_model(args, name, progress=not args.no_progress):
+        for line in train_model(args, name, not args.no_progress, project):
             print(line, flush=True)
 
 
