@@ -26,7 +26,8 @@ test: setup
 	$(PY) -m pytest -q
 
 lint: setup
-	$(PY) -m ruff check src tests benchmarks augment
+	$(PY) -m ruff check src tests benchmarks augment essayio
+	$(PY) -m ruff format --check src tests benchmarks augment essayio
 
 bench: setup
 	$(PY) benchmarks/bench_pipeline.py --train $(TRAIN) --test $(TEST)
@@ -38,4 +39,5 @@ textattack-env:  ## optional: textattack ops in their own venv (flair pins trans
 	.venv-textattack/bin/python -m augment.resources
 
 clean:
-	rm -rf artifacts folds/dedup-*.npy submissions/*.csv submissions/*.md submissions/*.json submissions/*.png
+	rm -rf artifacts ensemble folds/dedup-*.npy submissions/*.csv submissions/*.json submissions/*.png
+	find submissions -name '*.md' ! -name README.md -delete

@@ -13,11 +13,12 @@ import multiprocessing as mp
 import sys
 from pathlib import Path
 
+from augment.errors import AugmentError
 from augment.pipeline import ROOT, augment_frame, read_lenient, warnings_summary
 from augment.recipe import Recipe
-from daigt import atomic
-from daigt.data import CANDIDATES
-from daigt.errors import DaigtError, cli_entry
+from essayio import atomic
+from essayio.errors import cli_entry
+from essayio.table import find_column
 
 
 @cli_entry
@@ -33,12 +34,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     if not args.source.is_file():
-        raise DaigtError(f"{args.source}: file not found")
+        raise AugmentError(f"{args.source}: file not found")
     recipe = Recipe.load(args.recipe)
     frame = read_lenient(args.source)
     out = augment_frame(frame, recipe, args.copies, args.workers, args.chunk, not args.no_progress)
     atomic.write_csv(args.out, out)
-    text_col = next(c for c in CANDIDATES["text"] if c in frame.columns)
+    text_col = find_column(frame, "text")
     warnings = {k: v for k, v in warnings_summary(frame[text_col].fillna("").astype(str)).items() if v}
     fired = out.loc[out["copy"] > 0, "aug_ops"].str.split("+").explode()
     counts = fired[fired != ""].value_counts()

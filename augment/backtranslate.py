@@ -9,18 +9,19 @@ A missing engine fails before any essay is touched, with what to install.
 
 from __future__ import annotations
 
+import inspect
 import re
 import shutil
 import subprocess
 from collections.abc import Sequence
 from typing import Any
 
-from daigt.errors import DaigtError
+from augment.errors import AugmentError
 
 MARKER = 9_137_000  # "\n\n<MARKER+i>\n\n" between essays; apertium leaves numbers alone
 
 
-class EngineMissing(DaigtError):
+class EngineMissing(AugmentError):
     pass
 
 
@@ -90,8 +91,16 @@ class Marian:
         return out
 
 
-def make_engine(name: str, **options: Any) -> Any:
-    engines = {"apertium": Apertium, "marian": Marian}
-    if name not in engines:
+ENGINES: dict[str, type] = {"apertium": Apertium, "marian": Marian}
+
+
+def engine_options(name: str) -> tuple[str, ...]:
+    """The options an engine takes (a recipe step may set these besides engine, p and intensity)."""
+    if name not in ENGINES:
         raise EngineMissing(f"unknown back-translation engine '{name}' (apertium or marian)")
-    return engines[name](**options)
+    return tuple(p for p in inspect.signature(ENGINES[name]).parameters if p != "self")
+
+
+def make_engine(name: str, **options: Any) -> Any:
+    engine_options(name)
+    return ENGINES[name](**options)

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import multiprocessing as mp
-import sys
 from pathlib import Path
 
 import pandas as pd
 from tqdm.auto import tqdm
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT / "src") not in sys.path:
-    sys.path.insert(0, str(ROOT / "src"))
+from augment.errors import AugmentError
+from augment.recipe import Augmenter, Recipe
+from essayio.table import CANDIDATES, derive_ids, find_column
 
-from augment.recipe import Augmenter, Recipe  # noqa: E402
-from daigt.data import CANDIDATES, derive_ids  # noqa: E402
-from daigt.errors import DaigtError  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]  # the repository: default recipes live in configs/augment/
 
 HUGE_CHARS = 50_000
 _WORKER: Augmenter | None = None
@@ -58,10 +55,10 @@ def warnings_summary(texts: pd.Series) -> dict[str, int]:
 def augment_frame(
     frame: pd.DataFrame, recipe: Recipe, copies: int, workers: int = 1, chunk: int = 64, progress: bool = True
 ) -> pd.DataFrame:
-    text_col = next((c for c in CANDIDATES["text"] if c in frame.columns), None)
+    text_col = find_column(frame, "text")
     if text_col is None:
-        raise DaigtError(f"no text column (looked for {CANDIDATES['text']}; found {list(frame.columns)})")
-    id_col = next((c for c in CANDIDATES["id"] if c in frame.columns), None)
+        raise AugmentError(f"no text column (looked for {CANDIDATES['text']}; found {list(frame.columns)})")
+    id_col = find_column(frame, "id")
     frame = frame.copy()
     frame[text_col] = frame[text_col].fillna("").astype(str)
     ids = frame[id_col].astype(str) if id_col else derive_ids(frame[text_col])

@@ -7,6 +7,7 @@ Back-translation rewrites the whole essay and needs a batch engine, so it runs f
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import random
 from collections.abc import Callable, Sequence
@@ -16,9 +17,9 @@ from typing import Any
 
 import yaml
 
+from augment.errors import AugmentError
 from augment.ops import OPS
 from augment.synonyms import synonym
-from daigt.errors import DaigtError
 
 ALL_OPS = {**OPS, "synonym": synonym}
 BACK_TRANSLATION = "back_translation"
@@ -51,31 +52,74 @@ class Recipe:
     def load(cls, path: str | Path) -> Recipe:
         path = Path(path)
         if not path.is_file():
-            raise DaigtError(f"{path}: recipe not found (see configs/augment/)")
-        cfg = yaml.safe_load(path.read_text()) or {}
-        return cls.from_dict(cfg, name=path.stem)
+            raise AugmentError(f"{path}: recipe not found (see configs/augment/)")
+        try:
+            cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
+            raise AugmentError(f"{path}: invalid YAML ({' '.join(str(err).split())})") from None
+        return cls.from_dict(cfg, name=path.stem, source=str(path))
 
     @classmethod
-    def from_dict(cls, cfg: dict[str, Any], name: str = "recipe") -> Recipe:
-        steps = []
-        for i, raw in enumerate(cfg.get("ops", [])):
-            raw = dict(raw)
-            op = raw.pop("op", None)
-            if op not in ALL_OPS and op != BACK_TRANSLATION and not str(op).startswith(TEXTATTACK):
-                known = ", ".join(sorted([*ALL_OPS, BACK_TRANSLATION]))
-                raise DaigtError(f"recipe '{name}', ops[{i}]: unknown op '{op}' (known: {known})")
-            p, intensity = float(raw.pop("p", 1.0)), float(raw.pop("intensity", 0.05))
-            if not (0 <= p <= 1 and 0 <= intensity <= 1):
-                raise DaigtError(f"recipe '{name}', ops[{i}] ({op}): p and intensity must be in [0, 1]")
-            steps.append(Step(op, p, intensity, raw))
-        if not steps:
-            raise DaigtError(f"recipe '{name}' has no ops")
-        return cls(tuple(steps), int(cfg.get("seed", 0)), name)
+    def from_dict(cls, cfg: Any, name: str = "recipe", source: str | None = None) -> Recipe:
+        """Validate as it builds: unknown keys name the closest valid one, values are range-checked."""
+        where = source or f"recipe '{name}'"
+        if not isinstance(cfg, dict):
+            raise AugmentError(f"{where}: expected a mapping with 'ops:' (a list of steps) and 'seed:'")
+        _known_keys(where, "", cfg, RECIPE_KEYS)
+        ops = cfg.get("ops") or []
+        if not isinstance(ops, list) or not ops:
+            raise AugmentError(f"{where}: ops: needs a list of steps, e.g. - {{op: char_typo, p: 0.3}}")
+        seed = cfg.get("seed", 0)
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise AugmentError(f"{where}: seed: expected an integer, got {seed!r}")
+        return cls(tuple(_step(where, i, raw) for i, raw in enumerate(ops)), seed, name)
 
     def only(self, op: str) -> Recipe:
         """The same recipe reduced to one op, always applied (attack mode measures ops one at a time)."""
         step = next(s for s in self.steps if s.op == op)
         return Recipe((Step(op, 1.0, step.intensity, step.options),), self.seed, f"{self.name}:{op}")
+
+
+RECIPE_KEYS = ("ops", "seed")
+STEP_KEYS = ("op", "p", "intensity")
+
+
+def _known_keys(where: str, path: str, mapping: dict[str, Any], valid: Sequence[str]) -> None:
+    for key in mapping:
+        if key not in valid:
+            guess = difflib.get_close_matches(str(key), list(valid), n=1, cutoff=0.6)
+            hint = f"did you mean '{guess[0]}'?" if guess else f"valid: {', '.join(valid)}"
+            raise AugmentError(f"{where}: {path}{key}: unknown key — {hint}")
+
+
+def op_options(op: str, options: dict[str, Any]) -> tuple[str, ...]:
+    """The option keys a step of ``op`` may carry besides op, p and intensity."""
+    if op == BACK_TRANSLATION:
+        from augment.backtranslate import engine_options
+
+        return ("engine", *engine_options(str(options.get("engine", "apertium"))))
+    return ()
+
+
+def _step(where: str, i: int, raw: Any) -> Step:
+    at = f"ops[{i}]"
+    if not isinstance(raw, dict):
+        raise AugmentError(f"{where}: {at}: expected a mapping like {{op: char_typo, p: 0.3}}, got {raw!r}")
+    raw = dict(raw)
+    op = raw.pop("op", None)
+    if op not in ALL_OPS and op != BACK_TRANSLATION and not str(op).startswith(TEXTATTACK):
+        known = sorted([*ALL_OPS, BACK_TRANSLATION])
+        guess = difflib.get_close_matches(str(op), known, n=1, cutoff=0.6)
+        hint = f"did you mean '{guess[0]}'? " if guess else ""
+        raise AugmentError(f"{where}: {at}: unknown op '{op}' ({hint}known: {', '.join(known)})")
+    values = {}
+    for key, default in (("p", 1.0), ("intensity", 0.05)):
+        value = raw.pop(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise AugmentError(f"{where}: {at}.{key} ({op}): expected a number in [0, 1], got {value!r}")
+        values[key] = float(value)
+    _known_keys(where, f"{at}.", raw, (*STEP_KEYS, *op_options(op, raw)))
+    return Step(op, values["p"], values["intensity"], raw)
 
 
 def rng_for(seed: int, essay_id: str, copy: int, op: str) -> random.Random:

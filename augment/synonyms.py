@@ -13,8 +13,8 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
+from augment.errors import AugmentError
 from augment.ops import TOKENS
-from daigt.errors import DaigtError
 
 NLTK_DATA = Path(os.environ.get("DAIGT_NLTK_DATA", Path(__file__).resolve().parents[1] / ".venv" / "nltk_data"))
 WORD = re.compile(r"^([^A-Za-z]*)([A-Za-z]+)([^A-Za-z]*)$")
@@ -30,7 +30,7 @@ made one two people thing things think way
 STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
 
 
-class WordNetMissing(DaigtError):
+class WordNetMissing(AugmentError):
     pass
 
 

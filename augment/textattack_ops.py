@@ -14,12 +14,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from daigt.errors import DaigtError
+from augment.errors import AugmentError
 
 PREFIX = "textattack:"
 
 
-class TextattackMissing(DaigtError):
+class TextattackMissing(AugmentError):
     pass
 
 

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "src")]
+from augment.recipe import ALL_OPS, Augmenter, Recipe, rng_for
+from daigt.data import load_essays
 
-from augment.recipe import ALL_OPS, Augmenter, Recipe, rng_for  # noqa: E402
-from daigt.data import load_essays  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 WORDS = 400
 NLPAUG_EQUIVALENT = {  # our op -> the nlpaug augmenter doing the same job

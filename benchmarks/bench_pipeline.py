@@ -21,10 +21,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from daigt.config import load_model_config
 
-from daigt.config import load_model_config  # noqa: E402 - after the path insert
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def timed(cmd: list[str]) -> tuple[float, float]:
@@ -46,7 +45,7 @@ def naive_tfidf_seconds(train_path: str, model: str) -> tuple[float, float]:
     from daigt.families.tfidf import NgramTfidf
 
     texts = pd.read_csv(train_path)["text"].tolist()
-    params = load_model_config(model)[1]["params"]["vectorizer"]
+    params = load_model_config(model)[1].params.vectorizer
     folds = [[t for i, t in enumerate(texts) if i % 5 != k] for k in range(5)]
     start = time.perf_counter()
     for fit_docs in folds:
@@ -71,9 +70,9 @@ def counting_seconds(train_path: str, test_path: str, model: str, repeats: int) 
     from daigt.families.ngram_counts import count_ngrams
 
     config = load_model_config(model)[1]
-    if config["family"] != "tfidf":
+    if config.family != "tfidf":
         return None
-    family = get_family("tfidf")(config["params"], seed=0)
+    family = get_family("tfidf")(config.params, seed=0)
     frame = pd.concat([pd.read_csv(train_path), pd.read_csv(test_path)])
     texts = family.texts(frame.assign(text=frame["text"].astype(str)))
     params = {**family.features.counting, "dtype": np.float64}
@@ -139,7 +138,7 @@ def main() -> None:
         print(f"{stage:<42} {statistics.median(w for w, _ in values):>14.1f} {max(p for _, p in values):>13.0f}")
     if args.vectoriser_baseline:
         for model in models:
-            if load_model_config(model)[1]["family"] != "tfidf":
+            if load_model_config(model)[1].family != "tfidf":
                 continue
             naive, ours = naive_tfidf_seconds(args.train, model)
             print(

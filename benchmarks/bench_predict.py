@@ -23,13 +23,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from daigt.config import SERVE_CONFIG, load_yaml
+from daigt.data import load_essays
+from daigt.distributed import free_port
+from daigt.inference import EnsemblePredictor
 
-from daigt.config import load_yaml  # noqa: E402
-from daigt.data import load_essays  # noqa: E402
-from daigt.distributed import free_port  # noqa: E402
-from daigt.inference import EnsemblePredictor  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def build_ensemble(name: str, models: list[str], args: argparse.Namespace, work: Path) -> Path:
@@ -59,9 +58,7 @@ def service_latency(ensemble: Path, texts: list[str], requests: int, concurrency
     import httpx
 
     config = work / "serve.yaml"
-    config.write_text(
-        yaml.safe_dump({"ensemble": str(ensemble), "limits": load_yaml(ROOT / "configs/serve.yaml")["limits"]})
-    )
+    config.write_text(yaml.safe_dump({"ensemble": str(ensemble), "limits": load_yaml(SERVE_CONFIG)["limits"]}))
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "src/serve.py", "--config", str(config), "--port", str(port)],

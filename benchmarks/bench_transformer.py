@@ -13,26 +13,21 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
-from typing import Any
+from dataclasses import replace
 
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
-from daigt.config import load_model_config  # noqa: E402
-from daigt.data import load_essays  # noqa: E402
-from daigt.families import FitContext, get_family  # noqa: E402
+from daigt.config import ModelConfig, load_model_config
+from daigt.data import load_essays
+from daigt.families import FitContext, get_family
 
 
-def ours(config: dict[str, Any], frame: pd.DataFrame, deepspeed: str | None = None) -> tuple[float, float]:
+def ours(config: ModelConfig, frame: pd.DataFrame, deepspeed: str | None = None) -> tuple[float, float]:
     """(train samples/s, inference texts/s) through the family's own loop (optionally under DeepSpeed)."""
-    params = dict(config["params"], epochs=1, checkpoint_every=0, deepspeed=deepspeed)
-    family = get_family(config["family"])(params, seed=0)
+    params = replace(config.params, epochs=1, checkpoint_every=0, deepspeed=deepspeed)
+    family = get_family(config.family)(params, seed=0)
     family.fit(frame, FitContext(progress=False))
     train_rate = family.fit_report()["train_samples_per_second"]
     started = time.perf_counter()
@@ -40,17 +35,17 @@ def ours(config: dict[str, Any], frame: pd.DataFrame, deepspeed: str | None = No
     return train_rate, len(frame) / (time.perf_counter() - started)
 
 
-def hf_trainer(config: dict[str, Any], frame: pd.DataFrame) -> tuple[float, float]:
+def hf_trainer(config: ModelConfig, frame: pd.DataFrame) -> tuple[float, float]:
     """The same model, data, max length and batch size through transformers.Trainer with its defaults."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
 
-    from daigt.families.transformer import resolve_pretrained
+    from daigt.families.hf_loading import resolve_pretrained
 
-    params = config["params"]
-    path = resolve_pretrained(params["pretrained"])
+    params = config.params
+    path = resolve_pretrained(params.pretrained)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1, problem_type="regression")
-    encoded = tokenizer(frame["text"].tolist(), truncation=True, max_length=params["max_length"])
+    encoded = tokenizer(frame["text"].tolist(), truncation=True, max_length=params.max_length)
     data = [
         {"input_ids": ids, "attention_mask": mask, "labels": float(label)}
         for ids, mask, label in zip(encoded["input_ids"], encoded["attention_mask"], frame["label"], strict=True)
@@ -59,10 +54,10 @@ def hf_trainer(config: dict[str, Any], frame: pd.DataFrame) -> tuple[float, floa
         args = TrainingArguments(
             output_dir=out,
             use_cpu=True,
-            per_device_train_batch_size=params["batch_size"],
-            per_device_eval_batch_size=params["eval_batch_size"],
+            per_device_train_batch_size=params.batch_size,
+            per_device_eval_batch_size=params.eval_batch_size,
             num_train_epochs=1,
-            learning_rate=params["lr"],
+            learning_rate=params.lr,
             report_to=[],
             save_strategy="no",
             disable_tqdm=True,
@@ -100,8 +95,8 @@ def main() -> None:
             )
     med = {name: [statistics.median(r[i] for r in rs) for i in (0, 1)] for name, rs in runs.items()}
     print(
-        f"\n{args.model}: {len(frame)} essays, max_length {config['params']['max_length']}, "
-        f"batch {config['params']['batch_size']}, median of {args.repeats}"
+        f"\n{args.model}: {len(frame)} essays, max_length {config.params.max_length}, "
+        f"batch {config.params.batch_size}, median of {args.repeats}"
     )
     print("| run | train samples/s | inference texts/s |\n|---|---|---|")
     for name, (train_rate, infer_rate) in med.items():

@@ -7,14 +7,10 @@ python src/blend.py --train data/train.csv --test data/test_essays.csv --out sub
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: augment/
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # src/: the daigt package
-
-from daigt.config import BLEND_CONFIG, load_yaml, repo_path
-from daigt.ensemble import blend
+from daigt.blending import BlendConfig, blend
+from daigt.config import BLEND_CONFIG, load_config, repo_path
 from daigt.errors import cli_entry
 from daigt.project import Project
 
@@ -39,9 +35,9 @@ def main(argv: list[str] | None = None) -> None:
         help="where to save the ensemble for predict/serve (default: 'ensemble:' in the config)",
     )
     args = parser.parse_args(argv)
-    cfg = load_yaml(args.blend_config)
+    cfg = load_config(BlendConfig, args.blend_config)
     project = Project.load(args.config, args.train, args.test, args.artifacts)
-    out = args.out or repo_path(cfg.get("output", "submissions/submission.csv"))
+    out = args.out or repo_path(cfg.output)
     result = blend(project, cfg, out, args.sample, args.ensemble)
     report = result.report
     width = max(len(n) for n in report["candidates"])

@@ -6,11 +6,6 @@ Every model reads this one file, so out-of-fold predictions from different model
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: augment/
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # src/: the daigt package
 
 from daigt.errors import cli_entry
 from daigt.project import Project

@@ -16,17 +16,15 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: augment/
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # src/: the daigt package
-
 import pandas as pd
 from tqdm.auto import tqdm
 
-from daigt import atomic
-from daigt.config import BLEND_CONFIG, load_yaml, repo_path
+from daigt.blending import BlendConfig
+from daigt.config import BLEND_CONFIG, load_config, repo_path
 from daigt.errors import cli_entry
 from daigt.essay_stream import STDIN, iter_essays
 from daigt.inference import EnsemblePredictor
+from essayio import atomic
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -63,7 +61,7 @@ def predict_stream(
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    ensemble = args.ensemble or repo_path(load_yaml(BLEND_CONFIG).get("ensemble", "ensemble"))
+    ensemble = args.ensemble or repo_path(load_config(BlendConfig, BLEND_CONFIG).ensemble)
     predictor = EnsemblePredictor.load(ensemble, args.artifacts)
     columns = {k: v for k, v in (("text", args.text_column), ("id", args.id_column)) if v}
     chunks = predict_stream(predictor, args.input, columns, args.batch_size, args.format, not args.no_progress)

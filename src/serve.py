@@ -8,17 +8,11 @@ curl -s localhost:8000/predict -H 'content-type: application/json' \
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: augment/
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # src/: the daigt package
-
-from daigt.config import CONFIG_DIR, load_yaml, repo_path
+from daigt.config import SERVE_CONFIG, load_config, repo_path
 from daigt.errors import cli_entry
 from daigt.inference import EnsemblePredictor
-
-SERVE_CONFIG = CONFIG_DIR / "serve.yaml"
+from daigt.service import ServeConfig, create_app
 
 
 @cli_entry
@@ -30,15 +24,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ensemble", help="saved ensemble folder (default: 'ensemble:' in the serve config)")
     parser.add_argument("--artifacts", help="fold models, if moved since the blend")
     args = parser.parse_args(argv)
-    cfg = load_yaml(args.config)
-    predictor = EnsemblePredictor.load(args.ensemble or repo_path(cfg.get("ensemble", "ensemble")), args.artifacts)
+    cfg = load_config(ServeConfig, args.config)
+    predictor = EnsemblePredictor.load(args.ensemble or repo_path(cfg.ensemble), args.artifacts)
 
     import uvicorn
 
-    from daigt.service import create_app
-
-    app = create_app(predictor, cfg["limits"])
-    uvicorn.run(app, host=args.host or cfg.get("host", "127.0.0.1"), port=args.port or cfg.get("port", 8000))
+    app = create_app(predictor, cfg.limits)
+    uvicorn.run(app, host=args.host or cfg.host, port=args.port or cfg.port)
 
 
 if __name__ == "__main__":

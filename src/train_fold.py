@@ -13,18 +13,14 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: augment/
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # src/: the daigt package
 
 from daigt import distributed
-from daigt.config import deep_merge, load_model_config
+from daigt.artifacts import ModelArtifacts
+from daigt.config import load_model_config
 from daigt.errors import DaigtError, cli_entry
 from daigt.project import Project
-from daigt.train import FoldTrainer, fold_dir
+from daigt.train import FoldTrainer
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -71,13 +67,15 @@ def train_model(args: argparse.Namespace, name: str, progress: bool, project: Pr
     project = project or Project.load(args.config, args.train, args.test, args.artifacts)
     model_name, model_config = load_model_config(name)
     if args.deepspeed:
-        model_config = deep_merge(model_config, {"params": {"deepspeed": args.deepspeed}})
-    seed = args.seed if args.seed is not None else int(model_config.get("seed", 42))
+        if not hasattr(model_config.params, "deepspeed"):
+            raise DaigtError(f"--deepspeed: model '{model_name}' ({model_config.family}) does not train with DeepSpeed")
+        model_config = model_config.with_params(deepspeed=args.deepspeed)
+    seed = args.seed if args.seed is not None else model_config.seed
     trainer = FoldTrainer(project, model_name, model_config, seed, progress=progress)
     results = trainer.run(parse_folds(args.fold), force=args.force)
     return [
         f"[{model_name}] fold {m['fold']}: AUC {m['auc']:.4f}  fit {m['fit_seconds']:.1f}s  "
-        f"predict {m['predict_seconds']:.1f}s  -> {fold_dir(project.artifacts, model_name, m['fold'])}"
+        f"predict {m['predict_seconds']:.1f}s  -> {ModelArtifacts(project.artifacts, model_name).fold(m['fold']).path}"
         for m in (results if distributed.is_main() else [])
     ]
 

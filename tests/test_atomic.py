@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from daigt import atomic
+from essayio import atomic
 
 
 def test_failed_write_keeps_old_file(tmp_path: Path) -> None:

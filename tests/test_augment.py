@@ -1,9 +1,8 @@
 """augment/: every op does what it says at about its rate, deterministically, and survives messy input;
-the CLI keeps every row; fold training uses copies fold-safely; attack mode reports per-op AUC."""
+recipes are validated; the CLI keeps every row. (Using copies in training: test_hardening.py.)"""
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from pathlib import Path
@@ -11,18 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import train_args
 
-import train_fold
 from augment.__main__ import main as augment_main
 from augment.backtranslate import Apertium
-from augment.deobfuscate import deobfuscate, normalise
-from augment.lexicon import HOMOGLYPHS, ZERO_WIDTH
+from augment.errors import AugmentError
 from augment.ops import OPS
 from augment.pipeline import augment_frame
 from augment.recipe import ALL_OPS, Augmenter, Recipe, rng_for
-from daigt.errors import DaigtError
-from daigt.hardening import for_fold
 
 ESSAY = (
     "Cars are important to modern society. However, they cause pollution and traffic in big cities.\n\n"
@@ -75,15 +69,6 @@ def test_sentence_and_casing_ops() -> None:
     assert not re.search(r"[,.]", OPS["punct_drop"](ESSAY, random.Random(0), 1.0))
 
 
-def test_deobfuscation_undoes_invisible_and_lookalike_attacks() -> None:
-    attacked = OPS["zero_width"](OPS["homoglyph"](ESSAY, random.Random(1), 0.5), random.Random(2), 0.5)
-    assert attacked != ESSAY
-    assert any(c in attacked for c in ZERO_WIDTH) and any(g in attacked for gs in HOMOGLYPHS.values() for g in gs)
-    assert normalise(attacked) == ESSAY
-    assert normalise(OPS["whitespace"](ESSAY, random.Random(0), 0.5)) == ESSAY
-    assert deobfuscate("Peple dont care becuase it is hard.") == "People don't care because it is hard."
-
-
 def test_back_translation_offline_batches_and_keeps_order() -> None:
     texts = ["The cat is on the table.", "I think that cars are bad for the city.", "Hello."]
     out = Apertium()(texts)
@@ -97,8 +82,31 @@ def test_recipe_is_the_same_for_any_chunking_and_marks_ops(essays: pd.DataFrame)
     parts = [Augmenter(recipe).apply(ids[i : i + 7], texts[i : i + 7]) for i in range(0, len(ids), 7)]
     assert whole == [t for p in parts for t in p[0]]
     assert all(o.endswith("shout") for o in ops) and 0.3 < np.mean(["char_typo" in o for o in ops]) < 0.7
-    with pytest.raises(DaigtError, match="unknown op 'teleport'"):
+    with pytest.raises(AugmentError, match="unknown op 'teleport'"):
         Recipe.from_dict({"ops": [{"op": "teleport"}]})
+
+
+@pytest.mark.parametrize(
+    ("recipe", "message"),
+    [
+        (
+            {"ops": [{"op": "char_typo", "intensty": 0.1}]},
+            r"ops\[0\]\.intensty: unknown key — did you mean 'intensity'",
+        ),
+        ({"ops": [{"op": "char_typ"}]}, "unknown op 'char_typ' \\(did you mean 'char_typo'\\?"),
+        ({"opss": [{"op": "shout"}]}, "opss: unknown key — did you mean 'ops'"),
+        ({"ops": [{"op": "shout", "p": 1.5}]}, r"ops\[0\]\.p \(shout\): expected a number in \[0, 1\], got 1.5"),
+        ({"ops": [{"op": "back_translation", "engin": "apertium"}]}, "did you mean 'engine'"),
+        ({"ops": [{"op": "back_translation", "engine": "apertium", "pivott": "spa"}]}, "did you mean 'pivot'"),
+        ({"ops": ["shout"]}, r"ops\[0\]: expected a mapping"),
+        ({"ops": []}, "needs a list of steps"),
+        ([{"op": "shout"}], "expected a mapping with 'ops:'"),
+        ({"seed": "x", "ops": [{"op": "shout"}]}, "seed: expected an integer"),
+    ],
+)
+def test_recipe_mistakes_are_named_with_the_closest_key(recipe: object, message: str) -> None:
+    with pytest.raises(AugmentError, match=message):
+        Recipe.from_dict(recipe, source="r.yaml")
 
 
 def test_cli_keeps_every_row_is_worker_independent_and_counts_bad_input(tmp_path: Path, essays, capsys) -> None:
@@ -131,34 +139,6 @@ def test_cli_keeps_every_row_is_worker_independent_and_counts_bad_input(tmp_path
     )
 
 
-def test_fold_safety_copies_follow_their_parent() -> None:
-    fit = pd.DataFrame({"id": ["a", "b"], "text": ["x", "y"]})
-    copies = pd.DataFrame({"id": ["a__aug1", "c__aug1"], "text": ["x1", "z1"], "parent_id": ["a", "c"]})
-    assert for_fold(copies, fit)["id"].tolist() == ["a", "b", "a__aug1"]
-
-
-def test_fold_training_with_augmentation_and_attack_report(workspace: dict[str, Path], tmp_path: Path) -> None:
-    from augment.attack import main as attack_main
-
-    recipe = tmp_path / "r.yaml"
-    recipe.write_text("seed: 1\nops:\n  - {op: char_typo, p: 1.0, intensity: 0.2}\n  - {op: homoglyph, p: 1.0}\n")
-    model = workspace["model"]
-    model.write_text(
-        model.read_text() + f"augment: {{recipe: {recipe}, copies: 2}}\ndeobfuscate: {{spelling: false}}\n"
-    )
-    train_fold.main(train_args(workspace))
-    for k in range(3):
-        m = json.loads((workspace["artifacts"] / "tiny_tfidf" / f"fold{k}" / "metrics.json").read_text())
-        assert m["n_augmented_copies"] == 2 * m["n_train"]  # copies of the fit rows only, never the held-out
-    attack_main(["--model", "tiny_tfidf", "--config", str(workspace["project"]), "--recipe", str(recipe),
-                 "--artifacts", str(workspace["artifacts"])])  # fmt: skip
-    report = json.loads((workspace["artifacts"] / "tiny_tfidf" / "attack" / "attack.json").read_text())
-    aucs = {row["condition"]: row["auc"] for row in report["conditions"]}
-    assert [row["condition"] for row in report["conditions"]] == ["clean", "char_typo", "homoglyph", "whole recipe"]
-    assert aucs["clean"] > 0.8 and aucs["homoglyph"] == pytest.approx(aucs["clean"])  # normalised away
-    assert (workspace["artifacts"] / "tiny_tfidf" / "attack" / "attack.png").read_bytes()[:4] == b"\x89PNG"
-
-
 def test_augment_frame_checks_row_counts(essays: pd.DataFrame) -> None:
     recipe = Recipe.from_dict({"ops": [{"op": "whitespace"}]})
     out = augment_frame(essays.head(5), recipe, copies=3, progress=False)
@@ -170,7 +150,7 @@ def test_textattack_ops_fail_clearly_outside_their_environment() -> None:
     try:
         import textattack  # noqa: F401
     except ImportError:
-        with pytest.raises(DaigtError, match="make textattack-env"):
+        with pytest.raises(AugmentError, match="make textattack-env"):
             Augmenter(recipe)
     else:  # the textattack environment: the op must run and be deterministic
         a, b = (Augmenter(recipe).apply(["x"], [ESSAY])[0] for _ in range(2))

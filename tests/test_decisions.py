@@ -9,6 +9,7 @@ from daigt.decisions import (
     AI,
     HUMAN,
     UNKNOWN,
+    DecisionConfig,
     Thresholds,
     accuracy_threshold,
     choose_thresholds,
@@ -18,6 +19,7 @@ from daigt.decisions import (
     fpr_threshold,
 )
 from daigt.errors import DaigtError
+from daigt.schema import parse
 
 
 def scores(n_human: int, n_ai: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -64,11 +66,11 @@ def test_band_decisions_and_coverage_report_counts() -> None:
 
 def test_choose_thresholds_band_and_rules() -> None:
     labels, fit = scores(2_000, 2_000, seed=3)
-    banded = choose_thresholds(labels, fit, {"target_fpr": 0.01, "unknown_band": True, "target_fnr": 0.05})
+    banded = choose_thresholds(labels, fit, DecisionConfig(target_fpr=0.01, unknown_band=True, target_fnr=0.05))
     assert banded.low < banded.high
-    plain = choose_thresholds(labels, fit, {"threshold": "best_accuracy"})
+    plain = choose_thresholds(labels, fit, DecisionConfig(threshold="best_accuracy"))
     assert plain.low == plain.high and set(decide(fit, plain)) == {AI, HUMAN}
-    with pytest.raises(DaigtError, match="threshold"):
-        choose_thresholds(labels, fit, {"threshold": "vibes"})
+    with pytest.raises(DaigtError, match="threshold: 'vibes' is not one of"):
+        parse(DecisionConfig, {"threshold": "vibes"}, "blend.yaml", "decisions")
     with pytest.raises(DaigtError, match="no human essays"):
         fpr_threshold(np.ones(4), fit[:4], 0.01)

@@ -83,7 +83,7 @@ def test_learns_saves_loads_and_scores_unseen_text(labeled: pd.DataFrame, tmp_pa
 def test_bad_order_is_a_clear_error() -> None:
     from daigt.errors import DaigtError
 
-    with pytest.raises(DaigtError, match="order must be >= 1"):
+    with pytest.raises(DaigtError, match=r"order: must be >= 1"):
         family(order=0)
     with pytest.raises(DaigtError, match=r"lower params\.order"):  # n-gram keys would overflow int64
         family(order=40).fit(make_essays(20).rename(columns={"generated": "label"}), FitContext())

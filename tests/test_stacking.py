@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from daigt.errors import DaigtError
-from daigt.stacking import nested_stacker, stacker_predict
+from daigt.stacking import StackerConfig, nested_stacker, stacker_predict
 
 
 @pytest.fixture
@@ -16,7 +16,7 @@ def stacked() -> tuple[pd.DataFrame, list]:
     labels = rng.integers(0, 2, 300).astype(float)
     x = pd.DataFrame({"p_a": labels * 0.6 + rng.random(300) * 0.5, "p_b": rng.random(300), "meta_len": rng.random(300)})
     folds = np.arange(300) % 3
-    params = {"n_estimators": 30, "num_leaves": 4, "min_child_samples": 5, "n_jobs": 1, "seed": 1}
+    params = StackerConfig(n_estimators=30, num_leaves=4, min_child_samples=5, n_jobs=1, seed=1)
     oof, _, boosters = nested_stacker(x, labels, folds, x.head(20), params)
     assert np.corrcoef(oof, labels)[0, 1] > 0.5  # it learned from p_a
     return x, boosters

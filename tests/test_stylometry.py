@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from daigt.errors import DaigtError
-from daigt.stylometry import GROUPS, previous_occurrence, style_features, word_ids
+from daigt.stylometry import GROUPS, StyleConfig, previous_occurrence, style_features, word_ids
 
 
 def brute_force(words: list[str], window: int) -> dict[str, float]:
@@ -38,7 +38,7 @@ def test_batch_statistics_equal_their_per_essay_definitions(window: int) -> None
         " ".join(rng.choice(["a", "bb", "ccc", "dddd", "ee"]) for _ in range(rng.randint(0, 40))) for _ in range(25)
     ]
     essays[3] = ""  # an essay with no words between others
-    got = style_features(pd.Series(essays), ["diversity", "repetition"], {"mattr_window": window})
+    got = style_features(pd.Series(essays), ["diversity", "repetition"], StyleConfig(mattr_window=window))
     for i, text in enumerate(essays):
         for name, value in brute_force(text.split(), window).items():
             assert got.loc[i, name] == pytest.approx(value, abs=1e-12), (i, name)
@@ -52,7 +52,7 @@ def test_previous_occurrence_points_at_the_last_equal_word() -> None:
 def test_repetition_and_diversity_on_hand_made_text() -> None:
     varied = "One cat sat. Two dogs ran far away."
     looped = "The cat sat. The cat sat. The cat sat."
-    f = style_features(pd.Series([varied, looped]), ["repetition", "diversity"], {"mattr_window": 3})
+    f = style_features(pd.Series([varied, looped]), ["repetition", "diversity"], StyleConfig(mattr_window=3))
     assert f.loc[0, "rep_sentence"] == 0 and f.loc[1, "rep_sentence"] == pytest.approx(2 / 3)
     assert f.loc[1, "rep_2gram"] == pytest.approx(1 - 3 / 8)  # 9 words, 8 bigrams, 3 distinct
     assert f.loc[0, "div_ttr"] == 1 and f.loc[1, "div_ttr"] == pytest.approx(3 / 9)
@@ -104,6 +104,6 @@ def test_groups_are_selected_by_name_and_unknown_ones_refused() -> None:
 def test_punctuation_columns_do_not_follow_the_config_mapping_order() -> None:
     texts = pd.Series(["Yes! No? Maybe, perhaps; (so) - fine."])
     marks = {"!": "bang", "?": "query", ",": "comma"}
-    forward = style_features(texts, ["punctuation"], {"marks": marks})
-    backward = style_features(texts, ["punctuation"], {"marks": dict(reversed(marks.items()))})
+    forward = style_features(texts, ["punctuation"], StyleConfig(marks=marks))
+    backward = style_features(texts, ["punctuation"], StyleConfig(marks=dict(reversed(marks.items()))))
     pd.testing.assert_frame_equal(forward, backward)

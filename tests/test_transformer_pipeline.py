@@ -27,10 +27,12 @@ pytestmark = pytest.mark.integration
 TRAIN_FOLD = str(REPO_ROOT / "src" / "train_fold.py")
 
 
-def model_config(ws: dict[str, Path], name: str, family: str, pretrained: Path, **params: Any) -> Path:
+def model_config(
+    ws: dict[str, Path], name: str, family: str, pretrained: Path, extra: dict[str, Any] | None = None, **params: Any
+) -> Path:
     base = {"pretrained": str(pretrained), "max_length": 64, "batch_size": 8, "epochs": 2, "lr": 3.0e-3}
     path = ws["root"] / f"{name}.yaml"
-    path.write_text(yaml.safe_dump({"family": family, "seed": 1, "params": {**base, **params}}))
+    path.write_text(yaml.safe_dump({"family": family, "seed": 1, "params": {**base, **params}, **(extra or {})}))
     return path
 
 
@@ -177,7 +179,8 @@ def test_per_epoch_augmentation_is_deterministic_and_changes_training(
 ) -> None:
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("seed: 3\nops:\n  - {op: char_typo, p: 1.0, intensity: 0.3}\n")
-    model = model_config(workspace, "deberta", "encoder", tiny_models["deberta"], augment_each_epoch=str(recipe))
+    each_epoch = {"augment": {"each_epoch": str(recipe)}}
+    model = model_config(workspace, "deberta", "encoder", tiny_models["deberta"], extra=each_epoch)
     runs = [tmp_path / "a", tmp_path / "b"]
     for artifacts in runs:
         train_fold.main(fold_args(workspace, model, artifacts=artifacts))

@@ -10,18 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from sklearn.calibration import calibration_curve
 
-from daigt import atomic
 from daigt.data import binary_labels
 from daigt.decisions import AI, HUMAN, Thresholds, coverage_report, coverage_text, decide
 from daigt.metrics import auc, per_group_auc
+from daigt.plots import plt, save_figure
+from essayio import atomic
 
 SNIPPET_CHARS = 160
 
@@ -139,8 +136,7 @@ def plots(directory: Path, labels: np.ndarray, scores: np.ndarray, thresholds: T
     fig.tight_layout()
     for name, axes in (("scores.png", hist), ("calibration.png", calib)):
         extent = axes.get_tightbbox(fig.canvas.get_renderer()).transformed(fig.dpi_scale_trans.inverted())
-        with atomic.atomic_path(directory / name) as tmp:
-            fig.savefig(tmp, dpi=110, format="png", bbox_inches=extent.expanded(1.02, 1.02))
+        save_figure(fig, directory / name, close=False, bbox_inches=extent.expanded(1.02, 1.02))
     plt.close(fig)
 
 

@@ -1,4 +1,9 @@
-"""YAML configs: the data/folds set-up, one file per model, one for the blend."""
+"""YAML configs: reading them, and the model config (one file per model under configs/models/).
+
+Each config kind is a dataclass declared by the module that uses it (``ProjectConfig`` in project.py,
+``BlendConfig`` in blending.py, ``ServeConfig`` in service.py, each family's ``Params``); ``load_config``
+reads a file and validates it with ``daigt.schema``, so an unknown key stops the run with one line.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +11,23 @@ import copy
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from daigt.errors import DaigtError
+from daigt.schema import Invalid, closest, parse, to_dict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO_ROOT / "configs"
 PROJECT_CONFIG = CONFIG_DIR / "project.yaml"
 BLEND_CONFIG = CONFIG_DIR / "blend.yaml"
+SERVE_CONFIG = CONFIG_DIR / "serve.yaml"
 MODEL_CONFIG_DIR = CONFIG_DIR / "models"
+
+T = TypeVar("T")
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -27,12 +37,19 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
-        raise DaigtError(f"{path}: invalid YAML ({err})") from None
+        raise DaigtError(f"{path}: invalid YAML ({' '.join(str(err).split())})") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise DaigtError(f"{path}: cannot read the config ({err})") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
         raise DaigtError(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")
     return loaded
+
+
+def load_config(cls: type[T], path: str | Path) -> T:
+    """Read ``path`` and validate it as ``cls`` (unknown keys, wrong types and values are one-line errors)."""
+    return parse(cls, load_yaml(path), str(path))
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -56,31 +73,105 @@ def available_models() -> list[str]:
     return sorted(p.stem for p in MODEL_CONFIG_DIR.glob("*.yaml"))
 
 
-def load_model_config(name_or_path: str) -> tuple[str, dict[str, Any]]:
+@dataclass
+class AugmentSpec:
+    """``augment:`` of a model config: training copies, fold-safe (see hardening.py)."""
+
+    recipe: str | None = None  # augment every training essay once per run with this recipe
+    copies: int = 1
+    workers: int = 1
+    file: str | None = None  # or: copies made beforehand by python -m augment (rows with parent_id)
+    each_epoch: str | None = None  # families that train in epochs: a fresh copy of every essay each epoch
+
+    def check(self) -> None:
+        if not (self.recipe or self.file or self.each_epoch):
+            raise Invalid(
+                "needs 'recipe:' (copies made once per run), 'file:' (made by python -m augment) or "
+                "'each_epoch:' (a fresh copy every epoch)"
+            )
+        if self.recipe and self.file:
+            raise Invalid("give 'recipe:' or 'file:', not both")
+        if self.copies < 0 or self.workers < 1:
+            raise Invalid("copies must be >= 0 and workers >= 1")
+
+
+@dataclass
+class DeobfuscateSpec:
+    """``deobfuscate:``: normalise every text the model sees; ``spelling`` adds the offline spell corrector."""
+
+    spelling: bool = True
+
+
+@dataclass
+class ModelConfig:
+    """One model: its family, the family's typed ``params``, seed, and optional hardening."""
+
+    family: str
+    seed: int = 42
+    params: Any = field(default_factory=dict)  # the family's Params dataclass once loaded
+    augment: AugmentSpec | None = None
+    deobfuscate: DeobfuscateSpec | None = None
+
+    def with_params(self, **changes: Any) -> ModelConfig:
+        return replace(self, params=replace(self.params, **changes))
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+
+def load_model_config(name_or_path: str) -> tuple[str, ModelConfig]:
     """``--model tfidf_word`` reads configs/models/tfidf_word.yaml; a path to a YAML file works too.
 
-    ``base: <name>`` makes a variant: the named config with this file's keys merged over it.
+    ``base: <name>`` makes a variant: the named config with this file's keys merged over it. The merged
+    config is validated against the family's declared parameters; errors name this file.
     """
+    path = model_config_path(name_or_path)
+    return path.stem, model_config_from_dict(_merged_model_dict(path), str(path))
+
+
+def model_config_path(name_or_path: str) -> Path:
     candidate = Path(name_or_path)
     if candidate.suffix in {".yaml", ".yml"} and candidate.is_file():
-        path = candidate
-    else:
-        path = MODEL_CONFIG_DIR / f"{name_or_path}.yaml"
-        if not path.is_file():
-            known = ", ".join(available_models()) or "none"
-            raise DaigtError(f"unknown model '{name_or_path}': no {path} (known: {known})")
+        return candidate
+    path = MODEL_CONFIG_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        known = available_models()
+        guess = closest(name_or_path, known)
+        hint = f"did you mean '{guess}'? " if guess else ""
+        raise DaigtError(f"unknown model '{name_or_path}': no {path} ({hint}known: {', '.join(known) or 'none'})")
+    return path
+
+
+def _merged_model_dict(path: Path) -> dict[str, Any]:
     config = load_yaml(path)
-    if "base" in config:  # a variant: its keys overlay another model config
-        base_name = str(config.pop("base"))
-        if Path(base_name).stem == path.stem:
-            raise DaigtError(f"{path}: 'base:' names the config itself")
-        config = deep_merge(load_model_config(base_name)[1], config)
-    if "family" not in config:
-        raise DaigtError(f"{path}: missing 'family:' (which model family implements this config)")
-    return path.stem, config
+    if "base" not in config:
+        return config
+    base_name = str(config.pop("base"))
+    if Path(base_name).stem == path.stem:
+        raise DaigtError(f"{path}: 'base:' names the config itself")
+    base_path = model_config_path(base_name)
+    base = _merged_model_dict(base_path)
+    model_config_from_dict(base, str(base_path))  # a fault in the base is reported against the base file
+    return deep_merge(base, config)
+
+
+def model_config_from_dict(raw: Mapping[str, Any], source: str) -> ModelConfig:
+    from daigt.families import get_family
+
+    if "family" not in raw:
+        raise DaigtError(f"{source}: missing 'family:' (which model family implements this config)")
+    family = get_family(str(raw["family"]), source)
+    config = parse(ModelConfig, {**raw, "params": {}}, source)
+    config.params = parse(family.Params, raw.get("params") or {}, source, "params")
+    if config.augment and config.augment.each_epoch and not family.trains_in_epochs:
+        raise DaigtError(
+            f"{source}: augment.each_epoch: family '{config.family}' does not train in epochs; "
+            "use augment.recipe (copies made once per run) instead"
+        )
+    return config
 
 
 def fingerprint(obj: Any) -> str:
     """Stable short hash of a JSON-able object; used to tell whether a finished fold is still valid."""
-    blob = json.dumps(obj, sort_keys=True, default=str).encode()
+    blob = json.dumps(to_dict(obj), sort_keys=True, default=str).encode()
     return hashlib.sha1(blob).hexdigest()[:16]

@@ -6,10 +6,6 @@ Canonical columns: ``id`` (str), ``text`` (str), ``label`` (float in [0, 1]; NaN
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
-from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -17,81 +13,13 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from daigt.errors import DataError
+from essayio.errors import DataError
+from essayio.table import CANDIDATES, derive_ids, read_table
 
-CANONICAL = ("id", "text", "label", "group", "source")
-CANDIDATES: dict[str, tuple[str, ...]] = {
-    "id": ("id", "essay_id"),
-    "text": ("text", "essay", "full_text"),
-    "label": ("label", "generated", "target"),
-    "group": ("prompt_name", "prompt_id", "prompt"),
-    "source": ("source", "model"),
-}
-CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
-JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
-PARQUET_SUFFIXES = {".parquet", ".pq"}
+CANONICAL = tuple(CANDIDATES)
 MAPPING_FIX = "rename the column or map it under 'columns:' in configs/project.yaml"
 
 Role = Literal["train", "test"]
-
-
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read CSV / TSV / Parquet / JSONL as strings, refusing empty or undecodable files."""
-    path = check_file(path)
-    suffix = path.suffix.lower()
-    if suffix in PARQUET_SUFFIXES:
-        frame = pd.read_parquet(path)
-    elif suffix in JSONL_SUFFIXES:
-        frame = _read_jsonl(path, _decode(path))
-    elif suffix in CSV_SUFFIXES:
-        sep = "\t" if suffix == ".tsv" else ","
-        try:
-            frame = pd.read_csv(io.StringIO(_decode(path)), sep=sep, dtype=str, keep_default_na=False)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-            raise DataError(path, f"not a valid CSV ({err})", fix="check quoting and delimiters") from None
-    else:
-        raise DataError(path, f"unsupported file type '{suffix}'", fix="use .csv, .tsv, .parquet or .jsonl")
-    if frame.empty:
-        raise DataError(path, "has a header but no rows", fix="point to a file with essays in it")
-    return frame
-
-
-def check_file(path: str | Path) -> Path:
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "file not found", fix="check the path (see README: 'Put the data in place')")
-    if path.stat().st_size == 0:
-        raise DataError(path, "file is empty", fix="re-download or re-export it")
-    return path
-
-
-def _decode(path: Path) -> str:
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise DataError(
-            path,
-            f"byte {raw[err.start]:#04x} at line {line} (offset {err.start}) is not valid UTF-8",
-            fix="re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
-        ) from None
-
-
-def _read_jsonl(path: Path, text: str) -> pd.DataFrame:
-    records = [jsonl_record(path, n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
-    return pd.DataFrame.from_records(records)
-
-
-def jsonl_record(path: str | Path, number: int, line: str) -> dict:
-    """One JSON-lines record, or a DataError naming its line."""
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise DataError(path, f"invalid JSON ({err.msg})", row=number, fix="one JSON object per line") from None
-    if not isinstance(record, dict):
-        raise DataError(path, "expected a JSON object", row=number, fix="one JSON object per line")
-    return record
 
 
 def resolve_columns(frame: pd.DataFrame, mapping: Mapping[str, str], path: Path) -> dict[str, str | None]:
@@ -223,20 +151,6 @@ def _ids(raw: pd.DataFrame, column: str | None, text: pd.Series, at: _Located, r
             fix=fix,
         )
     return ids
-
-
-def derive_ids(text: pd.Series, seen: Counter[str] | None = None) -> pd.Series:
-    """Stable ids from the text (so reordering a file keeps folds valid); repeats get _1, _2, ...
-
-    ``seen`` carries the counts across the chunks of one stream.
-    """
-    seen = Counter() if seen is None else seen
-    out = []
-    for t in text:
-        digest = hashlib.sha1(t.encode("utf-8")).hexdigest()[:12]
-        out.append(digest if seen[digest] == 0 else f"{digest}_{seen[digest]}")
-        seen[digest] += 1
-    return pd.Series(out, index=text.index, dtype=object)
 
 
 def _strings(raw: pd.DataFrame, column: str | None) -> pd.Series:

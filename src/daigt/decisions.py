@@ -10,16 +10,16 @@ and nobody is cleared on weak evidence. Without the band one cut decides (``thre
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix
 
 from daigt.data import binary_labels
 from daigt.errors import DaigtError
+from daigt.schema import Invalid
 
 AI, HUMAN, UNKNOWN = "ai", "human", "unknown"
-THRESHOLD_RULES = ("target_fpr", "best_accuracy")
 
 
 @dataclass(frozen=True)
@@ -74,17 +74,29 @@ def accuracy_threshold(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(cuts[len(cuts) - 1 - np.argmax(correct[::-1])])
 
 
-def choose_thresholds(labels: np.ndarray, scores: np.ndarray, cfg: dict[str, Any]) -> Thresholds:
+@dataclass
+class DecisionConfig:
+    """``decisions:`` in configs/blend.yaml."""
+
+    threshold: Literal["target_fpr", "best_accuracy"] = "target_fpr"  # the cut above which an essay is AI
+    target_fpr: float = 0.01  # at most this share of human essays flagged
+    unknown_band: bool = False  # scores between the two cuts are UNKNOWN
+    target_fnr: float = 0.05  # lower cut: at most this share of AI essays called human
+
+    def check(self) -> None:
+        for key in ("target_fpr", "target_fnr"):
+            if not 0 <= getattr(self, key) <= 1:
+                raise Invalid(f"must lie in [0, 1], got {getattr(self, key)}", key)
+
+
+def choose_thresholds(labels: np.ndarray, scores: np.ndarray, cfg: DecisionConfig) -> Thresholds:
     labels, scores = np.asarray(labels, dtype=float), np.asarray(scores, dtype=float)
-    rule = cfg.get("threshold", "target_fpr")
-    if rule not in THRESHOLD_RULES:
-        raise DaigtError(f"decisions.threshold: '{rule}' is not one of {', '.join(THRESHOLD_RULES)}")
-    target_fpr = float(cfg.get("target_fpr", 0.01))
+    rule, target_fpr = cfg.threshold, cfg.target_fpr
     high = fpr_threshold(labels, scores, target_fpr) if rule == "target_fpr" else accuracy_threshold(labels, scores)
     target_fnr = None
     low = high
-    if cfg.get("unknown_band", False):
-        target_fnr = float(cfg.get("target_fnr", 0.05))
+    if cfg.unknown_band:
+        target_fnr = cfg.target_fnr
         low = min(high, fnr_threshold(labels, scores, target_fnr))
     return Thresholds(low=low, high=high, rule=rule, target_fpr=target_fpr, target_fnr=target_fnr)
 

@@ -14,14 +14,16 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from daigt.atomic import atomic_path
 from daigt.data import binary_labels
+from daigt.schema import Invalid
+from essayio.atomic import atomic_path
 
 WORD = re.compile(r"\w+")
 CACHE_VERSION = 1  # bump when the clustering itself changes, so old cached clusters are not reused
@@ -29,18 +31,20 @@ CACHE_VERSION = 1  # bump when the clustering itself changes, so old cached clus
 
 @dataclass(frozen=True)
 class DedupConfig:
-    action: str = "group"
-    near_threshold: float | None = 0.8
+    action: Literal["group", "drop"] = "group"  # group: duplicates share a fold | drop: keep the first of each
+    near_threshold: float | None = 0.8  # estimated Jaccard of word shingles; null: exact duplicates only
     shingle_words: int = 5
     num_perm: int = 64
     bands: int = 16
     seed: int = 0
 
-    def __post_init__(self) -> None:
-        if self.action not in {"group", "drop"}:
-            raise ValueError(f"dedup.action must be 'group' or 'drop', got {self.action!r}")
-        if self.num_perm % self.bands:
-            raise ValueError("dedup.num_perm must be a multiple of dedup.bands")
+    def check(self) -> None:
+        if self.num_perm < 1 or self.bands < 1 or self.num_perm % self.bands:
+            raise Invalid(f"num_perm ({self.num_perm}) must be a positive multiple of bands ({self.bands})")
+        if self.near_threshold is not None and not 0 < self.near_threshold <= 1:
+            raise Invalid(f"must lie in (0, 1], got {self.near_threshold}", "near_threshold")
+        if self.shingle_words < 1:
+            raise Invalid("must be >= 1", "shingle_words")
 
 
 def normalise(text: str) -> str:

@@ -1,53 +1,14 @@
-"""One exception type for every user-facing failure, so entry points can print one line and exit."""
+"""The pipeline's user-facing failures: DaigtError for anything the user can fix (config, artifacts, commands).
+
+Every entry point is wrapped in ``cli_entry``, which prints such an error as one line and exits 2.
+"""
 
 from __future__ import annotations
 
-import functools
-import sys
-from collections.abc import Callable
-from pathlib import Path
-from typing import TypeVar
+from essayio.errors import DataError, UserError, cli_entry
 
-T = TypeVar("T")
+__all__ = ["DaigtError", "DataError", "UserError", "cli_entry"]
 
 
-class DaigtError(Exception):
+class DaigtError(UserError):
     """A problem the user can fix; ``str(err)`` is the whole message."""
-
-
-class DataError(DaigtError):
-    """Bad input data, located as precisely as we can: file, row, column, and what to do."""
-
-    def __init__(
-        self,
-        path: str | Path,
-        problem: str,
-        *,
-        row: int | None = None,
-        column: str | None = None,
-        fix: str = "",
-    ) -> None:
-        where = [str(path)]
-        if row is not None:
-            where.append(f"row {row}")
-        if column is not None:
-            where.append(f"column '{column}'")
-        message = f"{', '.join(where)}: {problem}"
-        if fix:
-            message += f" — {fix}"
-        super().__init__(message)
-        self.path, self.row, self.column = str(path), row, column
-
-
-def cli_entry(main: Callable[..., T]) -> Callable[..., T]:
-    """Turn a DaigtError into ``error: <message>`` on stderr and exit status 2 (no traceback)."""
-
-    @functools.wraps(main)
-    def wrapper(*args: object, **kwargs: object) -> T:
-        try:
-            return main(*args, **kwargs)
-        except DaigtError as err:
-            print(f"error: {err}", file=sys.stderr)
-            raise SystemExit(2) from None
-
-    return wrapper

@@ -17,17 +17,9 @@ from typing import BinaryIO
 import pandas as pd
 import pyarrow.parquet as pq
 
-from daigt.data import (
-    CSV_SUFFIXES,
-    JSONL_SUFFIXES,
-    PARQUET_SUFFIXES,
-    canonical_frame,
-    check_file,
-    derive_ids,
-    jsonl_record,
-    resolve_columns,
-)
-from daigt.errors import DataError
+from daigt.data import canonical_frame, resolve_columns
+from essayio.errors import DataError
+from essayio.table import CSV_SUFFIXES, JSONL_SUFFIXES, PARQUET_SUFFIXES, check_file, derive_ids, jsonl_record
 
 STDIN = "-"
 BLOCK_BYTES = 1 << 20

@@ -14,11 +14,12 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
-from daigt import atomic
 from daigt.config import fingerprint
 from daigt.data import binary_labels
 from daigt.dedup import connected_groups
 from daigt.errors import DaigtError
+from daigt.schema import Invalid
+from essayio import atomic
 
 REBUILD_HINT = (
     "rebuild with `python src/make_folds.py --force` (then retrain every model: OOF from different folds do not stack)"
@@ -27,10 +28,14 @@ REBUILD_HINT = (
 
 @dataclass(frozen=True)
 class FoldConfig:
-    path: str = "folds/folds.csv"
+    path: str = "folds/folds.csv"  # the one assignment every model shares
     n_folds: int = 5
     seed: int = 42
-    group_by_prompt: bool = False
+    group_by_prompt: bool = False  # true: a prompt never spans two folds (harder, more honest for new prompts)
+
+    def check(self) -> None:
+        if self.n_folds < 2:
+            raise Invalid(f"must be >= 2, got {self.n_folds}", "n_folds")
 
 
 def assign_folds(frame: pd.DataFrame, cfg: FoldConfig) -> pd.DataFrame:

@@ -3,55 +3,63 @@
 ``augment: {recipe: configs/augment/default.yaml, copies: 1}`` augments every training essay once per run
 (deterministic per essay, so the same copies serve every fold); ``augment: {file: train_aug.csv}`` uses a file
 made by ``python -m augment``. Either way a fold trains only on copies whose parent is in its training folds,
-so no copy of a held-out essay leaks into training and OOF stays honest. ``deobfuscate: {spelling: true}``
-normalises (and spell-corrects) every text the model sees: training rows, copies, held-out rows, test rows,
-and essays at predict time.
+so no copy of a held-out essay leaks into training and OOF stays honest. ``augment: {each_epoch: recipe}``
+gives families that train in epochs a fresh copy of every fit row each epoch (``FitContext.epoch_texts``).
+``deobfuscate: {spelling: true}`` normalises (and spell-corrects) every text the model sees: training rows,
+copies, held-out rows, test rows, and essays at predict time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from daigt.config import load_yaml, repo_path
+from daigt.config import AugmentSpec, DeobfuscateSpec, ModelConfig, load_yaml, repo_path
 from daigt.data import canonical_frame, read_table
+from daigt.deobfuscate import deobfuscate
 from daigt.errors import DaigtError
 
+AUGMENTED_COLUMNS = ["id", "text", "label", "group", "source", "parent_id"]
 
-def deobfuscate_texts(texts: pd.Series, cfg: dict[str, Any] | None) -> pd.Series:
-    if not cfg:
+
+def deobfuscate_texts(texts: pd.Series, spec: DeobfuscateSpec | None) -> pd.Series:
+    if spec is None:
         return texts
-    from augment.deobfuscate import deobfuscate
+    return texts.map(lambda t: deobfuscate(t, spelling=spec.spelling))
 
-    spelling = bool(cfg.get("spelling", True))
-    return texts.map(lambda t: deobfuscate(t, spelling=spelling))
+
+def _recipe(path: str) -> Any:
+    from augment.errors import AugmentError
+
+    from augment.recipe import Recipe
+
+    try:
+        return Recipe.load(repo_path(path))
+    except AugmentError as err:
+        raise DaigtError(str(err)) from None
 
 
 @dataclass(frozen=True)
 class Hardening:
-    augment: dict[str, Any] | None
-    deobfuscate: dict[str, Any] | None
+    augment: AugmentSpec | None
+    deobfuscate: DeobfuscateSpec | None
 
     @classmethod
-    def from_model_config(cls, config: dict[str, Any]) -> Hardening:
-        augment = config.get("augment") or None
-        if augment and not (augment.get("recipe") or augment.get("file")):
-            raise DaigtError("augment: needs 'recipe:' (on the fly) or 'file:' (made by python -m augment)")
-        return cls(augment, config.get("deobfuscate") or None)
+    def from_model_config(cls, config: ModelConfig) -> Hardening:
+        return cls(config.augment, config.deobfuscate)
 
-    def key(self, params: dict[str, Any]) -> dict[str, Any]:
-        """What the run key must cover beyond the config: the content of every recipe it points at
-        (``augment.recipe`` here, ``params.augment_each_epoch`` in transformer families)."""
-        paths = {
-            "recipe": (self.augment or {}).get("recipe"),
-            "epoch_recipe": params.get("augment_each_epoch"),
-        }
+    def key(self) -> dict[str, Any]:
+        """What the run key must cover beyond the config: the content of every recipe it points at."""
+        if self.augment is None:
+            return {}
+        paths = {"recipe": self.augment.recipe, "epoch_recipe": self.augment.each_epoch}
         return {name: load_yaml(repo_path(path)) for name, path in paths.items() if path}
 
     def clean(self, frame: pd.DataFrame) -> pd.DataFrame:
-        if not self.deobfuscate:
+        if self.deobfuscate is None:
             return frame
         return frame.assign(text=self.clean_texts(frame["text"]))
 
@@ -59,24 +67,37 @@ class Hardening:
         return deobfuscate_texts(texts, self.deobfuscate)
 
     def copies(self, train: pd.DataFrame, progress: bool = True) -> pd.DataFrame:
-        """Augmented rows for every training essay, each with its ``parent_id`` (empty without augment:)."""
-        if not self.augment:
+        """Augmented rows for every training essay, each with its ``parent_id`` (empty without copies)."""
+        spec = self.augment
+        if spec is None or not (spec.file or spec.recipe):
             return train.iloc[:0].assign(parent_id=pd.Series(dtype=str))
-        if self.augment.get("file"):
-            rows = self._from_file(train)
+        if spec.file:
+            rows = self._from_file(spec.file, train)
         else:
             from augment.pipeline import augment_frame
-            from augment.recipe import Recipe
 
-            recipe = Recipe.load(repo_path(self.augment["recipe"]))
-            workers = int(self.augment.get("workers", 1))
-            done = augment_frame(train, recipe, int(self.augment.get("copies", 1)), workers, progress=progress)
+            done = augment_frame(train, _recipe(spec.recipe), spec.copies, spec.workers, progress=progress)
             rows = done[done["copy"] > 0].assign(id=lambda f: f["id"].astype(str))
-            rows = rows[["id", "text", "label", "group", "source", "parent_id"]].reset_index(drop=True)
+            rows = rows[AUGMENTED_COLUMNS].reset_index(drop=True)
         return self.clean(rows)
 
-    def _from_file(self, train: pd.DataFrame) -> pd.DataFrame:
-        path = repo_path(self.augment["file"])
+    def epoch_texts(self) -> Callable[[pd.DataFrame, int], pd.Series] | None:
+        """``augment.each_epoch``: epoch e trains on copy e + 1 of every fit row (deterministic per essay id),
+        cleaned the way every other text is; None when the config asks for no per-epoch copies."""
+        if self.augment is None or not self.augment.each_epoch:
+            return None
+        from augment.recipe import Augmenter
+
+        augmenter = Augmenter(_recipe(self.augment.each_epoch))
+
+        def texts(rows: pd.DataFrame, epoch: int) -> pd.Series:
+            new, _ = augmenter.apply(rows["id"].astype(str).tolist(), rows["text"].tolist(), copy=epoch + 1)
+            return self.clean_texts(pd.Series(new, index=rows.index))
+
+        return texts
+
+    def _from_file(self, file: str, train: pd.DataFrame) -> pd.DataFrame:
+        path = repo_path(file)
         raw = read_table(path)
         if "parent_id" not in raw.columns:
             raise DaigtError(f"{path}: no parent_id column; make it with python -m augment")

@@ -4,33 +4,46 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from daigt.config import PROJECT_CONFIG, load_yaml, repo_path
-from daigt.data import load_essays
+from daigt.config import PROJECT_CONFIG, load_config, repo_path
+from daigt.data import CANONICAL, load_essays
 from daigt.dedup import DedupConfig, deduplicate
 from daigt.errors import DaigtError
 from daigt.folds import FoldConfig, load_or_create_folds
+from daigt.schema import Invalid
 
 PLACE_DATA = "see README 'Put the data in place', or pass --{flag} PATH"
 
 
 @dataclass
+class ProjectConfig:
+    """configs/project.yaml: where the essays live, the folds, de-duplication, the models ``--model all`` trains."""
+
+    train: str = "data/train.csv"  # Kaggle train_essays.csv, a DAIGT-style train.csv, .parquet or .jsonl
+    test: str | None = "data/test_essays.csv"
+    sample_submission: str | None = None  # null: sample_submission.csv next to the test file, if any
+    columns: dict[str, str] = field(default_factory=dict)  # canonical name -> column in your file
+    folds: FoldConfig = field(default_factory=FoldConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    artifacts: str = "artifacts"  # artifacts/<model>/fold<k>/
+    models: list[str] = field(default_factory=list)  # each is configs/models/<name>.yaml (or a YAML path)
+
+    def check(self) -> None:
+        for name in self.columns:
+            if name not in CANONICAL:
+                raise Invalid(f"'{name}' is not a canonical column (use {', '.join(CANONICAL)})", f"columns.{name}")
+
+
+@dataclass
 class Project:
-    config: dict[str, Any]
+    config: ProjectConfig
     train_path: Path
     test_path: Path | None
     artifacts: Path
-    folds: FoldConfig = field(init=False)
-    dedup: DedupConfig = field(init=False)
 
     _train: tuple[pd.DataFrame, dict[str, int]] | None = field(init=False, default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        self.folds = FoldConfig(**self.config.get("folds", {}))
-        self.dedup = DedupConfig(**self.config.get("dedup", {}))
 
     @classmethod
     def load(
@@ -41,14 +54,22 @@ class Project:
         artifacts: str | Path | None = None,
     ) -> Project:
         """CLI paths are taken as given (relative to the working directory); config paths are repo-relative."""
-        config = load_yaml(config_path or PROJECT_CONFIG)
-        test_path = Path(test) if test else (repo_path(config["test"]) if config.get("test") else None)
+        config = load_config(ProjectConfig, config_path or PROJECT_CONFIG)
+        test_path = Path(test) if test else (repo_path(config.test) if config.test else None)
         return cls(
             config=config,
-            train_path=Path(train) if train else repo_path(config.get("train", "data/train.csv")),
+            train_path=Path(train) if train else repo_path(config.train),
             test_path=test_path,
-            artifacts=Path(artifacts) if artifacts else repo_path(config.get("artifacts", "artifacts")),
+            artifacts=Path(artifacts) if artifacts else repo_path(config.artifacts),
         )
+
+    @property
+    def folds(self) -> FoldConfig:
+        return self.config.folds
+
+    @property
+    def dedup(self) -> DedupConfig:
+        return self.config.dedup
 
     @property
     def folds_path(self) -> Path:
@@ -56,11 +77,11 @@ class Project:
 
     @property
     def columns(self) -> dict[str, str]:
-        return dict(self.config.get("columns") or {})
+        return dict(self.config.columns)
 
     @property
     def models(self) -> list[str]:
-        return list(self.config.get("models") or [])
+        return list(self.config.models)
 
     def train_frame(self, rebuild_folds: bool = False) -> tuple[pd.DataFrame, dict[str, int]]:
         """Canonical train rows (after de-duplication) with their ``fold``; creates the folds on first use.
@@ -83,9 +104,8 @@ class Project:
 
     def sample_submission_path(self) -> Path | None:
         """Configured sample, else sample_submission.csv beside the test file, else none."""
-        configured = self.config.get("sample_submission")
-        if configured:
-            return repo_path(configured)
+        if self.config.sample_submission:
+            return repo_path(self.config.sample_submission)
         if self.test_path is not None:
             beside = self.test_path.parent / "sample_submission.csv"
             if beside.is_file():

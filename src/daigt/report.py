@@ -5,15 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.metrics import roc_curve
 
-from daigt import atomic
 from daigt.data import binary_labels
+from daigt.plots import plt, save_figure
 
 
 def _fmt(value: float | None) -> str:
@@ -83,6 +79,4 @@ def roc_plot(path: Path, labels: np.ndarray, curves: dict[str, np.ndarray], aucs
     for ax in (full, zoom):
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic.atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_figure(fig, path)

@@ -7,6 +7,7 @@ with a 4xx and a message saying which limit and by how much, before any model wo
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -16,6 +17,7 @@ from pydantic import BaseModel
 
 from daigt.data import derive_ids
 from daigt.inference import EnsemblePredictor
+from daigt.schema import Invalid
 
 
 class Essay(BaseModel):
@@ -27,17 +29,39 @@ class ScoreRequest(BaseModel):
     essays: list[Essay]
 
 
-def create_app(predictor: EnsemblePredictor, limits: dict[str, int]) -> FastAPI:
+@dataclass
+class ServeLimits:
+    max_essays: int = 64  # per request: more -> 422
+    max_chars: int = 100_000  # per essay: longer -> 422
+    max_body_bytes: int = 8_000_000  # whole request: bigger -> 413, refused before it is parsed
+
+    def check(self) -> None:
+        for key in ("max_essays", "max_chars", "max_body_bytes"):
+            if getattr(self, key) < 1:
+                raise Invalid(f"must be >= 1, got {getattr(self, key)}", key)
+
+
+@dataclass
+class ServeConfig:
+    """configs/serve.yaml."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    ensemble: str = "ensemble"  # the folder src/blend.py writes
+    limits: ServeLimits = field(default_factory=ServeLimits)
+
+
+def create_app(predictor: EnsemblePredictor, limits: ServeLimits) -> FastAPI:
     app = FastAPI(title="DAIGT ensemble", description="Probability that an essay was written by an LLM.")
     lock = threading.Lock()  # fold models are not guaranteed thread-safe; requests are scored one at a time
 
     @app.middleware("http")
     async def refuse_big_bodies(request: Request, call_next: Any) -> Any:
         size = int(request.headers.get("content-length") or 0)
-        if size > limits["max_body_bytes"]:
+        if size > limits.max_body_bytes:
             return JSONResponse(
                 status_code=413,
-                content={"detail": f"request body is {size} bytes; the limit is {limits['max_body_bytes']}"},
+                content={"detail": f"request body is {size} bytes; the limit is {limits.max_body_bytes}"},
             )
         return await call_next(request)
 
@@ -50,14 +74,14 @@ def create_app(predictor: EnsemblePredictor, limits: dict[str, int]) -> FastAPI:
         essays = request.essays
         if not essays:
             raise HTTPException(422, 'send at least one essay: {"essays": [{"text": "..."}]}')
-        if len(essays) > limits["max_essays"]:
-            raise HTTPException(422, f"{len(essays)} essays in one request; the limit is {limits['max_essays']}")
+        if len(essays) > limits.max_essays:
+            raise HTTPException(422, f"{len(essays)} essays in one request; the limit is {limits.max_essays}")
         for i, essay in enumerate(essays):
             if not essay.text.strip():
                 raise HTTPException(422, f"essays[{i}].text is empty")
-            if len(essay.text) > limits["max_chars"]:
+            if len(essay.text) > limits.max_chars:
                 raise HTTPException(
-                    422, f"essays[{i}].text has {len(essay.text)} characters; the limit is {limits['max_chars']}"
+                    422, f"essays[{i}].text has {len(essay.text)} characters; the limit is {limits.max_chars}"
                 )
         texts = pd.Series([e.text for e in essays])
         ids = [e.id if e.id is not None else derived for e, derived in zip(essays, derive_ids(texts), strict=True)]

@@ -7,7 +7,7 @@ mean of its K fold models.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +15,58 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from daigt.artifacts import ModelArtifacts, model_names
 from daigt.data import binary_labels
 from daigt.errors import DaigtError
 from daigt.metrics import auc
-from daigt.stylometry import selected_groups, style_features
-from daigt.train import METRICS_FILE, OOF_FILE, TEST_FILE, fold_dir
+from daigt.schema import Invalid, to_dict
+from daigt.stylometry import GROUPS, StyleConfig, selected_groups, style_features
 
 RANK_MEAN, STACKER = "rank_mean", "stacker"
+
+
+@dataclass
+class FeatureConfig:
+    """``features:`` of configs/blend.yaml: what the stacker sees for every row."""
+
+    probabilities: bool = True  # each model's probability
+    ranks: bool = False  # each model's rank (0..1) within its OOF predictions
+    meta: bool | list[str] = False  # style feature groups (stylometry.py): true = all, or a list of groups
+    stylometry: StyleConfig = field(default_factory=StyleConfig)
+
+    def check(self) -> None:
+        groups = self.meta if isinstance(self.meta, list) else []
+        unknown = [g for g in groups if g not in GROUPS]
+        if unknown:
+            raise Invalid(f"unknown group(s) {unknown} (known: {', '.join(GROUPS)})", "meta")
+        if not (self.probabilities or self.ranks or selected_groups(self.meta)):
+            raise Invalid("selects no stacker features: turn on probabilities, ranks or meta")
+
+
+@dataclass
+class StackerConfig:
+    """``stacker:`` of configs/blend.yaml: the LightGBM classifier trained on the models' OOF predictions."""
+
+    objective: str = "binary"
+    metric: str = "auc"
+    n_estimators: int = 1500
+    learning_rate: float = 0.02
+    num_leaves: int = 15
+    max_depth: int = -1
+    min_child_samples: int = 20
+    subsample: float = 0.8
+    subsample_freq: int = 1
+    colsample_bytree: float = 0.8
+    reg_alpha: float = 0.0
+    reg_lambda: float = 1.0
+    extra_trees: bool = True
+    n_jobs: int = 2
+    seed: int = 42
+
+    def lightgbm_params(self) -> dict[str, Any]:
+        params = to_dict(self)
+        params.pop("seed")
+        return params
 
 
 @dataclass
@@ -39,14 +84,8 @@ def collect_models(
     """Every model with all folds present and matching the current data; the rest, with the reason."""
     complete: dict[str, ModelPredictions] = {}
     excluded: dict[str, str] = {}
-    model_dirs = (
-        sorted(p for p in artifacts.iterdir() if p.is_dir() and not p.name.startswith("."))
-        if artifacts.is_dir()
-        else []
-    )
-    for model_dir in model_dirs:
-        name = model_dir.name
-        missing = [k for k in range(n_folds) if not (fold_dir(artifacts, name, k) / METRICS_FILE).is_file()]
+    for name in model_names(artifacts):
+        missing = ModelArtifacts(artifacts, name).missing_folds(n_folds)
         if missing:
             excluded[name] = f"partial: folds {missing} missing (python src/train_fold.py --fold all --model {name})"
             continue
@@ -61,9 +100,9 @@ def _load_model(artifacts: Path, name: str, train: pd.DataFrame, test_ids: pd.Se
     retrain = f"retrain with python src/train_fold.py --fold all --model {name} --force"
     oofs, tests = [], []
     for k in range(n_folds):
-        directory = fold_dir(artifacts, name, k)
-        oofs.append(pd.read_csv(directory / OOF_FILE, dtype={"id": str}))
-        test = pd.read_csv(directory / TEST_FILE, dtype={"id": str})
+        folder = ModelArtifacts(artifacts, name).fold(k)
+        oofs.append(folder.oof())
+        test = folder.test()
         if not (len(test) == len(test_ids) and (test["id"].to_numpy() == test_ids.to_numpy()).all()):
             raise DaigtError(f"fold {k} predicted a different test file; {retrain}")
         tests.append(test["pred"].to_numpy(dtype=float))
@@ -88,7 +127,7 @@ def ecdf_rank(reference: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def stack_features(
-    preds: dict[str, np.ndarray], references: dict[str, np.ndarray], texts: pd.Series, cfg: dict[str, Any]
+    preds: dict[str, np.ndarray], references: dict[str, np.ndarray], texts: pd.Series, cfg: FeatureConfig
 ) -> pd.DataFrame:
     """Stacker inputs for any rows: each model's probability, its OOF-referenced rank, style features.
 
@@ -96,31 +135,28 @@ def stack_features(
     """
     cols: dict[str, np.ndarray] = {}
     for name, values in preds.items():
-        if cfg.get("probabilities", True):
+        if cfg.probabilities:
             cols[f"p_{name}"] = np.asarray(values, dtype=float)
-        if cfg.get("ranks", False):
+        if cfg.ranks:
             cols[f"r_{name}"] = ecdf_rank(references[name], values)
     features = pd.DataFrame(cols)
-    if selected_groups(cfg.get("meta", False)):
-        style = style_features(texts, cfg.get("meta"), cfg.get("stylometry"))
+    if selected_groups(cfg.meta):
+        style = style_features(texts, cfg.meta, cfg.stylometry)
         features = pd.concat([features, style], axis=1)
-    if features.empty:
-        raise DaigtError("configs/blend.yaml selects no stacker features")
     return features
 
 
 def nested_stacker(
-    oof_x: pd.DataFrame, labels: np.ndarray, folds: np.ndarray, test_x: pd.DataFrame, params: dict[str, Any]
+    oof_x: pd.DataFrame, labels: np.ndarray, folds: np.ndarray, test_x: pd.DataFrame, cfg: StackerConfig
 ) -> tuple[np.ndarray, np.ndarray, list[lgb.Booster]]:
     """OOF and test predictions of a LightGBM stacker trained on the models' own folds, and its fold boosters."""
-    params = dict(params)
-    seed = params.pop("seed", 42)
+    params = cfg.lightgbm_params()
     y = binary_labels(labels)
     oof = np.zeros(len(oof_x))
     boosters = []
     for k in np.unique(folds):
         fit = folds != k
-        model = lgb.LGBMClassifier(**params, random_state=seed, deterministic=True, verbose=-1)
+        model = lgb.LGBMClassifier(**params, random_state=cfg.seed, deterministic=True, verbose=-1)
         model.fit(oof_x[fit], y[fit])
         oof[~fit] = model.predict_proba(oof_x[~fit])[:, 1]
         boosters.append(model.booster_)
@@ -151,7 +187,11 @@ class Candidate:
 
 
 def build_candidates(
-    models: dict[str, ModelPredictions], train: pd.DataFrame, test: pd.DataFrame | None, cfg: dict[str, Any]
+    models: dict[str, ModelPredictions],
+    train: pd.DataFrame,
+    test: pd.DataFrame | None,
+    features: FeatureConfig,
+    stacker: StackerConfig,
 ) -> dict[str, Candidate]:
     """Each model alone, their rank average, and the stacker — all scored on the same OOF rows."""
     labels = train["label"].to_numpy(dtype=float)
@@ -160,13 +200,12 @@ def build_candidates(
     rank_oof = rank_mean({n: p.oof for n, p in models.items()}, refs)
     rank_test = rank_mean({n: p.test for n, p in models.items()}, refs)
     out[RANK_MEAN] = Candidate(RANK_MEAN, rank_oof, rank_test, auc(labels, rank_oof))
-    features = cfg.get("features", {})
-    if selected_groups(features.get("meta", False)) and test is None:
+    if selected_groups(features.meta) and test is None:
         raise DaigtError("features.meta needs the test texts: pass --test or set meta: false")
     test_texts = test["text"] if test is not None else pd.Series([], dtype=str)
     oof_x = stack_features({n: p.oof for n, p in models.items()}, refs, train["text"], features)
     test_x = stack_features({n: p.test for n, p in models.items()}, refs, test_texts, features)
-    st_oof, st_test, boosters = nested_stacker(oof_x, labels, train["fold"].to_numpy(), test_x, cfg.get("stacker", {}))
+    st_oof, st_test, boosters = nested_stacker(oof_x, labels, train["fold"].to_numpy(), test_x, stacker)
     out[STACKER] = Candidate(STACKER, st_oof, st_test, auc(labels, st_oof), boosters)
     return out
 

@@ -24,6 +24,7 @@ import re
 import zlib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -32,24 +33,31 @@ import pandas as pd
 
 from daigt.errors import DaigtError
 
-DEFAULTS: dict[str, Any] = {
-    "mattr_window": 50,  # words per window of the moving-average type-token ratio
-    "repeat_window": 15,  # a content word seen again within this many words counts as a local repeat
-    "content_min_chars": 4,  # shorter words are treated as function words for local repeats
-    "rare_quantile": 0.1,  # low quantile of log word frequency (the essay's rarest words)
-    "marks": {  # punctuation group: mark -> feature name (uses per word)
-        ".": "period",
-        ",": "comma",
-        ";": "semicolon",
-        ":": "colon",
-        "!": "exclamation",
-        "?": "question",
-        "'": "apostrophe",
-        '"': "quote",
-        "(": "parenthesis",
-        "-": "hyphen",
-    },
-}
+
+@dataclass
+class StyleConfig:
+    """``features.stylometry`` in configs/blend.yaml: the few constants the style features are defined with."""
+
+    mattr_window: int = 50  # words per window of the moving-average type-token ratio
+    repeat_window: int = 15  # a content word seen again within this many words counts as a local repeat
+    content_min_chars: int = 4  # shorter words are treated as function words for local repeats
+    rare_quantile: float = 0.1  # low quantile of log word frequency (the essay's rarest words)
+    marks: dict[str, str] = field(  # punctuation group: mark -> feature name (uses per word)
+        default_factory=lambda: {
+            ".": "period",
+            ",": "comma",
+            ";": "semicolon",
+            ":": "colon",
+            "!": "exclamation",
+            "?": "question",
+            "'": "apostrophe",
+            '"': "quote",
+            "(": "parenthesis",
+            "-": "hyphen",
+        }
+    )
+
+
 WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 SENTENCE_END = re.compile(r"[.!?]+")
 SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -67,7 +75,7 @@ def word_log_frequency() -> tuple[dict[str, float], float]:
     return table, float(np.log(1 / total))
 
 
-def surface(texts: pd.Series, _words: Words, _cfg: Mapping[str, Any]) -> pd.DataFrame:
+def surface(texts: pd.Series, _words: Words, _cfg: StyleConfig) -> pd.DataFrame:
     n_chars = texts.str.len().clip(lower=1)
     n_words = texts.str.split().str.len().clip(lower=1)
     n_sentences = texts.str.count(SENTENCE_END.pattern).clip(lower=1)
@@ -88,7 +96,7 @@ def surface(texts: pd.Series, _words: Words, _cfg: Mapping[str, Any]) -> pd.Data
     )
 
 
-def lexicon(_texts: pd.Series, essays: Words, cfg: Mapping[str, Any]) -> pd.DataFrame:
+def lexicon(_texts: pd.Series, essays: Words, cfg: StyleConfig) -> pd.DataFrame:
     """All essays' words in one flat frame, looked up in the frequency table once (hash lookups in C)."""
     table, unseen = word_log_frequency()
     n_essays = len(essays)
@@ -110,7 +118,7 @@ def lexicon(_texts: pd.Series, essays: Words, cfg: Mapping[str, Any]) -> pd.Data
             "lex_unknown_types": unknown_types.reindex(range(n_essays), fill_value=0) / n_words,
             "lex_logfreq_mean": by_essay["logf"].mean(),
             "lex_logfreq_std": by_essay["logf"].std(ddof=0),
-            "lex_logfreq_rare": by_essay["logf"].quantile(cfg["rare_quantile"]),
+            "lex_logfreq_rare": by_essay["logf"].quantile(cfg.rare_quantile),
         },
         index=range(n_essays),
     )
@@ -146,7 +154,7 @@ def moving_ttr(previous: np.ndarray, window: int) -> float:
     return float(np.clip(last - first + 1, 0, None).sum() / ((n - window + 1) * window))
 
 
-def diversity(_texts: pd.Series, essays: Words, cfg: Mapping[str, Any]) -> pd.DataFrame:
+def diversity(_texts: pd.Series, essays: Words, cfg: StyleConfig) -> pd.DataFrame:
     rows = []
     for words in essays:
         n = max(len(words), 1)
@@ -157,7 +165,7 @@ def diversity(_texts: pd.Series, essays: Words, cfg: Mapping[str, Any]) -> pd.Da
             (
                 len(counts) / n,
                 sum(1 for c in counts.values() if c == 1) / n,
-                moving_ttr(previous, cfg["mattr_window"]),
+                moving_ttr(previous, cfg.mattr_window),
                 lengths.std() if len(lengths) else 0.0,
             )
         )
@@ -175,14 +183,14 @@ def repeated_share(ids: np.ndarray, n: int) -> float:
     return 1 - len(np.unique(codes)) / len(codes)
 
 
-def repetition(texts: pd.Series, essays: Words, cfg: Mapping[str, Any]) -> pd.DataFrame:
+def repetition(texts: pd.Series, essays: Words, cfg: StyleConfig) -> pd.DataFrame:
     rows = []
     for text, words in zip(texts, essays, strict=True):
         ids = word_ids(words)
         previous = previous_occurrence(ids)
         gap = np.arange(len(words)) - previous
-        content = np.fromiter(map(len, words), dtype=np.int64, count=len(words)) >= cfg["content_min_chars"]
-        local = content & (previous >= 0) & (gap <= cfg["repeat_window"])
+        content = np.fromiter(map(len, words), dtype=np.int64, count=len(words)) >= cfg.content_min_chars
+        local = content & (previous >= 0) & (gap <= cfg.repeat_window)
         sentences = [s.strip() for s in SENTENCE_SPLIT.split(text) if s.strip()]
         raw = text.encode("utf-8")
         rows.append(
@@ -198,7 +206,7 @@ def repetition(texts: pd.Series, essays: Words, cfg: Mapping[str, Any]) -> pd.Da
     return pd.DataFrame(rows, columns=["rep_2gram", "rep_3gram", "rep_4gram", "rep_local", "rep_sentence", "rep_zlib"])
 
 
-def rhythm(texts: pd.Series, _words: Words, _cfg: Mapping[str, Any]) -> pd.DataFrame:
+def rhythm(texts: pd.Series, _words: Words, _cfg: StyleConfig) -> pd.DataFrame:
     rows = []
     for text in texts:
         lengths = np.array([len(s.split()) for s in SENTENCE_END.split(text) if s.strip()], dtype=float)
@@ -213,7 +221,7 @@ def _per_word(words: Words) -> pd.Series:
     return pd.Series([max(len(w), 1) for w in words], dtype=float)
 
 
-def typography(texts: pd.Series, words: Words, _cfg: Mapping[str, Any]) -> pd.DataFrame:
+def typography(texts: pd.Series, words: Words, _cfg: StyleConfig) -> pd.DataFrame:
     n_words = _per_word(words)
     return pd.DataFrame(
         {
@@ -224,9 +232,9 @@ def typography(texts: pd.Series, words: Words, _cfg: Mapping[str, Any]) -> pd.Da
     )
 
 
-def punctuation(texts: pd.Series, words: Words, cfg: Mapping[str, Any]) -> pd.DataFrame:
+def punctuation(texts: pd.Series, words: Words, cfg: StyleConfig) -> pd.DataFrame:
     n_words = _per_word(words)
-    marks = sorted(cfg["marks"].items())  # fixed column order, however the config's mapping is ordered
+    marks = sorted(cfg.marks.items())  # fixed column order, however the config's mapping is ordered
     return pd.DataFrame({f"pun_{name}": texts.str.count(re.escape(mark)) / n_words for mark, name in marks})
 
 
@@ -256,10 +264,10 @@ def selected_groups(setting: bool | Sequence[str] | None) -> list[str]:
 
 
 def style_features(
-    texts: pd.Series, groups: bool | Sequence[str] | None = True, params: Mapping[str, Any] | None = None
+    texts: pd.Series, groups: bool | Sequence[str] | None = True, cfg: StyleConfig | None = None
 ) -> pd.DataFrame:
     """The selected feature groups for each text, one row per text, in a fixed column order."""
-    cfg = {**DEFAULTS, **(params or {})}
+    cfg = cfg or StyleConfig()
     texts = texts.astype(str).reset_index(drop=True)
     words = [[w.lower() for w in WORD.findall(t)] for t in texts]  # split once, shared by the groups
     frames = [GROUPS[g](texts, words, cfg).reset_index(drop=True) for g in selected_groups(groups)]

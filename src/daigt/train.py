@@ -1,15 +1,13 @@
 """Fold training: fit a family on K-1 folds, predict the held-out fold and the test set, write artifacts.
 
-``artifacts/<model>/fold<k>/`` holds ``oof.csv`` (id, fold, label, pred), ``test.csv`` (id, pred),
-``metrics.json``, the resolved ``config.yaml`` and the fitted ``model/``. A fold folder appears in one
-rename when everything in it is written, so its existence means the fold is complete; a rerun skips
-folds whose ``run_key`` (config, seed, data, folds) is unchanged.
+Each fold is written as one unit (``artifacts.FoldFolder.write``: OOF and test predictions, metrics, the
+resolved config, the fitted model), so its existence means the fold is complete; a rerun skips folds whose
+``run_key`` (config, seed, data, folds) is unchanged.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -20,25 +18,16 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
-from daigt import atomic, distributed
-from daigt.config import fingerprint
+from daigt import distributed
+from daigt.artifacts import ModelArtifacts
+from daigt.config import ModelConfig, fingerprint
 from daigt.errors import DaigtError
 from daigt.families import FitContext, ModelFamily, get_family
 from daigt.hardening import Hardening, for_fold
 from daigt.metrics import auc, peak_rss_mb
 from daigt.project import Project
-
-OOF_FILE, TEST_FILE, METRICS_FILE, CONFIG_FILE, MODEL_DIR = (
-    "oof.csv",
-    "test.csv",
-    "metrics.json",
-    "config.yaml",
-    "model",
-)
-
-
-def fold_dir(artifacts: Path, model: str, fold: int) -> Path:
-    return artifacts / model / f"fold{fold}"
+from daigt.schema import to_dict
+from essayio import atomic
 
 
 def frame_fingerprint(frame: pd.DataFrame, columns: list[str]) -> str:
@@ -54,7 +43,7 @@ class FoldTrainer:
 
     project: Project
     model_name: str
-    model_config: dict[str, Any]
+    model_config: ModelConfig
     seed: int
     progress: bool = True
 
@@ -62,17 +51,22 @@ class FoldTrainer:
     def hardening(self) -> Hardening:
         return Hardening.from_model_config(self.model_config)
 
+    @cached_property
+    def artifacts(self) -> ModelArtifacts:
+        return ModelArtifacts(self.project.artifacts, self.model_name)
+
     def resolved_config(self) -> dict[str, Any]:
+        """The model config with every default filled in, and what else decides the fold's result."""
         return {
-            **self.model_config,
+            **self.model_config.to_dict(),
             "model": self.model_name,
             "seed": self.seed,
             "train": str(self.project.train_path),
             "test": str(self.project.test_path),
-            "folds": self.project.config.get("folds", {}),
-            "dedup": self.project.config.get("dedup", {}),
+            "folds": to_dict(self.project.folds),
+            "dedup": to_dict(self.project.dedup),
             "columns": self.project.columns,
-            **self.hardening.key(self.model_config.get("params", {})),
+            **self.hardening.key(),
         }
 
     def run(self, folds: list[int] | None = None, force: bool = False) -> list[dict[str, Any]]:
@@ -92,12 +86,12 @@ class FoldTrainer:
         )
         todo = [k for k in wanted if force or not self._is_done(k, run_key)]
         for k in sorted(set(wanted) - set(todo)) if distributed.is_main() else []:
-            print(f"[{self.model_name}] fold {k}: up to date in {self._dir(k)} (use --force to retrain)")
-        results = [self._load_metrics(k) for k in wanted if k not in todo]
+            print(f"[{self.model_name}] fold {k}: up to date in {self.artifacts.fold(k).path} (use --force to retrain)")
+        results = [self.artifacts.fold(k).metrics() for k in wanted if k not in todo]
         if not todo:
             return results
-        family_cls = get_family(self.model_config["family"])
-        model = family_cls(self.model_config.get("params", {}), self.seed)
+        family_cls = get_family(self.model_config.family)
+        model = family_cls(self.model_config.params, self.seed)
         hardening = self.hardening
         train, test = hardening.clean(train), hardening.clean(test)
         copies = hardening.copies(train, progress=self.progress and distributed.is_main())
@@ -112,7 +106,7 @@ class FoldTrainer:
 
     def _workdir(self, fold: int, run_key: str) -> Path:
         """Checkpoints of an unfinished fold survive a crash; ones from another config or data are dropped."""
-        workdir = self.project.artifacts / self.model_name / f".work-fold{fold}"
+        workdir = self.artifacts.workdir(fold)
         stamp = workdir / "run_key"
         if distributed.is_main():
             if workdir.exists() and (not stamp.is_file() or stamp.read_text() != run_key):
@@ -121,15 +115,8 @@ class FoldTrainer:
             atomic.write_text(stamp, run_key)
         return workdir
 
-    def _dir(self, fold: int) -> Path:
-        return fold_dir(self.project.artifacts, self.model_name, fold)
-
-    def _load_metrics(self, fold: int) -> dict[str, Any]:
-        return json.loads((self._dir(fold) / METRICS_FILE).read_text())
-
     def _is_done(self, fold: int, run_key: str) -> bool:
-        path = self._dir(fold) / METRICS_FILE
-        return path.is_file() and self._load_metrics(fold).get("run_key") == run_key
+        return self.artifacts.fold(fold).run_key() == run_key
 
     def _train_fold(
         self, model: ModelFamily, train: pd.DataFrame, copies: pd.DataFrame, test: pd.DataFrame, fold: int, run_key: str
@@ -142,7 +129,7 @@ class FoldTrainer:
             unlabeled=test[["id", "text"]],
             workdir=workdir,
             progress=self.progress,
-            extras={"clean_text": self.hardening.clean_texts},
+            epoch_texts=self.hardening.epoch_texts(),
         )
         started = time.perf_counter()
         model.fit(fit_rows, context)
@@ -152,7 +139,7 @@ class FoldTrainer:
         predicted = time.perf_counter()
         metrics = {
             "model": self.model_name,
-            "family": self.model_config["family"],
+            "family": self.model_config.family,
             "fold": fold,
             "auc": auc(oof["label"], oof["pred"]),
             "n_train": n_original,
@@ -168,12 +155,6 @@ class FoldTrainer:
         }
         if not distributed.is_main():  # other ranks trained and predicted with rank 0; it alone writes
             return metrics
-        with atomic.atomic_dir(self._dir(fold)) as tmp:
-            oof.to_csv(tmp / OOF_FILE, index=False)
-            test_preds.to_csv(tmp / TEST_FILE, index=False)
-            atomic.write_yaml(tmp / CONFIG_FILE, self.resolved_config())
-            (tmp / MODEL_DIR).mkdir()
-            model.save(tmp / MODEL_DIR)
-            atomic.write_json(tmp / METRICS_FILE, metrics)
+        self.artifacts.fold(fold).write(oof, test_preds, self.resolved_config(), metrics, model.save)
         shutil.rmtree(workdir, ignore_errors=True)
         return metrics

@@ -1,4 +1,7 @@
-"""Registry: a config's ``family:`` name -> the class that implements it (imported lazily)."""
+"""Registry: a config's ``family:`` name -> the class that implements it (imported lazily).
+
+Adding a family is one line here plus its module (README, "Adding a model family").
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import importlib
 
 from daigt.errors import DaigtError
 from daigt.families.base import FitContext, ModelFamily
+from daigt.schema import closest
 
 # Lazy so that the CPU-only TF-IDF path never imports torch.
 FAMILIES: dict[str, str] = {
@@ -18,8 +22,11 @@ FAMILIES: dict[str, str] = {
 __all__ = ["FAMILIES", "FitContext", "ModelFamily", "get_family"]
 
 
-def get_family(name: str) -> type[ModelFamily]:
+def get_family(name: str, source: str | None = None) -> type[ModelFamily]:
     if name not in FAMILIES:
-        raise DaigtError(f"unknown model family '{name}' (known: {', '.join(sorted(FAMILIES))})")
+        guess = closest(name, FAMILIES)
+        hint = f"did you mean '{guess}'? " if guess else ""
+        where = f"{source}: family: " if source else ""
+        raise DaigtError(f"{where}unknown model family '{name}' ({hint}known: {', '.join(sorted(FAMILIES))})")
     module, _, cls = FAMILIES[name].partition(":")
     return getattr(importlib.import_module(module), cls)

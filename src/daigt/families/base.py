@@ -1,15 +1,21 @@
-"""The one interface every model family implements: fit on train folds, predict a frame, save/load."""
+"""The one interface every model family implements: fit on train folds, predict a frame, save/load.
+
+A family declares its parameters as a dataclass (``Params``); configs are validated against it, so a
+misspelled key is an error and the defaults live in one place.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+
+from daigt.schema import parse
 
 
 @dataclass
@@ -18,19 +24,26 @@ class FitContext:
 
     ``unlabeled``: the test essays (text only) — TF-IDF can fit its vocabulary on them, as the public
     DAIGT recipe does. ``workdir``: a folder that survives a crash, for checkpoints a rerun resumes from.
+    ``epoch_texts``: for families that train in epochs, the texts of the fit rows for an epoch (a fresh
+    augmented copy each epoch, cleaned like every other text); None trains on the rows' own texts.
     """
 
     unlabeled: pd.DataFrame | None = None
     workdir: Path | None = None
     progress: bool = True
-    extras: dict[str, Any] = field(default_factory=dict)
+    epoch_texts: Callable[[pd.DataFrame, int], pd.Series] | None = None
 
 
 class ModelFamily(ABC):
-    """A model family: built from its config's ``params`` and a seed; frames are canonical (data.py)."""
+    """A model family: built from its typed ``Params`` and a seed; frames are canonical (data.py)."""
 
-    def __init__(self, params: Mapping[str, Any], seed: int) -> None:
-        self.params = dict(params)
+    Params: ClassVar[type]  # a dataclass: the keys a config's ``params:`` may hold, with their defaults
+    trains_in_epochs: ClassVar[bool] = False  # True: honours FitContext.epoch_texts (augment.each_epoch)
+
+    def __init__(self, params: Any, seed: int) -> None:
+        if not isinstance(params, self.Params):
+            params = parse(self.Params, dict(params or {}), f"params of {type(self).__name__}")
+        self.params = params
         self.seed = seed
 
     def prepare(self, corpus: pd.DataFrame) -> None:  # noqa: B027 - optional hook, default does nothing

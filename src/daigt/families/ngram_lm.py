@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +29,32 @@ from sklearn.preprocessing import StandardScaler
 
 from daigt.errors import DaigtError
 from daigt.families.base import FitContext, ModelFamily, expand_soft_labels
+from daigt.schema import Invalid, keys_from, to_dict
 
-DEFAULTS: dict[str, Any] = {
-    "order": 2,  # n of the n-gram LM (1: unigram)
-    "lowercase": True,
-    "token_pattern": r"\w+|[^\w\s]",  # words and single punctuation marks
-    "add_k": 0.1,  # additive smoothing of the unigram level
-    "backoff_k": 5.0,  # a context seen c times trusts its own counts with weight c / (c + backoff_k)
-    "quantiles": [0.1, 0.9],
-    "classifier": {"C": 1.0, "max_iter": 1000},
-}
+
+@dataclass
+class NgramLMParams:
+    order: int = 2  # n of the n-gram LM (1: unigram)
+    lowercase: bool = True
+    token_pattern: str = r"\w+|[^\w\s]"  # words and single punctuation marks
+    add_k: float = 0.1  # additive smoothing of the unigram level
+    backoff_k: float = 5.0  # a context seen c times trusts its own counts with weight c / (c + backoff_k)
+    quantiles: list[float] = field(default_factory=lambda: [0.1, 0.9])  # of the per-token ratio, as features
+    classifier: dict[str, Any] = keys_from(lambda: LogisticRegression().get_params(), {"C": 1.0, "max_iter": 1000})
+
+    def check(self) -> None:
+        if self.order < 1:
+            raise Invalid(f"must be >= 1, got {self.order}", "order")
+        try:
+            re.compile(self.token_pattern)
+        except re.error as err:
+            raise Invalid(f"not a valid regular expression ({err})", "token_pattern") from None
+        if not all(0 <= q <= 1 for q in self.quantiles):
+            raise Invalid("quantiles lie in [0, 1]", "quantiles")
+        if self.add_k <= 0 or self.backoff_k <= 0:
+            raise Invalid("add_k and backoff_k must be > 0")
+
+
 STATS_FILE, CLASSIFIER_FILE, VOCAB_FILE, CONFIG_FILE = "counts.npz", "classifier.joblib", "vocab.json", "lm.json"
 BOS = "\x02"  # pads the context at the start of an essay; never produced by the tokenizer
 
@@ -64,12 +80,12 @@ class OwnCounts:
 
 
 class NgramLMFamily(ModelFamily):
-    def __init__(self, params: Mapping[str, Any], seed: int) -> None:
-        super().__init__({**DEFAULTS, **params}, seed)
-        self.order = int(self.params["order"])
-        if self.order < 1:
-            raise DaigtError(f"ngram_lm: order must be >= 1, got {self.order}")
-        self.pattern = re.compile(self.params["token_pattern"])
+    Params = NgramLMParams
+
+    def __init__(self, params: Any, seed: int) -> None:
+        super().__init__(params, seed)
+        self.order = self.params.order
+        self.pattern = re.compile(self.params.token_pattern)
         self.vocab: dict[str, int] = {}
         self.counts: dict[str, np.ndarray] = {}  # per table: sorted keys and per-class counts (see _count)
         self.classifier: Pipeline | None = None
@@ -80,7 +96,7 @@ class NgramLMFamily(ModelFamily):
         cached = self._token_cache.get(text)
         if cached is not None:
             return cached
-        return self.pattern.findall(text.lower() if self.params["lowercase"] else text)
+        return self.pattern.findall(text.lower() if self.params.lowercase else text)
 
     def prepare(self, corpus: pd.DataFrame) -> None:
         """Tokenize every essay of the run once; the folds reuse it (the regex is most of a fold's encoding)."""
@@ -162,7 +178,7 @@ class NgramLMFamily(ModelFamily):
 
     def _log_prob(self, rows: dict[str, np.ndarray], cls: int, own: OwnCounts | None) -> np.ndarray:
         """log p(token | context) under class ``cls``; ``own`` removes each essay's own counts (leave-one-out)."""
-        add_k, vocab_size = float(self.params["add_k"]), len(self.vocab) + 1
+        add_k, vocab_size = self.params.add_k, len(self.vocab) + 1
 
         def count(table: str, own_n: np.ndarray | None) -> np.ndarray:
             row, counts = rows[table], self.counts[f"{table}_n"][cls]
@@ -175,7 +191,7 @@ class NgramLMFamily(ModelFamily):
         for j in range(1, self.order):
             ngram = count(f"key{j}", None if own is None else own.keys[j])
             context = count(f"ctx{j}", None if own is None else own.contexts[j])
-            trust = context / (context + float(self.params["backoff_k"]))
+            trust = context / (context + self.params.backoff_k)
             prob = trust * np.where(context > 0, ngram / np.maximum(context, 1e-12), 0.0) + (1 - trust) * prob
         return np.log(prob)
 
@@ -187,7 +203,7 @@ class NgramLMFamily(ModelFamily):
         ratio = pd.Series(self._log_prob(rows, 1, own) - self._log_prob(rows, 0, own))
         groups = ratio.groupby(enc.doc)
         stats = {"llr_mean": groups.mean(), "llr_std": groups.std(ddof=0)}
-        for q in self.params["quantiles"]:
+        for q in self.params.quantiles:
             stats[f"llr_q{round(q * 100):02d}"] = groups.quantile(q)
         stats["llr_positive"] = (ratio > 0).groupby(enc.doc).mean()
         stats["llr_min"], stats["llr_max"] = groups.min(), groups.max()
@@ -202,7 +218,7 @@ class NgramLMFamily(ModelFamily):
         rows = self._count(enc, class_weight)
         stats = self._statistics(enc, self._own_counts(enc, class_weight), rows)
         rows, targets, weights = expand_soft_labels(train.assign(_row=np.arange(len(train))))
-        self.classifier = make_pipeline(StandardScaler(), LogisticRegression(**self.params["classifier"]))
+        self.classifier = make_pipeline(StandardScaler(), LogisticRegression(**self.params.classifier))
         self.classifier.fit(stats.iloc[rows["_row"].to_numpy()], targets, logisticregression__sample_weight=weights)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
@@ -216,7 +232,8 @@ class NgramLMFamily(ModelFamily):
     def save(self, directory: Path) -> None:
         np.savez(directory / STATS_FILE, **self.counts)
         (directory / VOCAB_FILE).write_text(json.dumps(list(self.vocab)), encoding="utf-8")
-        (directory / CONFIG_FILE).write_text(json.dumps({"params": self.params, "seed": self.seed}), encoding="utf-8")
+        spec = {"params": to_dict(self.params), "seed": self.seed}
+        (directory / CONFIG_FILE).write_text(json.dumps(spec), encoding="utf-8")
         joblib.dump(self.classifier, directory / CLASSIFIER_FILE)
 
     @classmethod

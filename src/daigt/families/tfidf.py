@@ -11,8 +11,9 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import joblib
 import numpy as np
@@ -25,6 +26,7 @@ from sklearn.naive_bayes import ComplementNB, MultinomialNB
 from daigt.errors import DaigtError
 from daigt.families.base import FitContext, ModelFamily, expand_soft_labels
 from daigt.families.ngram_counts import count_ngrams
+from daigt.schema import Invalid, keys_from, unknown_key_message
 
 CLASSIFIERS: dict[str, type] = {
     "multinomial_nb": MultinomialNB,
@@ -34,7 +36,6 @@ CLASSIFIERS: dict[str, type] = {
 }
 # Vocabulary pruning is per fold; everything else decides which n-grams exist and is shared.
 PRUNING_KEYS = ("min_df", "max_df", "max_features")
-VOCABULARY_SOURCES = ("train", "test", "train+test")
 MODEL_FILE = "tfidf.joblib"
 LETTERS = re.compile(r"[A-Za-z]+")
 FUNCTION_WORDS = frozenset(ENGLISH_STOP_WORDS) | {"i"}
@@ -49,6 +50,58 @@ def function_word_view(text: str) -> str:
 
 
 TEXT_VIEWS: dict[str, Callable[[str], str] | None] = {"raw": None, "function_words": function_word_view}
+
+
+def sklearn_params_error(estimator: Any, params: Mapping[str, Any]) -> str | None:
+    """sklearn's own check of keyword arguments (types and ranges), as one line; None when they are valid."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    try:
+        estimator(**params)._validate_params()
+    except (InvalidParameterError, TypeError, ValueError) as err:
+        return " ".join(str(err).split())
+    return None
+
+
+@dataclass
+class ClassifierSpec:
+    kind: str | None = None  # a key of CLASSIFIERS; default: the entry's own name
+    weight: float = 1.0
+    params: dict[str, Any] = field(default_factory=dict)  # the classifier's keyword arguments
+
+
+@dataclass
+class TfidfParams:
+    vectorizer: dict[str, Any] = keys_from(lambda: TfidfVectorizer().get_params())  # TfidfVectorizer arguments
+    classifiers: dict[str, ClassifierSpec] = field(default_factory=dict)  # averaged by weight
+    text_view: Literal["raw", "function_words"] = "raw"
+    fit_vocabulary_on: Literal["train", "test", "train+test"] = "train"
+
+    def check(self) -> None:
+        vectorizer = dict(self.vectorizer)
+        if "ngram_range" in vectorizer:
+            vectorizer["ngram_range"] = tuple(vectorizer["ngram_range"])
+        problem = sklearn_params_error(TfidfVectorizer, vectorizer)
+        if problem:
+            raise Invalid(problem, "vectorizer")
+        if not self.classifiers:
+            raise Invalid("needs at least one entry, e.g. sgd: {kind: sgd}", "classifiers")
+        for name, spec in self.classifiers.items():
+            kind = spec.kind or name
+            if kind not in CLASSIFIERS:
+                raise Invalid(f"unknown kind '{kind}' (known: {', '.join(CLASSIFIERS)})", f"classifiers.{name}.kind")
+            allowed = CLASSIFIERS[kind]().get_params()
+            for key in spec.params:
+                if key not in allowed:
+                    raise Invalid(unknown_key_message(key, allowed), f"classifiers.{name}.params.{key}")
+            problem = sklearn_params_error(CLASSIFIERS[kind], spec.params)
+            if problem:
+                raise Invalid(problem, f"classifiers.{name}.params")
+            if not hasattr(CLASSIFIERS[kind](**spec.params), "predict_proba"):
+                raise Invalid(
+                    f"{kind} gives no probabilities with these params (sgd: set loss: modified_huber or log_loss)",
+                    f"classifiers.{name}.params",
+                )
 
 
 class NgramTfidf:
@@ -157,28 +210,22 @@ class NgramTfidf:
 class TfidfFamily(ModelFamily):
     """Weighted average of linear classifiers on one TF-IDF representation."""
 
-    def __init__(self, params: Mapping[str, Any], seed: int) -> None:
-        super().__init__(params, seed)
-        self.features = NgramTfidf(self.params.get("vectorizer", {}))
-        self.text_view = self.params.get("text_view", "raw")
-        self._views: dict[str, str] = {}
-        if self.text_view not in TEXT_VIEWS:
-            raise DaigtError(f"text_view must be one of {list(TEXT_VIEWS)}, got {self.text_view!r}")
-        self.vocabulary_from = self.params.get("fit_vocabulary_on", "train")
-        if self.vocabulary_from not in VOCABULARY_SOURCES:
-            raise DaigtError(f"fit_vocabulary_on must be one of {VOCABULARY_SOURCES}, got {self.vocabulary_from!r}")
-        specs = self.params.get("classifiers") or {}
-        if not specs:
-            raise DaigtError("tfidf config needs at least one entry under params.classifiers")
-        self.weights = {name: float(spec.get("weight", 1.0)) for name, spec in specs.items()}
-        self.classifiers = {name: self._build(name, spec) for name, spec in specs.items()}
+    Params = TfidfParams
 
-    def _build(self, name: str, spec: Mapping[str, Any]) -> Any:
-        kind = spec.get("kind", name)
-        if kind not in CLASSIFIERS:
-            raise DaigtError(f"classifier '{name}': unknown kind '{kind}' (known: {', '.join(CLASSIFIERS)})")
-        cls = CLASSIFIERS[kind]
-        kwargs = dict(spec.get("params", {}))
+    def __init__(self, params: Any, seed: int) -> None:
+        super().__init__(params, seed)
+        self.features = NgramTfidf(self.params.vectorizer)
+        self.text_view = self.params.text_view
+        self._views: dict[str, str] = {}
+        self.vocabulary_from = self.params.fit_vocabulary_on
+        specs = self.params.classifiers
+        self.weights = {name: float(spec.weight) for name, spec in specs.items()}
+        self.classifiers = {name: self._build(name) for name in specs}
+
+    def _build(self, name: str) -> Any:
+        spec = self.params.classifiers[name]
+        cls = CLASSIFIERS[spec.kind or name]
+        kwargs = dict(spec.params)
         if "random_state" in cls().get_params():
             kwargs.setdefault("random_state", self.seed)
         return cls(**kwargs)

@@ -1,7 +1,5 @@
 """Attack mode: a trained model's held-out folds scored clean, under each op alone, and under the whole recipe.
 
-python -m augment.attack --model tfidf_word --train ../shared/data/train.csv --sample 1000
-
 Every essay is scored by the fold model that never trained on it (as in OOF), after the perturbation and
 after whatever deobfuscation the model was trained with. Attacks draw their randomness from a copy index
 no training copy uses. Writes ``artifacts/<model>/attack/`` (attack.md, attack.json, attack.png).
@@ -9,29 +7,21 @@ no training copy uses. Writes ``artifacts/<model>/attack/`` (attack.md, attack.j
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import yaml
 from tqdm.auto import tqdm
 
-from augment.pipeline import ROOT
 from augment.recipe import Augmenter, Recipe
-from daigt import atomic
-from daigt.errors import DaigtError, cli_entry
-from daigt.families import get_family
+from daigt.artifacts import ModelArtifacts
+from daigt.errors import DaigtError
 from daigt.hardening import deobfuscate_texts
 from daigt.metrics import auc
+from daigt.plots import plt, save_figure
 from daigt.project import Project
-from daigt.train import CONFIG_FILE, METRICS_FILE, MODEL_DIR, fold_dir
+from essayio import atomic
 
 ATTACK_COPY = 10_000  # never used by training copies (1..N)
 CLEAN, WHOLE = "clean", "whole recipe"
@@ -47,12 +37,11 @@ def attack(project: Project, model: str, recipe: Recipe, sample: int | None, see
     n_folds = project.folds.n_folds
     models, deobfuscation = [], []
     for k in range(n_folds):
-        folder = fold_dir(project.artifacts, model, k)
-        if not (folder / METRICS_FILE).is_file():
-            raise DaigtError(f"{folder}: no trained fold; run python src/train_fold.py --fold all --model {model}")
-        family = json.loads((folder / METRICS_FILE).read_text())["family"]
-        models.append(get_family(family).load(folder / MODEL_DIR))
-        deobfuscation.append(yaml.safe_load((folder / CONFIG_FILE).read_text()).get("deobfuscate"))
+        folder = ModelArtifacts(project.artifacts, model).fold(k)
+        if not folder.exists():
+            raise DaigtError(f"{folder.path}: no trained fold; run python src/train_fold.py --fold all --model {model}")
+        models.append(folder.load_model())
+        deobfuscation.append(folder.deobfuscation())
     conditions = [CLEAN, *(s.op for s in recipe.steps), WHOLE]
     ids, labels = train["id"].tolist(), train["label"].to_numpy(dtype=float)
     rows: dict[str, float] = {}
@@ -93,30 +82,12 @@ def plot(path: Path, report: dict[str, Any]) -> None:
     ax.axvline(values[names.index(CLEAN)], color="k", lw=0.8, ls=":")
     ax.set(xlim=(max(0.5, min(values) - 0.02), 1.0), xlabel="OOF ROC-AUC", title=f"{report['model']} under attack")
     fig.tight_layout()
-    with atomic.atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
-@cli_entry
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m augment.attack", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("--model", required=True, help="a trained model under artifacts/")
-    parser.add_argument("--recipe", default=str(ROOT / "configs/augment/attack.yaml"))
-    parser.add_argument("--config", help="project config (default: configs/project.yaml)")
-    parser.add_argument("--train", help="the training essays the model was trained on")
-    parser.add_argument("--artifacts", help="where the model's folds are")
-    parser.add_argument("--sample", type=int, help="score a stratified sample of this many essays")
-    args = parser.parse_args(argv)
-    project = Project.load(args.config, args.train, None, args.artifacts)
-    report = attack(project, args.model, Recipe.load(args.recipe), args.sample)
-    with atomic.atomic_dir(project.artifacts / args.model / "attack") as tmp:
+def write_report(directory: Path, report: dict[str, Any]) -> None:
+    """``attack.json``, ``attack.md`` and ``attack.png``, published together in one rename."""
+    with atomic.atomic_dir(directory) as tmp:
         atomic.write_json(tmp / "attack.json", report)
         atomic.write_text(tmp / "attack.md", markdown(report))
         plot(tmp / "attack.png", report)
-    print(markdown(report))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,26 +1,39 @@
-"""``blend``: models' artifacts -> stacker -> validated submission.csv plus report.md/json and roc.png."""
+"""``blend``: models' artifacts -> candidates (each model, rank mean, stacker) -> the picked one as a validated
+submission.csv, with report.md/json, plots, the error analysis and the saved ensemble for predict/serve."""
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from daigt import atomic
 from daigt.analysis import write_analysis
 from daigt.config import repo_path
-from daigt.decisions import choose_thresholds
+from daigt.decisions import DecisionConfig, choose_thresholds
 from daigt.errors import DaigtError
 from daigt.inference import save_ensemble
 from daigt.metrics import auc, per_group_auc
 from daigt.project import Project
 from daigt.report import markdown, roc_plot
-from daigt.stacking import STACKER, build_candidates, collect_models, pick_candidate
+from daigt.stacking import STACKER, FeatureConfig, StackerConfig, build_candidates, collect_models, pick_candidate
 from daigt.submission import validate_submission
+from essayio import atomic
+
+
+@dataclass
+class BlendConfig:
+    """configs/blend.yaml."""
+
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    stacker: StackerConfig = field(default_factory=StackerConfig)
+    pick: str = "auto"  # auto: the best candidate by OOF AUC; or a candidate's name
+    output: str = "submissions/submission.csv"  # with report.md/json, plots and analysis beside it
+    ensemble: str = "ensemble"  # what predict/serve load
+    decisions: DecisionConfig = field(default_factory=DecisionConfig)
 
 
 @dataclass
@@ -31,7 +44,7 @@ class BlendResult:
 
 
 def blend(
-    project: Project, cfg: dict[str, Any], out_path: Path, sample: Path | None = None, ensemble_dir: Path | None = None
+    project: Project, cfg: BlendConfig, out_path: Path, sample: Path | None = None, ensemble_dir: Path | None = None
 ) -> BlendResult:
     train, _ = project.train_frame()
     test = project.test_frame()
@@ -42,8 +55,8 @@ def blend(
         raise DaigtError(
             f"no complete model under {project.artifacts}: run `python src/train_fold.py --fold all` first"
         )
-    candidates = build_candidates(models, train, test, cfg)
-    chosen = pick_candidate(candidates, str(cfg.get("pick", "auto")))
+    candidates = build_candidates(models, train, test, cfg.features, cfg.stacker)
+    chosen = pick_candidate(candidates, cfg.pick)
 
     submission = pd.DataFrame({"id": test["id"].to_numpy(), "generated": np.clip(chosen.test, 0.0, 1.0)})
     sample = sample or project.sample_submission_path()
@@ -75,12 +88,10 @@ def blend(
             for s in sorted(set(sources))
         }
 
-    thresholds = choose_thresholds(labels, chosen.oof, cfg.get("decisions", {}))
+    thresholds = choose_thresholds(labels, chosen.oof, cfg.decisions)
     report["thresholds"] = thresholds.to_dict()
-    ensemble_dir = ensemble_dir or repo_path(cfg.get("ensemble", "ensemble"))
-    save_ensemble(
-        ensemble_dir, project.artifacts, models, chosen, cfg.get("features", {}), thresholds, project.folds.n_folds
-    )
+    ensemble_dir = ensemble_dir or repo_path(cfg.ensemble)
+    save_ensemble(ensemble_dir, project.artifacts, models, chosen, cfg.features, thresholds, project.folds.n_folds)
     report["ensemble"] = str(ensemble_dir)
 
     out_dir = out_path.parent

@@ -1,0 +1,37 @@
+"""Score a trained model's held-out folds under attack: clean, each op of a recipe alone, the whole recipe.
+
+python src/attack.py --model tfidf_word --train ../shared/data/train.csv --sample 1000
+
+Writes artifacts/<model>/attack/ (attack.md, attack.json, attack.png) and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from augment.recipe import Recipe
+from daigt.artifacts import ModelArtifacts
+from daigt.attack import attack, markdown, write_report
+from daigt.config import CONFIG_DIR
+from daigt.errors import cli_entry
+from daigt.project import Project
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="a trained model under artifacts/")
+    parser.add_argument("--recipe", default=str(CONFIG_DIR / "augment" / "attack.yaml"))
+    parser.add_argument("--config", help="project config (default: configs/project.yaml)")
+    parser.add_argument("--train", help="the training essays the model was trained on")
+    parser.add_argument("--artifacts", help="where the model's folds are")
+    parser.add_argument("--sample", type=int, help="score a stratified sample of this many essays")
+    args = parser.parse_args(argv)
+    project = Project.load(args.config, args.train, None, args.artifacts)
+    report = attack(project, args.model, Recipe.load(args.recipe), args.sample)
+    write_report(ModelArtifacts(project.artifacts, args.model).attack_dir, report)
+    print(markdown(report))
+
+
+if __name__ == "__main__":
+    main()
