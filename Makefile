@@ -5,9 +5,12 @@ TRAIN   ?= $(DATA)/train.csv
 TEST    ?= $(DATA)/test_essays.csv
 # models trained side by side by `make run`, one process each (the CPU families use one core each)
 JOBS    ?= 2
+# LOSO=1: also refit the pipeline without each source / prompt (src/evaluate.py, ~4 min here) before the blend,
+# which then reports those figures and, with pick: auto, picks by them
+LOSO    ?= 0
 STAMP   := .venv/.installed
 
-.PHONY: setup run folds train blend test lint bench clean textattack-env
+.PHONY: setup run evaluate folds train blend test lint bench clean textattack-env
 
 setup: $(STAMP)
 
@@ -15,9 +18,13 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml scripts/setup.
 	bash scripts/setup.sh
 	touch $(STAMP)
 
-run: setup  ## every model in configs/project.yaml, 5 folds each, then the stacker -> submissions/submission.csv
+run: setup  ## every model in configs/project.yaml, 5 folds each, [generalization], blend -> submissions/submission.csv
 	$(PY) src/train_fold.py --fold all --model all --jobs $(JOBS) --train $(TRAIN) --test $(TEST)
+	if [ "$(LOSO)" = 1 ]; then $(PY) src/evaluate.py --jobs $(JOBS) --train $(TRAIN); fi
 	$(PY) src/blend.py --train $(TRAIN) --test $(TEST)
+
+evaluate: setup  ## generalization only: leave-one-source-out and leave-one-prompt-out
+	$(PY) src/evaluate.py --jobs $(JOBS) --train $(TRAIN)
 
 folds: setup
 	$(PY) src/make_folds.py --train $(TRAIN)
@@ -39,5 +46,6 @@ textattack-env:  ## optional: textattack ops in their own venv (flair pins trans
 	.venv-textattack/bin/python -m augment.resources
 
 clean:
-	rm -rf artifacts ensemble folds/dedup-*.npy submissions/*.csv submissions/*.json submissions/*.png
+	rm -rf artifacts ensemble folds/dedup-*.npy folds/folds.* folds/holdout.* submissions/*.csv submissions/*.json \
+	  submissions/*.png
 	find submissions -name '*.md' ! -name README.md -delete

@@ -24,13 +24,18 @@ from augment.synonyms import synonym
 ALL_OPS = {**OPS, "synonym": synonym}
 BACK_TRANSLATION = "back_translation"
 TEXTATTACK = "textattack:"  # textattack:<Augmenter>, only in the textattack environment (textattack_ops.py)
+NLPAUG = "nlpaug:"  # nlpaug:<Augmenter> with the augmenter's arguments (nlpaug_ops.py)
 
 
-def resolve_op(name: str) -> Callable[[str, random.Random, float], str]:
+def resolve_op(name: str, options: dict[str, Any] | None = None) -> Callable[[str, random.Random, float], str]:
     if name.startswith(TEXTATTACK):
         from augment.textattack_ops import textattack_op
 
         return textattack_op(name[len(TEXTATTACK) :])
+    if name.startswith(NLPAUG):
+        from augment.nlpaug_ops import nlpaug_op
+
+        return nlpaug_op(name[len(NLPAUG) :], dict(options or {}))
     return ALL_OPS[name]
 
 
@@ -98,6 +103,10 @@ def op_options(op: str, options: dict[str, Any]) -> tuple[str, ...]:
         from augment.backtranslate import engine_options
 
         return ("engine", *engine_options(str(options.get("engine", "apertium"))))
+    if op.startswith(NLPAUG):
+        from augment.nlpaug_ops import option_names
+
+        return option_names(op[len(NLPAUG) :])
     return ()
 
 
@@ -107,7 +116,7 @@ def _step(where: str, i: int, raw: Any) -> Step:
         raise AugmentError(f"{where}: {at}: expected a mapping like {{op: char_typo, p: 0.3}}, got {raw!r}")
     raw = dict(raw)
     op = raw.pop("op", None)
-    if op not in ALL_OPS and op != BACK_TRANSLATION and not str(op).startswith(TEXTATTACK):
+    if op not in ALL_OPS and op != BACK_TRANSLATION and not str(op).startswith((TEXTATTACK, NLPAUG)):
         known = sorted([*ALL_OPS, BACK_TRANSLATION])
         guess = difflib.get_close_matches(str(op), known, n=1, cutoff=0.6)
         hint = f"did you mean '{guess[0]}'? " if guess else ""
@@ -133,7 +142,7 @@ class Augmenter:
     def __init__(self, recipe: Recipe) -> None:
         self.recipe = recipe
         self._engine: Any = None
-        self._ops = {s.op: resolve_op(s.op) for s in recipe.steps if s.op != BACK_TRANSLATION}
+        self._ops = {s.op: resolve_op(s.op, s.options) for s in recipe.steps if s.op != BACK_TRANSLATION}
         for step in recipe.steps:  # a missing engine fails here, before any essay is touched
             if step.op == BACK_TRANSLATION:
                 from augment.backtranslate import make_engine

@@ -97,6 +97,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--vectoriser-baseline", action="store_true", help="also time sklearn-per-fold vs ours")
     parser.add_argument("--counting-baseline", action="store_true", help="also time sklearn vs numpy n-gram counts")
+    parser.add_argument("--evaluate", action="store_true", help="also time src/evaluate.py (LOSO + LOPO) after it")
     parser.add_argument(
         "--jobs", type=int, default=2, help="also time `--model all --jobs N` + blend, as make run (without --models)"
     )
@@ -107,6 +108,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             project = yaml.safe_load((ROOT / "configs/project.yaml").read_text())
             project["folds"]["path"] = f"{tmp}/folds.csv"
+            project["holdout"]["path"] = f"{tmp}/holdout.csv"
             config = Path(tmp) / "project.yaml"
             config.write_text(yaml.safe_dump(project))
             common = ["--config", str(config), "--train", args.train, "--test", args.test, "--artifacts", f"{tmp}/a"]
@@ -122,7 +124,11 @@ def main() -> None:
             rows.setdefault("blend (LightGBM stacker, 5 folds)", []).append((wall, peak))
             rows.setdefault("whole pipeline, models in a row", []).append((total + wall, max(highest, peak)))
             if args.jobs > 1 and args.models is None:  # what `make run` does: the models side by side, then blend
-                cold = {**project, "folds": {**project["folds"], "path": f"{tmp}/b_folds/folds.csv"}}
+                cold = {
+                    **project,
+                    "folds": {**project["folds"], "path": f"{tmp}/b_folds/folds.csv"},
+                    "holdout": {**project["holdout"], "path": f"{tmp}/b_folds/holdout.csv"},
+                }
                 cold_config = Path(tmp) / "project_b.yaml"  # own folds folder: nothing cached by the runs above
                 cold_config.write_text(yaml.safe_dump(cold))
                 side = ["--config", str(cold_config), *common[2:-1], f"{tmp}/b"]
@@ -133,6 +139,24 @@ def main() -> None:
                 rows.setdefault(f"whole pipeline, --jobs {args.jobs} (make run)", []).append(
                     (train_wall + blend_wall, max(train_peak, blend_peak))
                 )
+                if args.evaluate:  # the generalization protocols, every split fitted from scratch
+                    gen = [
+                        py,
+                        "src/evaluate.py",
+                        "--jobs",
+                        str(args.jobs),
+                        "--no-progress",
+                        "--config",
+                        str(cold_config),
+                    ]
+                    gen += ["--train", args.train, "--artifacts", f"{tmp}/b"]
+                    gen_wall, gen_peak = timed([*gen, "--out", f"{tmp}/sub2/generalization.json"])
+                    rows.setdefault(f"generalization (src/evaluate.py), --jobs {args.jobs}", []).append(
+                        (gen_wall, gen_peak)
+                    )
+                    rows.setdefault(f"make run LOSO=1 (train, evaluate, blend), --jobs {args.jobs}", []).append(
+                        (train_wall + gen_wall + blend_wall, max(train_peak, gen_peak, blend_peak))
+                    )
     print(f"{'stage':<42} {'median wall s':>14} {'peak RSS MiB':>13}   (cpus={os.cpu_count()}, repeats={args.repeats})")
     for stage, values in rows.items():
         print(f"{stage:<42} {statistics.median(w for w, _ in values):>14.1f} {max(p for _, p in values):>13.0f}")

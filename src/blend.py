@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> None:
     width = max(len(n) for n in report["candidates"])
     for name, row in report["candidates"].items():
         folds = " ".join(f"{v:.4f}" for v in row["fold_auc"])
-        print(f"{name:<{width}}  OOF AUC {row['oof_auc']:.4f}   folds: {folds}")
+        holdout = "  n/a " if row["holdout_auc"] is None else f"{row['holdout_auc']:.4f}"
+        print(f"{name:<{width}}  OOF AUC {row['oof_auc']:.4f}  holdout AUC {holdout}   folds: {folds}")
     print(f"picked {report['picked']} (OOF AUC {report['picked_oof_auc']:.4f}) -> {out}")
     t = report["thresholds"]
     print(f"report: {out.parent / 'report.md'}  plot: {out.parent / 'roc.png'}  errors: {out.parent / 'analysis.md'}")

@@ -12,13 +12,13 @@ deepspeed --num_gpus=8 src/train_fold.py --fold 0 --model mistral_7b_lora
 from __future__ import annotations
 
 import argparse
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from functools import partial
 
 from daigt import distributed
 from daigt.artifacts import ModelArtifacts
 from daigt.config import load_model_config
 from daigt.errors import DaigtError, cli_entry
+from daigt.parallel import map_models
 from daigt.project import Project
 from daigt.train import FoldTrainer
 
@@ -81,16 +81,12 @@ def train_model(args: argparse.Namespace, name: str, progress: bool, project: Pr
 
 
 def train_in_parallel(args: argparse.Namespace, project: Project, names: list[str]) -> None:
-    """One process per model, ``--jobs`` at a time: the TF-IDF and n-gram families are single-threaded, so on
-    K cores K models finish in about the time of the slowest pair rather than of all in a row."""
+    """One process per model, ``--jobs`` at a time (daigt.parallel)."""
     if args.deepspeed or distributed.world_size() > 1:
         raise DaigtError("--jobs runs models side by side on CPU; drop it for DeepSpeed or multi-rank runs")
     project.train_frame()  # create the shared folds once, before any worker reads them
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=context) as pool:
-        futures = {pool.submit(train_model, args, name, False): name for name in names}
-        for future in as_completed(futures):
-            print("\n".join(future.result()), flush=True)
+    for lines in map_models(partial(train_model, args, progress=False), names, args.jobs):
+        print("\n".join(lines), flush=True)
 
 
 @cli_entry

@@ -92,6 +92,7 @@ def make_workspace(tmp_path: Path, essays: pd.DataFrame) -> dict[str, Path]:
         "sample_submission": None,
         "columns": {},
         "folds": {"path": str(tmp_path / "folds" / "folds.csv"), "n_folds": 3, "seed": 7, "group_by_prompt": False},
+        "holdout": {"path": str(tmp_path / "folds" / "holdout.csv"), "fraction": 0.0},
         "dedup": {"action": "group", "near_threshold": 0.8},
         "artifacts": str(tmp_path / "artifacts"),
         "models": ["tiny_tfidf"],

@@ -184,3 +184,33 @@ def test_cli_bad_recipe_or_input_is_one_line_and_writes_nothing(tmp_path: Path, 
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: ")
     assert not out.exists()
+
+
+def test_nlpaug_augmenters_are_recipe_ops_deterministic_per_essay(tmp_path: Path, essays: pd.DataFrame) -> None:
+    """Character, word and contextual (masked-LM) augmenters from nlpaug, seeded per (essay, copy, op)."""
+    from tiny_models import tiny_bert_mlm
+
+    mlm = tiny_bert_mlm(tmp_path / "mlm", essays["text"].tolist())
+    recipe = Recipe.from_dict(
+        {
+            "seed": 4,
+            "ops": [
+                {"op": "nlpaug:KeyboardAug", "p": 1.0, "intensity": 0.3},
+                {"op": "nlpaug:ContextualWordEmbsAug", "p": 1.0, "intensity": 0.3, "model_path": str(mlm),
+                 "model_type": "bert", "top_k": 5},
+            ],
+        }
+    )  # fmt: skip
+    ids, texts = essays["id"].head(8).tolist(), essays["text"].head(8).tolist()
+    whole, ops = Augmenter(recipe).apply(ids, texts)
+    again, _ = Augmenter(recipe).apply(ids[::-1], texts[::-1])  # another order, a fresh augmenter
+    assert whole == again[::-1] and all(o == "nlpaug:KeyboardAug+nlpaug:ContextualWordEmbsAug" for o in ops)
+    assert sum(a != b for a, b in zip(whole, texts, strict=True)) >= 6
+    second_copy, _ = Augmenter(recipe).apply(ids, texts, copy=2)
+    assert second_copy != whole
+    with pytest.raises(AugmentError, match="did you mean 'model_path'"):
+        Recipe.from_dict({"ops": [{"op": "nlpaug:ContextualWordEmbsAug", "model_pth": str(mlm)}]})
+    with pytest.raises(AugmentError, match="no augmenter 'KeyboardAugg' \\(did you mean 'KeyboardAug'"):
+        Augmenter(Recipe.from_dict({"ops": [{"op": "nlpaug:KeyboardAugg"}]}))
+    with pytest.raises(AugmentError, match="could not be built"):
+        Augmenter(Recipe.from_dict({"ops": [{"op": "nlpaug:ContextualWordEmbsAug", "model_path": str(tmp_path)}]}))

@@ -22,6 +22,7 @@ def tiny_params(family: str, tiny_models: dict[str, Path]) -> dict[str, Any]:
     params = {
         "tfidf": {"vectorizer": {"analyzer": "word", "ngram_range": [1, 2]}, "classifiers": {"multinomial_nb": {}}},
         "ngram_lm": {"order": 2},
+        "reference_lm": {},
         "encoder": {"pretrained": str(tiny_models["deberta"]), **transformer},
         "causal_lm": {"pretrained": str(tiny_models["mistral"]), "lora": {"r": 4, "alpha": 8}, **transformer},
     }

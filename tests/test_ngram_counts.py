@@ -44,9 +44,23 @@ def test_counts_and_terms_equal_sklearn(params: dict) -> None:
     [
         {"analyzer": "char_wb", "ngram_range": (2, 3)},
         {"analyzer": "word", "stop_words": "english"},
-        {"analyzer": "word", "ngram_range": (1, 9)},  # 9-gram codes would overflow int64: sklearn counts it
     ],
 )
 def test_declines_what_it_does_not_reproduce(params: dict) -> None:
     texts = [*make_essays(30)["text"].tolist(), " ".join(f"w{i}" for i in range(300))]
     assert count_ngrams(texts, params) is None
+
+
+@pytest.mark.parametrize("max_code", [2**62, 10**6, 500])
+def test_long_ngrams_of_a_large_vocabulary_stay_exact(max_code: int, monkeypatch) -> None:
+    """Codes that would overflow are renumbered between steps; a tiny MAX_CODE forces it at every step."""
+    import daigt.families.ngram_counts as module
+
+    monkeypatch.setattr(module, "MAX_CODE", max_code)
+    texts = [*make_essays(30)["text"].tolist(), " ".join(f"w{i}" for i in range(300)), "w1 w2 w1 w2 w1 w2"]
+    params = {"analyzer": "word", "ngram_range": (1, 9)}
+    reference = CountVectorizer(**params, dtype=np.float64)
+    expected = reference.fit_transform(texts)
+    counts, terms = count_ngrams(texts, {**params, "dtype": np.float64})
+    assert list(terms) == list(reference.get_feature_names_out())
+    assert abs(counts - expected).sum() == 0

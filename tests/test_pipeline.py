@@ -12,6 +12,7 @@ from helpers import blend_args, train_args
 
 import blend
 import train_fold
+from daigt.artifacts import ModelArtifacts
 from daigt.errors import DaigtError
 from daigt.families.tfidf import TfidfFamily
 from daigt.submission import validate_submission
@@ -98,12 +99,33 @@ def test_blend_leaves_out_partial_and_stale_models_loudly(workspace: dict[str, P
     shutil.copytree(artifacts / "tiny_tfidf", artifacts / "stale")
     oof = artifacts / "stale" / "fold0" / "oof.csv"
     pd.read_csv(oof).assign(fold=1).to_csv(oof, index=False)
+    shutil.copytree(artifacts / "tiny_tfidf", artifacts / "broken")
+    next((artifacts / "broken" / "fold1" / "model").iterdir()).unlink()
     out = workspace["root"] / "submission.csv"
     blend.main(blend_args(workspace, out))
     err = capsys.readouterr().err
     assert "'partial' left out" in err and "folds [2] missing" in err
-    assert "'stale' left out" in err and "do not match the current folds" in err
-    assert set(json.loads((workspace["root"] / "report.json").read_text())["excluded"]) == {"partial", "stale"}
+    assert "'stale' left out" in err and "fold0/oof.csv: changed since it was written" in err
+    assert "'broken' left out" in err and "missing; retrain it with python src/train_fold.py --fold 1" in err
+    excluded = json.loads((workspace["root"] / "report.json").read_text())["excluded"]
+    assert set(excluded) == {"partial", "stale", "broken"}
+    next((artifacts / "tiny_tfidf" / "fold1" / "model").iterdir()).unlink()
+    train_fold.main(train_args(workspace))  # a damaged fold is not "up to date": it is retrained
+    assert "fold 1: " in capsys.readouterr().err and (artifacts / "tiny_tfidf" / "fold1").is_dir()
+    ModelArtifacts(artifacts, "tiny_tfidf").fold(1).verified()
+
+
+def test_blend_refuses_folds_trained_on_texts_that_have_since_changed(workspace: dict[str, Path], capsys) -> None:
+    """Same ids, new texts: the folds' ids still match, but the models learned other essays."""
+    train_fold.main(train_args(workspace))
+    frame = pd.read_csv(workspace["train"])
+    frame.assign(text=frame["text"] + " edited").to_csv(workspace["train"], index=False)
+    out = workspace["root"] / "submission.csv"
+    with pytest.raises(SystemExit) as stop:
+        blend.main(blend_args(workspace, out))
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "trained on other training data" in err and "Traceback" not in err
+    assert not out.exists()
 
 
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(workspace: dict[str, Path], capsys) -> None:

@@ -7,6 +7,7 @@ import random
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import make_essays
 
 from daigt.errors import DaigtError
 from daigt.stylometry import GROUPS, StyleConfig, previous_occurrence, style_features, word_ids
@@ -107,3 +108,15 @@ def test_punctuation_columns_do_not_follow_the_config_mapping_order() -> None:
     forward = style_features(texts, ["punctuation"], StyleConfig(marks=marks))
     backward = style_features(texts, ["punctuation"], StyleConfig(marks=dict(reversed(marks.items()))))
     pd.testing.assert_frame_equal(forward, backward)
+
+
+def test_memo_equals_direct_computation_in_any_order() -> None:
+    from daigt.stylometry import StyleMemo
+
+    texts = pd.Series([*make_essays(30)["text"].tolist(), "Short one.", "Short one."])
+    memo = StyleMemo(["lexicon", "repetition", "rhythm"], StyleConfig())
+    direct = style_features(texts, ["lexicon", "repetition", "rhythm"])
+    pd.testing.assert_frame_equal(memo(texts), direct)
+    reordered = texts.iloc[::-1].reset_index(drop=True)
+    pd.testing.assert_frame_equal(memo(reordered), direct.iloc[::-1].reset_index(drop=True))
+    assert memo(texts.head(0)).shape == (0, direct.shape[1])

@@ -78,3 +78,22 @@ def tiny_marian_pair(root: Path, texts: Sequence[str], pivot: str = "es") -> Pat
         )  # fmt: skip
         MarianMTModel(config).save_pretrained(folder)
     return root
+
+
+def tiny_bert_mlm(folder: Path, texts: Sequence[str]) -> Path:
+    """A tiny BERT masked LM with a WordPiece vocabulary of the essays' words (nlpaug's contextual op)."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    wordpiece = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    wordpiece.normalizer = normalizers.BertNormalizer(lowercase=True)
+    wordpiece.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    wordpiece.train_from_iterator(list(texts), trainers.WordPieceTrainer(vocab_size=200, special_tokens=specials))
+    vocab = sorted(wordpiece.get_vocab().items(), key=lambda item: item[1])
+    (folder / "vocab.txt").write_text("\n".join(token for token, _ in vocab) + "\n")
+    BertTokenizerFast.from_pretrained(str(folder)).save_pretrained(folder)
+    config = BertConfig(vocab_size=len(vocab), max_position_embeddings=512, **TINY)
+    BertForMaskedLM(config).save_pretrained(folder)
+    return folder

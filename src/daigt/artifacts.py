@@ -4,9 +4,14 @@
 
 - ``oof.csv``      id, fold, label, pred: the held-out fold's predictions
 - ``test.csv``     id, pred: the test essays' predictions
-- ``metrics.json`` AUC, timings, memory, the ``run_key`` (config, seed, data, folds) the fold was trained under
+- ``holdout.csv``  id, pred: the locked holdout's predictions (empty without a holdout)
+- ``metrics.json`` AUC, timings, memory, the ``run_key`` (config, seed, data, folds) the fold was trained under,
+                   the ``data_key`` of its training rows, and ``files``: every other file's SHA-256, checked on read
 - ``config.yaml``  the resolved model config
 - ``model/``       whatever the family's ``save`` wrote; ``load_model`` rebuilds it
+
+``artifacts/<model>/generalization/<split>/`` (written by src/evaluate.py): ``predictions.csv`` (id, role
+train|eval, fold, pred: the split's inner-fold OOF and its held-out rows) and ``meta.json`` (its run key).
 
 ``ensemble/`` (written by blend): ``ensemble.json`` (spec), ``oof_references.npz`` (each model's OOF
 predictions), ``stacker/fold<k>.txt`` (LightGBM fold boosters).
@@ -14,6 +19,7 @@ predictions), ``stacker/fold<k>.txt`` (LightGBM fold boosters).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,16 +30,35 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from daigt.config import DeobfuscateSpec
+from daigt.config import DeobfuscateSpec, frame_fingerprint
 from daigt.errors import DaigtError
 from daigt.families import ModelFamily, get_family
 from daigt.schema import parse
 from essayio import atomic
 
-OOF_FILE, TEST_FILE, METRICS_FILE = "oof.csv", "test.csv", "metrics.json"
+OOF_FILE, METRICS_FILE = "oof.csv", "metrics.json"
+SCORED_FILES = {"test": "test.csv", "holdout": "holdout.csv"}  # sets every fold model scores, by name
 CONFIG_FILE, MODEL_DIR = "config.yaml", "model"
 ENSEMBLE_FILE, REFERENCES_FILE, STACKER_DIR = "ensemble.json", "oof_references.npz", "stacker"
-WORK_PREFIX, ATTACK_DIR = ".work-fold", "attack"
+WORK_PREFIX, ATTACK_DIR, GENERALIZATION_DIR = ".work-fold", "attack", "generalization"
+SPLIT_PREDICTIONS, SPLIT_META = "predictions.csv", "meta.json"
+
+
+def file_digests(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``folder`` but metrics.json, by path relative to it."""
+    digests = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != METRICS_FILE):
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda h=handle: h.read(1 << 20), b""):
+                digest.update(block)
+        digests[path.relative_to(folder).as_posix()] = digest.hexdigest()
+    return digests
+
+
+def data_key(train: pd.DataFrame) -> str:
+    """What a fold's training rows were: ids, texts, labels and folds (blend refuses folds trained on others)."""
+    return frame_fingerprint(train, ["id", "text", "label", "fold"])
 
 
 @dataclass(frozen=True)
@@ -52,10 +77,39 @@ class FoldFolder:
         return (self.path / METRICS_FILE).is_file()
 
     def metrics(self) -> dict[str, Any]:
-        return json.loads((self.path / METRICS_FILE).read_text())
+        try:
+            metrics = json.loads((self.path / METRICS_FILE).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise DaigtError(f"{self.path / METRICS_FILE}: unreadable ({type(err).__name__}); {self.retrain}") from None
+        if not isinstance(metrics, dict):
+            raise DaigtError(f"{self.path / METRICS_FILE}: not a metrics object; {self.retrain}")
+        return metrics
+
+    @property
+    def retrain(self) -> str:
+        return f"retrain it with python src/train_fold.py --fold {self.fold} --model {self.model}"
 
     def run_key(self) -> str | None:
-        return self.metrics().get("run_key") if self.exists() else None
+        """The run key of a complete, intact fold; None when it is missing or damaged (so it is retrained)."""
+        try:
+            return self.verified().get("run_key")
+        except DaigtError:
+            return None
+
+    def verified(self) -> dict[str, Any]:
+        """The fold's metrics, after checking every file it recorded is there with the same content."""
+        if not self.exists():
+            raise DaigtError(f"{self.path}: not trained; {self.retrain}")
+        metrics = self.metrics()
+        recorded = metrics.get("files")
+        if not isinstance(recorded, dict):
+            raise DaigtError(f"{self.path}: written by an older version (no file checksums); {self.retrain}")
+        found = file_digests(self.path)
+        damaged = sorted(name for name, digest in recorded.items() if found.get(name) != digest)
+        if damaged:
+            state = "missing" if damaged[0] not in found else "changed since it was written"
+            raise DaigtError(f"{self.path / damaged[0]}: {state}; {self.retrain}")
+        return metrics
 
     def config(self) -> dict[str, Any]:
         return yaml.safe_load((self.path / CONFIG_FILE).read_text())
@@ -68,16 +122,17 @@ class FoldFolder:
     def oof(self) -> pd.DataFrame:
         return pd.read_csv(self.path / OOF_FILE, dtype={"id": str})
 
-    def test(self) -> pd.DataFrame:
-        return pd.read_csv(self.path / TEST_FILE, dtype={"id": str})
+    def scored(self, name: str) -> pd.DataFrame:
+        """id, pred of a scored set ("test" or "holdout")."""
+        return pd.read_csv(self.path / SCORED_FILES[name], dtype={"id": str})
 
     def load_model(self) -> ModelFamily:
-        return get_family(self.metrics()["family"]).load(self.model_dir)
+        return get_family(self.verified()["family"]).load(self.model_dir)
 
     def write(
         self,
         oof: pd.DataFrame,
-        test: pd.DataFrame,
+        scored: dict[str, pd.DataFrame],
         config: dict[str, Any],
         metrics: dict[str, Any],
         save_model: Callable[[Path], None],
@@ -85,11 +140,31 @@ class FoldFolder:
         """Everything at once: the folder appears in one rename when all of it is written."""
         with atomic.atomic_dir(self.path) as tmp:
             oof.to_csv(tmp / OOF_FILE, index=False)
-            test.to_csv(tmp / TEST_FILE, index=False)
+            for name, frame in scored.items():
+                frame.to_csv(tmp / SCORED_FILES[name], index=False)
             atomic.write_yaml(tmp / CONFIG_FILE, config)
             (tmp / MODEL_DIR).mkdir()
             save_model(tmp / MODEL_DIR)
-            atomic.write_json(tmp / METRICS_FILE, metrics)
+            atomic.write_json(tmp / METRICS_FILE, {**metrics, "files": file_digests(tmp)})
+
+
+@dataclass(frozen=True)
+class SplitFolder:
+    """One model's predictions for one generalization split (inner-fold OOF on its train rows, its eval rows)."""
+
+    path: Path
+
+    def run_key(self) -> str | None:
+        meta = self.path / SPLIT_META
+        return json.loads(meta.read_text()).get("run_key") if meta.is_file() else None
+
+    def predictions(self) -> pd.DataFrame:
+        return pd.read_csv(self.path / SPLIT_PREDICTIONS, dtype={"id": str, "role": str})
+
+    def write(self, predictions: pd.DataFrame, meta: dict[str, Any]) -> None:
+        with atomic.atomic_dir(self.path) as tmp:
+            predictions.to_csv(tmp / SPLIT_PREDICTIONS, index=False)
+            atomic.write_json(tmp / SPLIT_META, meta)
 
 
 @dataclass(frozen=True)
@@ -113,6 +188,9 @@ class ModelArtifacts:
     @property
     def attack_dir(self) -> Path:
         return self.path / ATTACK_DIR
+
+    def split(self, key: str) -> SplitFolder:
+        return SplitFolder(self.path / GENERALIZATION_DIR / key)
 
     def missing_folds(self, n_folds: int) -> list[int]:
         return [k for k in range(n_folds) if not self.fold(k).exists()]

@@ -3,7 +3,9 @@ submission.csv, with report.md/json, plots, the error analysis and the saved ens
 
 from __future__ import annotations
 
+import json
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,16 +14,19 @@ import numpy as np
 import pandas as pd
 
 from daigt.analysis import write_analysis
-from daigt.config import repo_path
+from daigt.artifacts import ModelArtifacts
+from daigt.config import fingerprint, frame_fingerprint, repo_path
 from daigt.decisions import DecisionConfig, choose_thresholds
 from daigt.errors import DaigtError
 from daigt.inference import save_ensemble
 from daigt.metrics import auc, per_group_auc
 from daigt.project import Project
 from daigt.report import markdown, roc_plot
+from daigt.schema import to_dict
 from daigt.stacking import STACKER, FeatureConfig, StackerConfig, build_candidates, collect_models, pick_candidate
 from daigt.submission import validate_submission
 from essayio import atomic
+from essayio.publish import publication
 
 
 @dataclass
@@ -30,10 +35,40 @@ class BlendConfig:
 
     features: FeatureConfig = field(default_factory=FeatureConfig)
     stacker: StackerConfig = field(default_factory=StackerConfig)
-    pick: str = "auto"  # auto: the best candidate by OOF AUC; or a candidate's name
+    # a candidate's name, or auto: among candidates with OOF AUC >= min_oof_auc, the best mean held-out-source
+    # AUC in the generalization results when they match this blend's models, data and stacker
+    # (src/evaluate.py), else the best OOF AUC (with a warning)
+    pick: str = "auto"
+    min_oof_auc: float = 0.0
+    generalization: str = "submissions/generalization.json"  # what src/evaluate.py wrote
     output: str = "submissions/submission.csv"  # with report.md/json, plots and analysis beside it
     ensemble: str = "ensemble"  # what predict/serve load
     decisions: DecisionConfig = field(default_factory=DecisionConfig)
+
+    def stacking_key(self) -> str:
+        """What of this config the generalization figures depend on (the stacker and its features)."""
+        return fingerprint({"features": to_dict(self.features), "stacker": to_dict(self.stacker)})
+
+
+def read_generalization(
+    path: Path, cfg: BlendConfig, models: dict[str, Any], train: pd.DataFrame, artifacts: Path
+) -> tuple[dict[str, Any] | None, str]:
+    """The generalization results if they were computed for these models, data and stacker; else why not."""
+    if not path.is_file():
+        return None, f"no {path}: run python src/evaluate.py"
+    result = json.loads(path.read_text())
+    keys = {name: ModelArtifacts(artifacts, name).fold(0).metrics().get("config_key") for name in models}
+    computed = result.get("models", {})
+    if sorted(computed) != sorted(keys):
+        return None, f"{path} was computed for models {sorted(computed)}, not {sorted(keys)}"
+    changed = [name for name in keys if computed[name] != keys[name]]
+    if changed:
+        return None, f"{path} was computed before the config of {', '.join(changed)} changed"
+    if result.get("blend") != cfg.stacking_key():
+        return None, f"{path} was computed with another stacker config"
+    if result.get("data") != frame_fingerprint(train, ["id", "text", "label"]):
+        return None, f"{path} was computed on other training data"
+    return result, ""
 
 
 @dataclass
@@ -47,16 +82,22 @@ def blend(
     project: Project, cfg: BlendConfig, out_path: Path, sample: Path | None = None, ensemble_dir: Path | None = None
 ) -> BlendResult:
     train, _ = project.train_frame()
-    test = project.test_frame()
-    models, excluded = collect_models(project.artifacts, train, test["id"], project.folds.n_folds)
+    test, holdout = project.test_frame(), project.holdout_frame()
+    scored = {"test": test, "holdout": holdout}
+    models, excluded = collect_models(
+        project.artifacts, train, {s: f["id"] for s, f in scored.items()}, project.folds.n_folds
+    )
     for name, reason in excluded.items():
         print(f"WARNING: model '{name}' left out of the blend — {reason}", file=sys.stderr)
     if not models:
         raise DaigtError(
             f"no complete model under {project.artifacts}: run `python src/train_fold.py --fold all` first"
         )
-    candidates = build_candidates(models, train, test, cfg.features, cfg.stacker)
-    chosen = pick_candidate(candidates, cfg.pick)
+    candidates = build_candidates(models, train, scored, cfg.features, cfg.stacker)
+    generalization, why_not = read_generalization(repo_path(cfg.generalization), cfg, models, train, project.artifacts)
+    if cfg.pick == "auto" and generalization is None:
+        print(f"WARNING: pick: auto falls back to OOF AUC — {why_not}", file=sys.stderr)
+    chosen = pick_candidate(candidates, cfg.pick, generalization, cfg.min_oof_auc)
 
     submission = pd.DataFrame({"id": test["id"].to_numpy(), "generated": np.clip(chosen.test, 0.0, 1.0)})
     sample = sample or project.sample_submission_path()
@@ -68,16 +109,22 @@ def blend(
         "picked_oof_auc": chosen.oof_auc,
         "n_train": len(train),
         "n_test": len(test),
+        "n_holdout": len(holdout),
         "n_folds": project.folds.n_folds,
         "candidates": {
             name: {
                 "oof_auc": c.oof_auc,
                 "fold_auc": _fold_aucs(labels, c.oof, train["fold"].to_numpy()),
+                # the locked holdout: reported, never used to choose anything
+                "holdout_auc": auc(holdout["label"], c.scored["holdout"]) if len(holdout) else None,
             }
             for name, c in candidates.items()
         },
         "excluded": excluded,
         "validated_against": str(sample) if sample else None,
+        "picked_by": cfg.pick if cfg.pick != "auto" else ("generalization" if generalization else "oof"),
+        "generalization": generalization,
+        "generalization_missing": why_not or None,
     }
     report["stacking"] = stacking_verdict(models, candidates)
     if train["source"].str.len().gt(0).any():
@@ -91,20 +138,24 @@ def blend(
     thresholds = choose_thresholds(labels, chosen.oof, cfg.decisions)
     report["thresholds"] = thresholds.to_dict()
     ensemble_dir = ensemble_dir or repo_path(cfg.ensemble)
-    save_ensemble(ensemble_dir, project.artifacts, models, chosen, cfg.features, thresholds, project.folds.n_folds)
     report["ensemble"] = str(ensemble_dir)
-
-    out_dir = out_path.parent
-    write_analysis(out_dir, train, chosen.oof, thresholds, chosen.name)
-    roc_plot(
-        out_dir / "roc.png",
-        labels,
-        {n: c.oof for n, c in candidates.items()},
-        {n: c.oof_auc for n, c in candidates.items()},
-    )
-    atomic.write_json(out_dir / "report.json", report)
-    atomic.write_text(out_dir / "report.md", markdown(report))
-    atomic.write_csv(out_path, submission)  # last: the submission exists only if everything before worked
+    report["run_id"] = time.strftime("%Y%m%d-%H%M%S")
+    # submission, report, analysis, plots and ensemble/ are published together or not at all (essayio.publish)
+    with publication(out_path.parent, report["run_id"]) as stage:
+        save_ensemble(
+            stage.folder_for(ensemble_dir), project.artifacts, models, chosen, cfg.features, thresholds,
+            project.folds.n_folds, run_id=report["run_id"],
+        )  # fmt: skip
+        write_analysis(stage.dir, train, chosen.oof, thresholds, chosen.name)
+        roc_plot(
+            stage.dir / "roc.png",
+            labels,
+            {n: c.oof for n, c in candidates.items()},
+            {n: c.oof_auc for n, c in candidates.items()},
+        )
+        atomic.write_json(stage.dir / "report.json", report)
+        atomic.write_text(stage.dir / "report.md", markdown(report))
+        atomic.write_csv(stage.dir / out_path.name, submission)
     return BlendResult(submission, report, out_path)
 
 

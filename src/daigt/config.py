@@ -13,8 +13,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
+import pandas as pd
 import yaml
 
 from daigt.errors import DaigtError
@@ -82,6 +83,7 @@ class AugmentSpec:
     workers: int = 1
     file: str | None = None  # or: copies made beforehand by python -m augment (rows with parent_id)
     each_epoch: str | None = None  # families that train in epochs: a fresh copy of every essay each epoch
+    classes: Literal["both", "ai", "human"] = "both"  # whose essays get copies (ai: disguised AI essays)
 
     def check(self) -> None:
         if not (self.recipe or self.file or self.each_epoch):
@@ -103,6 +105,21 @@ class DeobfuscateSpec:
 
 
 @dataclass
+class PseudoSpec:
+    """``pseudo:``: transductive pseudo-labelling. Each fold's model labels the test essays it is surest about
+    (the top and bottom ``share``) and is refitted with them, ``rounds`` times. A fold's pseudo labels come
+    from that fold's own model, which never saw the fold's held-out rows, so OOF stays honest."""
+
+    rounds: int = 1
+    share: float = 0.1  # of the test essays, at each end
+    min_test: int = 200  # fewer test essays: skipped (a demo test file would teach nothing)
+
+    def check(self) -> None:
+        if self.rounds < 1 or not 0 < self.share <= 0.5:
+            raise Invalid("rounds must be >= 1 and share in (0, 0.5]")
+
+
+@dataclass
 class ModelConfig:
     """One model: its family, the family's typed ``params``, seed, and optional hardening."""
 
@@ -111,6 +128,7 @@ class ModelConfig:
     params: Any = field(default_factory=dict)  # the family's Params dataclass once loaded
     augment: AugmentSpec | None = None
     deobfuscate: DeobfuscateSpec | None = None
+    pseudo: PseudoSpec | None = None
 
     def with_params(self, **changes: Any) -> ModelConfig:
         return replace(self, params=replace(self.params, **changes))
@@ -149,7 +167,8 @@ def _merged_model_dict(path: Path) -> dict[str, Any]:
     base_name = str(config.pop("base"))
     if Path(base_name).stem == path.stem:
         raise DaigtError(f"{path}: 'base:' names the config itself")
-    base_path = model_config_path(base_name)
+    beside = path.parent / f"{base_name}.yaml"  # a variant may name a config in its own folder
+    base_path = beside if beside.is_file() and beside != path else model_config_path(base_name)
     base = _merged_model_dict(base_path)
     model_config_from_dict(base, str(base_path))  # a fault in the base is reported against the base file
     return deep_merge(base, config)
@@ -175,3 +194,11 @@ def fingerprint(obj: Any) -> str:
     """Stable short hash of a JSON-able object; used to tell whether a finished fold is still valid."""
     blob = json.dumps(to_dict(obj), sort_keys=True, default=str).encode()
     return hashlib.sha1(blob).hexdigest()[:16]
+
+
+def frame_fingerprint(frame: pd.DataFrame, columns: list[str]) -> str:
+    """Stable short hash of a frame's columns (content and order): what data a result was computed on."""
+    digest = hashlib.sha1()
+    for column in columns:
+        digest.update(pd.util.hash_pandas_object(frame[column], index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]

@@ -1,12 +1,14 @@
-"""One persisted K-fold assignment (id -> fold) that every model reads, so OOF predictions stack.
+"""One persisted K-fold assignment (id -> fold) that every model reads, so OOF predictions stack; and the
+locked holdout, a persisted share of the labelled essays that no model trains on and no choice is tuned on.
 
-Folds are stratified by (rounded) label, grouped by duplicate cluster (and by prompt on request), and
+Both are stratified by (rounded) label, grouped by duplicate cluster (folds also by prompt on request), and
 deterministic for a seed. They are written once; later runs verify the training data still matches and
 refuse — never silently re-split — when it does not.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +38,54 @@ class FoldConfig:
     def check(self) -> None:
         if self.n_folds < 2:
             raise Invalid(f"must be >= 2, got {self.n_folds}", "n_folds")
+
+
+@dataclass(frozen=True)
+class HoldoutConfig:
+    """``holdout:`` in configs/project.yaml. Reported beside OOF by blend, never used to choose anything."""
+
+    fraction: float = 0.15  # about this share of essays (whole duplicate clusters); 0 turns the holdout off
+    seed: int = 2024
+    path: str = "folds/holdout.csv"
+
+    def check(self) -> None:
+        if not 0 <= self.fraction <= 0.5:
+            raise Invalid(f"must lie in [0, 0.5], got {self.fraction}", "fraction")
+
+
+def draw_holdout(frame: pd.DataFrame, cfg: HoldoutConfig) -> pd.Series:
+    """Ids of a stratified, duplicate-grouped share of ``frame``: one split of round(1 / fraction) folds."""
+    if cfg.fraction == 0:
+        return pd.Series([], dtype=str)
+    n_splits = max(2, round(1 / cfg.fraction))
+    groups = connected_groups(frame["dup_cluster"] if "dup_cluster" in frame else frame["id"])
+    if len(np.unique(groups)) < n_splits:
+        raise DaigtError(f"too few essays for a holdout of {cfg.fraction:.0%}: set holdout.fraction: 0")
+    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=cfg.seed)
+    _, held_out = next(splitter.split(np.zeros(len(frame)), binary_labels(frame["label"]), groups))
+    return frame["id"].iloc[np.sort(held_out)].reset_index(drop=True)
+
+
+def load_or_create_holdout(
+    frame: pd.DataFrame, cfg: HoldoutConfig, path: Path, train_path: str | Path, force: bool = False
+) -> np.ndarray:
+    """Boolean mask of ``frame``'s holdout rows; drawn and persisted on first use, checked against the data after."""
+    meta_path = path.with_suffix(".json")
+    everything = ids_fingerprint(frame["id"])
+    if force or not path.is_file():
+        ids = draw_holdout(frame, cfg)
+        meta = {"fraction": cfg.fraction, "seed": cfg.seed, "rows": len(ids), "all_ids_sha1": everything}
+        atomic.write_json(meta_path, {**meta, "train": str(train_path)})
+        atomic.write_csv(path, pd.DataFrame({"id": ids}))
+    else:
+        meta = _read_meta(meta_path)
+        if meta.get("all_ids_sha1") != everything or (meta.get("fraction"), meta.get("seed")) != (
+            cfg.fraction,
+            cfg.seed,
+        ):
+            raise DaigtError(f"{path} was drawn for other training data or another holdout config; {REBUILD_HINT}")
+        ids = _read_persisted(path, ["id"], may_be_empty=cfg.fraction == 0)["id"]
+    return frame["id"].isin(set(ids)).to_numpy()
 
 
 def assign_folds(frame: pd.DataFrame, cfg: FoldConfig) -> pd.DataFrame:
@@ -83,10 +133,30 @@ def save_folds(folds: pd.DataFrame, cfg: FoldConfig, path: Path, train_path: str
 def read_folds(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise DaigtError(f"{path}: no folds file; create it with `python src/make_folds.py`")
-    folds = pd.read_csv(path, dtype={"id": str, "fold": int})
-    if list(folds.columns) != ["id", "fold"]:
-        raise DaigtError(f"{path}: expected columns id,fold; {REBUILD_HINT}")
-    return folds
+    return _read_persisted(path, ["id", "fold"])
+
+
+def _read_persisted(path: Path, columns: list[str], may_be_empty: bool = False) -> pd.DataFrame:
+    """A folds / holdout file as written by this module; a truncated or edited one is one line with the fix."""
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        if list(frame.columns) != columns or (frame.empty and not may_be_empty):
+            raise ValueError(f"expected columns {','.join(columns)} and at least one row")
+        if "fold" in frame:
+            frame["fold"] = frame["fold"].astype(int)
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DaigtError(f"{path}: damaged ({str(err).splitlines()[0]}); {REBUILD_HINT}") from None
+    return frame
+
+
+def _read_meta(path: Path) -> dict:
+    try:
+        meta = json.loads(path.read_text()) if path.is_file() else {}
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        meta = None
+    if not isinstance(meta, dict):
+        raise DaigtError(f"{path}: damaged (not a JSON object); {REBUILD_HINT}")
+    return meta
 
 
 def check_folds_match(folds: pd.DataFrame, frame: pd.DataFrame, path: Path, cfg: FoldConfig) -> None:

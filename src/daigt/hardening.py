@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from daigt.config import AugmentSpec, DeobfuscateSpec, ModelConfig, load_yaml, repo_path
-from daigt.data import canonical_frame, read_table
+from daigt.data import binary_labels, canonical_frame, read_table
 from daigt.deobfuscate import deobfuscate
 from daigt.errors import DaigtError
 
@@ -33,7 +33,6 @@ def deobfuscate_texts(texts: pd.Series, spec: DeobfuscateSpec | None) -> pd.Seri
 
 def _recipe(path: str) -> Any:
     from augment.errors import AugmentError
-
     from augment.recipe import Recipe
 
     try:
@@ -79,6 +78,9 @@ class Hardening:
             done = augment_frame(train, _recipe(spec.recipe), spec.copies, spec.workers, progress=progress)
             rows = done[done["copy"] > 0].assign(id=lambda f: f["id"].astype(str))
             rows = rows[AUGMENTED_COLUMNS].reset_index(drop=True)
+        if spec.classes != "both":
+            ai = binary_labels(rows["label"]) == 1
+            rows = rows[ai if spec.classes == "ai" else ~ai].reset_index(drop=True)
         return self.clean(rows)
 
     def epoch_texts(self) -> Callable[[pd.DataFrame, int], pd.Series] | None:

@@ -47,8 +47,10 @@ def save_ensemble(
     features: FeatureConfig,
     thresholds: Thresholds,
     n_folds: int,
+    run_id: str | None = None,
 ) -> None:
-    """Freeze what predict needs; written in one atomic rename (a half-saved ensemble never exists)."""
+    """Freeze what predict needs; written in one atomic rename (a half-saved ensemble never exists).
+    ``run_id`` names the blend run whose submission and report it belongs to."""
     needed = models_needed(picked.name, list(models))
     spec_models = {}
     for name in needed:
@@ -68,6 +70,7 @@ def save_ensemble(
         "n_folds": n_folds,
         "artifacts": str(artifacts.resolve()),
         "thresholds": thresholds.to_dict(),
+        "run_id": run_id,
     }
     write_ensemble(directory, spec, {name: models[name].oof for name in needed}, picked.boosters)
 

@@ -11,7 +11,7 @@ from daigt.config import PROJECT_CONFIG, load_config, repo_path
 from daigt.data import CANONICAL, load_essays
 from daigt.dedup import DedupConfig, deduplicate
 from daigt.errors import DaigtError
-from daigt.folds import FoldConfig, load_or_create_folds
+from daigt.folds import FoldConfig, HoldoutConfig, load_or_create_folds, load_or_create_holdout
 from daigt.schema import Invalid
 
 PLACE_DATA = "see README 'Put the data in place', or pass --{flag} PATH"
@@ -26,6 +26,7 @@ class ProjectConfig:
     sample_submission: str | None = None  # null: sample_submission.csv next to the test file, if any
     columns: dict[str, str] = field(default_factory=dict)  # canonical name -> column in your file
     folds: FoldConfig = field(default_factory=FoldConfig)
+    holdout: HoldoutConfig = field(default_factory=HoldoutConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     artifacts: str = "artifacts"  # artifacts/<model>/fold<k>/
     models: list[str] = field(default_factory=list)  # each is configs/models/<name>.yaml (or a YAML path)
@@ -44,6 +45,7 @@ class Project:
     artifacts: Path
 
     _train: tuple[pd.DataFrame, dict[str, int]] | None = field(init=False, default=None, repr=False)
+    _holdout: pd.DataFrame | None = field(init=False, default=None, repr=False)
 
     @classmethod
     def load(
@@ -83,8 +85,13 @@ class Project:
     def models(self) -> list[str]:
         return list(self.config.models)
 
+    @property
+    def holdout(self) -> HoldoutConfig:
+        return self.config.holdout
+
     def train_frame(self, rebuild_folds: bool = False) -> tuple[pd.DataFrame, dict[str, int]]:
-        """Canonical train rows (after de-duplication) with their ``fold``; creates the folds on first use.
+        """Canonical train rows (after de-duplication, without the locked holdout) with their ``fold``; the
+        holdout and the folds are drawn on first use.
 
         Loaded once per Project, so `--model all` reads, de-duplicates and checks the data once."""
         if self._train is not None and not rebuild_folds:
@@ -93,9 +100,22 @@ class Project:
             raise DaigtError(f"no training data at {self.train_path}: {PLACE_DATA.format(flag='train')}")
         frame = load_essays(self.train_path, "train", self.columns)
         frame, report = deduplicate(frame, self.dedup, cache_dir=self.folds_path.parent)
+        locked = load_or_create_holdout(
+            frame, self.holdout, repo_path(self.holdout.path), self.train_path, force=rebuild_folds
+        )
+        self._holdout = frame[locked].reset_index(drop=True)
+        frame = frame[~locked].reset_index(drop=True)
         folds = load_or_create_folds(frame, self.folds, self.folds_path, self.train_path, force=rebuild_folds)
+        report["holdout_rows"] = int(locked.sum())
         self._train = (frame.assign(fold=folds["fold"].to_numpy()), report)
         return self._train[0].copy(), dict(report)
+
+    def holdout_frame(self) -> pd.DataFrame:
+        """The locked holdout's labelled essays (empty with holdout.fraction: 0). Score it; never tune on it."""
+        if self._holdout is None:
+            self.train_frame()
+        assert self._holdout is not None
+        return self._holdout.copy()
 
     def test_frame(self) -> pd.DataFrame:
         if self.test_path is None or not self.test_path.is_file():

@@ -1,4 +1,5 @@
-"""The blend report: per-model and per-fold AUC, candidates side by side, per-source AUC, ROC plot."""
+"""What a person reads: the blend report (candidates side by side: OOF, holdout, held-out sources; per-fold and
+per-source AUC; ROC plot) and the generalization report (AUC per held-out source and prompt, its plot)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from sklearn.metrics import roc_curve
 
 from daigt.data import binary_labels
 from daigt.plots import plt, save_figure
+from daigt.stacking import RANK_MEAN, STACKER
+
+PROTOCOL_TITLES = {"loso": "leave-one-source-out", "lopo": "leave-one-prompt-out"}
 
 
 def _fmt(value: float | None) -> str:
@@ -17,17 +21,35 @@ def _fmt(value: float | None) -> str:
 
 
 def markdown(report: dict[str, Any]) -> str:
+    general = report.get("generalization")
+    picked_by = {"generalization": "best mean AUC on held-out sources", "oof": "best OOF AUC"}
     lines = [
         "# Blend report",
         "",
-        f"Picked **{report['picked']}** (OOF AUC {_fmt(report['picked_oof_auc'])}); "
+        f"Picked **{report['picked']}** ({picked_by.get(report.get('picked_by', ''), 'named in blend.yaml')}); "
         f"{report['n_train']} training essays, {report['n_test']} test essays, {report['n_folds']} folds.",
         "",
     ]
-    lines += ["## Candidates (OOF ROC-AUC)", "", "| candidate | OOF AUC | per-fold AUC |", "|---|---|---|"]
+    if general is None and report.get("generalization_missing"):
+        lines += [f"No generalization figures: {report['generalization_missing']}.", ""]
+    lines += [
+        "## Candidates",
+        "",
+        f"OOF ROC-AUC on the {report['n_train']} training essays (in-distribution: every choice was made on it) "
+        f"and ROC-AUC on the locked holdout ({report.get('n_holdout', 0)} essays no model trained on and no choice "
+        "looked at). For essays from unseen generators and prompts, see the generalization section.",
+        "",
+        "| candidate | OOF AUC | holdout AUC | held-out sources: mean | min | per-fold AUC |",
+        "|---|---|---|---|---|---|",
+    ]
+    loso = (general or {}).get("summary", {}).get("loso", {})
     for name, row in report["candidates"].items():
         folds = ", ".join(_fmt(v) for v in row.get("fold_auc", [])) or "—"
-        lines.append(f"| {name} | {_fmt(row['oof_auc'])} | {folds} |")
+        held = loso.get(name, {})
+        lines.append(
+            f"| {name} | {_fmt(row['oof_auc'])} | {_fmt(row.get('holdout_auc'))} | {_fmt(held.get('mean'))} | "
+            f"{_fmt(held.get('min'))} | {folds} |"
+        )
     verdict = report.get("stacking")
     if verdict:
         gain, best = verdict["gain"], verdict["best_single"]
@@ -61,6 +83,8 @@ def markdown(report: dict[str, Any]) -> str:
         ]
         for source, row in report["per_source"].items():
             lines.append(f"| {source} | {row['n']} | " + " | ".join(_fmt(row["auc"].get(n)) for n in names) + " |")
+    if general:
+        lines += ["", generalization_markdown(general)]
     lines += ["", "![ROC](roc.png)", ""]
     return "\n".join(lines)
 
@@ -78,5 +102,59 @@ def roc_plot(path: Path, labels: np.ndarray, curves: dict[str, np.ndarray], aucs
     full.legend(loc="lower right", fontsize=8)
     for ax in (full, zoom):
         ax.grid(alpha=0.3)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def _generalization_order(result: dict[str, Any]) -> dict[str, list[str]]:
+    """Protocols in a fixed order, each with its candidates: the models, then the blends (JSON sorts keys)."""
+    order = {}
+    for protocol in (p for p in PROTOCOL_TITLES if p in result["summary"]):
+        names = list(result["summary"][protocol])
+        blends = [n for n in (RANK_MEAN, STACKER) if n in names]
+        order[protocol] = [n for n in names if n not in blends] + blends
+    return order
+
+
+def generalization_markdown(result: dict[str, Any]) -> str:
+    lines = [
+        "## Generalization: held-out sources and prompts",
+        "",
+        "Each row holds one group out of training entirely (every base model and the stacker refitted without it)"
+        f" and scores its essays against {result['n_reference_humans']} reference human essays that no split "
+        "trains on. This, not OOF, is what the default configuration is chosen on.",
+    ]
+    for protocol, names in _generalization_order(result).items():
+        summary = result["summary"][protocol]
+        lines += ["", f"### {PROTOCOL_TITLES[protocol]}", "", "| held out | AI | human | " + " | ".join(names) + " |"]
+        lines.append("|---|---|---|" + "---|" * len(names))
+        for row in (r for r in result["splits"] if r["protocol"] == protocol):
+            cells = " | ".join(f"{row['auc'][n]:.4f}" for n in names)
+            lines.append(f"| {row['group']} | {row['n_ai']} | {row['n_human']} | {cells} |")
+        for stat in ("mean", "min"):
+            cells = " | ".join(f"**{summary[n][stat]:.4f}**" for n in names)
+            lines.append(f"| **{stat}** | | | {cells} |")
+    return "\n".join([*lines, "", "![generalization](generalization.png)", ""])
+
+
+def generalization_plot(path: Path, result: dict[str, Any]) -> None:
+    """AUC per held-out group, one marker per candidate; the blends drawn bold."""
+    order = _generalization_order(result)
+    protocols = list(order)
+    widths = [max(2, sum(r["protocol"] == p for r in result["splits"])) for p in protocols]
+    fig, axes = plt.subplots(1, len(protocols), figsize=(3 + 1.1 * sum(widths), 4.8), squeeze=False,
+                             gridspec_kw={"width_ratios": widths})  # fmt: skip
+    for ax, protocol in zip(axes[0], protocols, strict=True):
+        rows = [r for r in result["splits"] if r["protocol"] == protocol]
+        x = np.arange(len(rows))
+        for name in order[protocol]:
+            bold = name in (RANK_MEAN, STACKER)
+            values = [r["auc"][name] for r in rows]
+            ax.plot(x, values, marker="o" if bold else ".", lw=2 if bold else 0.8, alpha=1 if bold else 0.7,
+                    label=f"{name} (mean {np.mean(values):.3f})")  # fmt: skip
+        ax.set_xticks(x, [r["group"][:22] for r in rows], rotation=35, ha="right", fontsize=8)
+        ax.set(title=PROTOCOL_TITLES[protocol], ylabel="ROC-AUC on the held-out group", ylim=(None, 1.0))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     save_figure(fig, path)

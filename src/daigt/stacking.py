@@ -15,14 +15,15 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from daigt.artifacts import ModelArtifacts, model_names
+from daigt.artifacts import ModelArtifacts, data_key, model_names
 from daigt.data import binary_labels
 from daigt.errors import DaigtError
 from daigt.metrics import auc
 from daigt.schema import Invalid, to_dict
-from daigt.stylometry import GROUPS, StyleConfig, selected_groups, style_features
+from daigt.stylometry import GROUPS, StyleConfig, StyleMemo, selected_groups, style_features
 
 RANK_MEAN, STACKER = "rank_mean", "stacker"
+MODEL_COLUMN_PREFIXES = ("p_", "r_")  # stacker columns that carry a model's score (the rest are style features)
 
 
 @dataclass
@@ -62,24 +63,29 @@ class StackerConfig:
     extra_trees: bool = True
     n_jobs: int = 2
     seed: int = 42
+    # the stacker's score may only rise with each model's score: it can weigh the models and let style
+    # features shift them, but not learn a non-monotone quirk of the training generators' score ranges
+    monotone_in_models: bool = False
 
-    def lightgbm_params(self) -> dict[str, Any]:
+    def lightgbm_params(self, columns: list[str]) -> dict[str, Any]:
         params = to_dict(self)
         params.pop("seed")
+        if params.pop("monotone_in_models"):
+            params["monotone_constraints"] = [int(c.startswith(MODEL_COLUMN_PREFIXES)) for c in columns]
         return params
 
 
 @dataclass
 class ModelPredictions:
-    """One model's predictions aligned to the train rows (OOF) and the test rows (mean over folds)."""
+    """One model's predictions aligned to the train rows (OOF) and to each scored set's rows (mean over folds)."""
 
     name: str
     oof: np.ndarray
-    test: np.ndarray
+    scored: dict[str, np.ndarray]  # "test", "holdout", or a generalization split's evaluation rows
 
 
 def collect_models(
-    artifacts: Path, train: pd.DataFrame, test_ids: pd.Series, n_folds: int
+    artifacts: Path, train: pd.DataFrame, scored_ids: dict[str, pd.Series], n_folds: int
 ) -> tuple[dict[str, ModelPredictions], dict[str, str]]:
     """Every model with all folds present and matching the current data; the rest, with the reason."""
     complete: dict[str, ModelPredictions] = {}
@@ -90,27 +96,34 @@ def collect_models(
             excluded[name] = f"partial: folds {missing} missing (python src/train_fold.py --fold all --model {name})"
             continue
         try:
-            complete[name] = _load_model(artifacts, name, train, test_ids, n_folds)
+            complete[name] = _load_model(artifacts, name, train, scored_ids, n_folds)
         except DaigtError as err:
             excluded[name] = f"stale: {err}"
     return complete, excluded
 
 
-def _load_model(artifacts: Path, name: str, train: pd.DataFrame, test_ids: pd.Series, n_folds: int) -> ModelPredictions:
-    retrain = f"retrain with python src/train_fold.py --fold all --model {name} --force"
-    oofs, tests = [], []
+def _load_model(
+    artifacts: Path, name: str, train: pd.DataFrame, scored_ids: dict[str, pd.Series], n_folds: int
+) -> ModelPredictions:
+    retrain = f"retrain with python src/train_fold.py --fold all --model {name}"
+    oofs, scored = [], {s: [] for s in scored_ids}
+    expected = data_key(train)
     for k in range(n_folds):
         folder = ModelArtifacts(artifacts, name).fold(k)
+        if folder.verified().get("data_key") != expected:
+            raise DaigtError(f"fold {k} was trained on other training data (texts, labels or folds); {retrain}")
         oofs.append(folder.oof())
-        test = folder.test()
-        if not (len(test) == len(test_ids) and (test["id"].to_numpy() == test_ids.to_numpy()).all()):
-            raise DaigtError(f"fold {k} predicted a different test file; {retrain}")
-        tests.append(test["pred"].to_numpy(dtype=float))
+        for set_name, ids in scored_ids.items():
+            preds = folder.scored(set_name)
+            if not (len(preds) == len(ids) and (preds["id"].to_numpy() == ids.to_numpy()).all()):
+                raise DaigtError(f"fold {k} predicted a different {set_name} file; {retrain}")
+            scored[set_name].append(preds["pred"].to_numpy(dtype=float))
     oof = pd.concat(oofs, ignore_index=True)
     merged = train[["id", "fold"]].merge(oof, on="id", how="left", suffixes=("", "_model"))
     if merged["pred"].isna().any() or len(oof) != len(train) or (merged["fold"] != merged["fold_model"]).any():
         raise DaigtError(f"its OOF rows do not match the current folds/training data; {retrain}")
-    return ModelPredictions(name, merged["pred"].to_numpy(dtype=float), np.mean(tests, axis=0))
+    means = {s: np.mean(p, axis=0) if len(scored_ids[s]) else np.zeros(0) for s, p in scored.items()}
+    return ModelPredictions(name, merged["pred"].to_numpy(dtype=float), means)
 
 
 def ecdf_rank(reference: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -127,30 +140,37 @@ def ecdf_rank(reference: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def stack_features(
-    preds: dict[str, np.ndarray], references: dict[str, np.ndarray], texts: pd.Series, cfg: FeatureConfig
+    preds: dict[str, np.ndarray],
+    references: dict[str, np.ndarray],
+    texts: pd.Series,
+    cfg: FeatureConfig,
+    style: StyleMemo | None = None,
 ) -> pd.DataFrame:
     """Stacker inputs for any rows: each model's probability, its OOF-referenced rank, style features.
 
     The one function used for the OOF rows, the test rows and predict-time essays, so they cannot drift apart.
+    ``style`` reuses style features of essays seen before (the same values, computed once).
     """
     cols: dict[str, np.ndarray] = {}
+    probability, rank = MODEL_COLUMN_PREFIXES
     for name, values in preds.items():
         if cfg.probabilities:
-            cols[f"p_{name}"] = np.asarray(values, dtype=float)
+            cols[f"{probability}{name}"] = np.asarray(values, dtype=float)
         if cfg.ranks:
-            cols[f"r_{name}"] = ecdf_rank(references[name], values)
+            cols[f"{rank}{name}"] = ecdf_rank(references[name], values)
     features = pd.DataFrame(cols)
     if selected_groups(cfg.meta):
-        style = style_features(texts, cfg.meta, cfg.stylometry)
-        features = pd.concat([features, style], axis=1)
+        table = style(texts) if style is not None else style_features(texts, cfg.meta, cfg.stylometry)
+        features = pd.concat([features, table], axis=1)
     return features
 
 
 def nested_stacker(
-    oof_x: pd.DataFrame, labels: np.ndarray, folds: np.ndarray, test_x: pd.DataFrame, cfg: StackerConfig
-) -> tuple[np.ndarray, np.ndarray, list[lgb.Booster]]:
-    """OOF and test predictions of a LightGBM stacker trained on the models' own folds, and its fold boosters."""
-    params = cfg.lightgbm_params()
+    oof_x: pd.DataFrame, labels: np.ndarray, folds: np.ndarray, cfg: StackerConfig
+) -> tuple[np.ndarray, list[lgb.Booster]]:
+    """OOF predictions of a LightGBM stacker trained on the models' own folds, and its fold boosters (whose
+    mean, ``stacker_predict``, scores any other rows)."""
+    params = cfg.lightgbm_params(list(oof_x.columns))
     y = binary_labels(labels)
     oof = np.zeros(len(oof_x))
     boosters = []
@@ -160,7 +180,7 @@ def nested_stacker(
         model.fit(oof_x[fit], y[fit])
         oof[~fit] = model.predict_proba(oof_x[~fit])[:, 1]
         boosters.append(model.booster_)
-    return oof, stacker_predict(boosters, test_x), boosters
+    return oof, boosters
 
 
 def stacker_predict(boosters: list[lgb.Booster], features: pd.DataFrame) -> np.ndarray:
@@ -181,32 +201,42 @@ def stacker_predict(boosters: list[lgb.Booster], features: pd.DataFrame) -> np.n
 class Candidate:
     name: str
     oof: np.ndarray
-    test: np.ndarray
+    scored: dict[str, np.ndarray]  # per scored set, like ModelPredictions.scored
     oof_auc: float
     boosters: list[lgb.Booster] | None = None  # the stacker's fold models, kept so predict can reuse them
+
+    @property
+    def test(self) -> np.ndarray:
+        return self.scored["test"]
 
 
 def build_candidates(
     models: dict[str, ModelPredictions],
     train: pd.DataFrame,
-    test: pd.DataFrame | None,
+    scored: dict[str, pd.DataFrame],
     features: FeatureConfig,
     stacker: StackerConfig,
+    style: StyleMemo | None = None,
 ) -> dict[str, Candidate]:
-    """Each model alone, their rank average, and the stacker — all scored on the same OOF rows."""
+    """Each model alone, their rank average, and the stacker — all scored on the same OOF rows, and each
+    scored set (``scored``: name -> its rows, with text) predicted by every candidate."""
     labels = train["label"].to_numpy(dtype=float)
-    out = {name: Candidate(name, p.oof, p.test, auc(labels, p.oof)) for name, p in models.items()}
+    out = {name: Candidate(name, p.oof, p.scored, auc(labels, p.oof)) for name, p in models.items()}
     refs = {name: p.oof for name, p in models.items()}
-    rank_oof = rank_mean({n: p.oof for n, p in models.items()}, refs)
-    rank_test = rank_mean({n: p.test for n, p in models.items()}, refs)
-    out[RANK_MEAN] = Candidate(RANK_MEAN, rank_oof, rank_test, auc(labels, rank_oof))
-    if selected_groups(features.meta) and test is None:
-        raise DaigtError("features.meta needs the test texts: pass --test or set meta: false")
-    test_texts = test["text"] if test is not None else pd.Series([], dtype=str)
-    oof_x = stack_features({n: p.oof for n, p in models.items()}, refs, train["text"], features)
-    test_x = stack_features({n: p.test for n, p in models.items()}, refs, test_texts, features)
-    st_oof, st_test, boosters = nested_stacker(oof_x, labels, train["fold"].to_numpy(), test_x, stacker)
-    out[STACKER] = Candidate(STACKER, st_oof, st_test, auc(labels, st_oof), boosters)
+
+    def per_model(set_name: str) -> dict[str, np.ndarray]:
+        return {n: p.oof if set_name == "oof" else p.scored[set_name] for n, p in models.items()}
+
+    rank_scored = {s: rank_mean(per_model(s), refs) for s in scored}
+    rank_oof = rank_mean(per_model("oof"), refs)
+    out[RANK_MEAN] = Candidate(RANK_MEAN, rank_oof, rank_scored, auc(labels, rank_oof))
+    oof_x = stack_features(per_model("oof"), refs, train["text"], features, style)
+    st_oof, boosters = nested_stacker(oof_x, labels, train["fold"].to_numpy(), stacker)
+    st_scored = {
+        s: stacker_predict(boosters, stack_features(per_model(s), refs, frame["text"], features, style))
+        for s, frame in scored.items()
+    }
+    out[STACKER] = Candidate(STACKER, st_oof, st_scored, auc(labels, st_oof), boosters)
     return out
 
 
@@ -215,7 +245,24 @@ def rank_mean(preds: dict[str, np.ndarray], references: dict[str, np.ndarray]) -
     return np.mean([ecdf_rank(references[n], v) for n, v in preds.items()], axis=0)
 
 
-def pick_candidate(candidates: dict[str, Candidate], pick: str) -> Candidate:
+def pick_candidate(
+    candidates: dict[str, Candidate],
+    pick: str,
+    generalization: dict[str, Any] | None = None,
+    min_oof_auc: float = 0.0,
+) -> Candidate:
+    """A named candidate, or ``auto``: among candidates whose OOF AUC reaches ``min_oof_auc`` (all, if none
+    does), the best mean AUC on held-out sources (then prompts, then the minimum) when generalization results
+    are given, else the best OOF AUC."""
+    if pick == "auto" and generalization:
+        summary = generalization["summary"]
+        order = [p for p in ("loso", "lopo") if p in summary]
+
+        def held_out(c: Candidate) -> tuple[float, ...]:
+            return tuple(summary[p][c.name][stat] for stat in ("mean", "min") for p in order)
+
+        eligible = [c for c in candidates.values() if c.oof_auc >= min_oof_auc] or list(candidates.values())
+        return max(eligible, key=held_out)
     if pick == "auto":
         return max(candidates.values(), key=lambda c: (np.nan_to_num(c.oof_auc, nan=-1.0), c.name == STACKER))
     if pick not in candidates:

@@ -272,3 +272,23 @@ def style_features(
     words = [[w.lower() for w in WORD.findall(t)] for t in texts]  # split once, shared by the groups
     frames = [GROUPS[g](texts, words, cfg).reset_index(drop=True) for g in selected_groups(groups)]
     return pd.concat(frames, axis=1) if frames else pd.DataFrame(index=texts.index)
+
+
+class StyleMemo:
+    """``style_features`` that computes each distinct essay once: for a run that scores the same essays many
+    times (every generalization split re-reads the training essays). Rows equal a direct computation."""
+
+    def __init__(self, groups: bool | Sequence[str] | None, cfg: StyleConfig) -> None:
+        self.groups, self.cfg = groups, cfg
+        self._rows: dict[str, np.ndarray] = {}
+        self._columns: list[str] | None = None
+
+    def __call__(self, texts: pd.Series) -> pd.DataFrame:
+        texts = texts.astype(str).reset_index(drop=True)
+        new = [t for t in dict.fromkeys(texts) if t not in self._rows]
+        if new or self._columns is None:
+            computed = style_features(pd.Series(new, dtype=str), self.groups, self.cfg)
+            self._columns = list(computed.columns)
+            self._rows.update(zip(new, computed.to_numpy(), strict=True))
+        values = np.array([self._rows[t] for t in texts]).reshape(len(texts), len(self._columns))
+        return pd.DataFrame(values, columns=self._columns)

@@ -7,20 +7,21 @@ resolved config, the fitted model), so its existence means the fold is complete;
 
 from __future__ import annotations
 
-import hashlib
 import shutil
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from daigt import distributed
-from daigt.artifacts import ModelArtifacts
-from daigt.config import ModelConfig, fingerprint
+from daigt.artifacts import ModelArtifacts, data_key
+from daigt.config import ModelConfig, PseudoSpec, fingerprint, frame_fingerprint
 from daigt.errors import DaigtError
 from daigt.families import FitContext, ModelFamily, get_family
 from daigt.hardening import Hardening, for_fold
@@ -29,12 +30,49 @@ from daigt.project import Project
 from daigt.schema import to_dict
 from essayio import atomic
 
+PSEUDO_ID = "pseudo:"
 
-def frame_fingerprint(frame: pd.DataFrame, columns: list[str]) -> str:
-    digest = hashlib.sha1()
-    for column in columns:
-        digest.update(pd.util.hash_pandas_object(frame[column], index=False).to_numpy().tobytes())
-    return digest.hexdigest()[:16]
+
+def pseudo_rows(test: pd.DataFrame, pred: np.ndarray, share: float) -> pd.DataFrame:
+    """The ``share`` of test essays scored highest (labelled 1) and lowest (labelled 0), as training rows."""
+    n = max(1, int(len(test) * share))
+    order = np.argsort(pred, kind="stable")
+    chosen = np.concatenate([order[:n], order[-n:]])
+    labels = np.concatenate([np.zeros(n), np.ones(n)])
+    rows = test.iloc[chosen][["id", "text"]].reset_index(drop=True)
+    return rows.assign(id=PSEUDO_ID + rows["id"].astype(str), label=labels, group="", source="")
+
+
+@dataclass
+class FitResult:
+    scores: dict[str, np.ndarray]  # per scored frame
+    n_pseudo: int  # pseudo-labelled test essays in the last fit
+    fit_seconds: float
+    predict_seconds: float
+
+
+def fit_and_score(
+    model: ModelFamily,
+    fit_rows: pd.DataFrame,
+    context: FitContext,
+    scored: dict[str, pd.DataFrame],
+    pseudo: PseudoSpec | None = None,
+) -> FitResult:
+    """Fit on ``fit_rows`` (then, with ``pseudo``, refit with the test essays this model is surest about) and
+    score every frame of ``scored``: one fold's work, for the fold trainer and the generalization protocols."""
+    started = time.perf_counter()
+    model.fit(fit_rows, context)
+    test = context.unlabeled
+    n_pseudo = 0
+    if pseudo is not None and test is not None and len(test) >= pseudo.min_test:
+        for round_ in range(1, pseudo.rounds + 1):
+            extra = pseudo_rows(test, model.predict(test), pseudo.share)
+            n_pseudo = len(extra)
+            workdir = None if context.workdir is None else context.workdir / f"pseudo{round_}"
+            model.fit(pd.concat([fit_rows, extra], ignore_index=True), replace(context, workdir=workdir))
+    fitted = time.perf_counter()
+    scores = {name: model.predict(frame) if len(frame) else np.zeros(0) for name, frame in scored.items()}
+    return FitResult(scores, n_pseudo, round(fitted - started, 3), round(time.perf_counter() - fitted, 3))
 
 
 @dataclass
@@ -69,9 +107,16 @@ class FoldTrainer:
             **self.hardening.key(),
         }
 
+    def config_key(self) -> str:
+        """The model's identity for the generalization figures: its resolved config without the data paths
+        (the data itself is compared by content; evaluate reads no test file)."""
+        resolved = self.resolved_config()
+        del resolved["train"], resolved["test"]
+        return fingerprint(resolved)
+
     def run(self, folds: list[int] | None = None, force: bool = False) -> list[dict[str, Any]]:
         train, _ = self.project.train_frame()
-        test = self.project.test_frame()
+        test, holdout = self.project.test_frame(), self.project.holdout_frame()
         n_folds = self.project.folds.n_folds
         wanted = list(range(n_folds)) if folds is None else folds
         bad = [k for k in wanted if not 0 <= k < n_folds]
@@ -82,6 +127,7 @@ class FoldTrainer:
                 "config": self.resolved_config(),
                 "train": frame_fingerprint(train, ["id", "text", "label", "fold"]),
                 "test": frame_fingerprint(test, ["id", "text"]),
+                "holdout": frame_fingerprint(holdout, ["id", "text"]),
             }
         )
         todo = [k for k in wanted if force or not self._is_done(k, run_key)]
@@ -93,14 +139,15 @@ class FoldTrainer:
         family_cls = get_family(self.model_config.family)
         model = family_cls(self.model_config.params, self.seed)
         hardening = self.hardening
-        train, test = hardening.clean(train), hardening.clean(test)
+        train, test, holdout = hardening.clean(train), hardening.clean(test), hardening.clean(holdout)
         copies = hardening.copies(train, progress=self.progress and distributed.is_main())
-        model.prepare(pd.concat([train, copies, test], ignore_index=True))
+        corpus = pd.concat([train, copies, test], ignore_index=True).assign(scored_only=False)
+        model.prepare(pd.concat([corpus, holdout.assign(scored_only=True)], ignore_index=True))
         bar = tqdm(
             todo, desc=f"{self.model_name} folds", unit="fold", disable=not (self.progress and distributed.is_main())
         )
         for k in bar:
-            results.append(self._train_fold(model, train, copies, test, k, run_key))
+            results.append(self._train_fold(model, train, copies, {"test": test, "holdout": holdout}, k, run_key))
             bar.set_postfix(auc=f"{results[-1]['auc']:.4f}")
         return sorted(results, key=lambda m: m["fold"])
 
@@ -116,27 +163,39 @@ class FoldTrainer:
         return workdir
 
     def _is_done(self, fold: int, run_key: str) -> bool:
-        return self.artifacts.fold(fold).run_key() == run_key
+        folder = self.artifacts.fold(fold)
+        if folder.exists():
+            try:
+                folder.verified()
+            except DaigtError as err:  # a deleted or damaged file: repair by retraining, and say so
+                print(f"[{self.model_name}] fold {fold}: {err} — retraining it", file=sys.stderr)
+                return False
+        return folder.run_key() == run_key
 
     def _train_fold(
-        self, model: ModelFamily, train: pd.DataFrame, copies: pd.DataFrame, test: pd.DataFrame, fold: int, run_key: str
+        self,
+        model: ModelFamily,
+        train: pd.DataFrame,
+        copies: pd.DataFrame,
+        scored: dict[str, pd.DataFrame],
+        fold: int,
+        run_key: str,
     ) -> dict[str, Any]:
         fit_rows, held_out = train[train["fold"] != fold], train[train["fold"] == fold]
         n_original = len(fit_rows)
         fit_rows = for_fold(copies, fit_rows)  # copies of held-out essays never train this fold
         workdir = self._workdir(fold, run_key)
+        test = scored["test"]
         context = FitContext(
             unlabeled=test[["id", "text"]],
             workdir=workdir,
             progress=self.progress,
             epoch_texts=self.hardening.epoch_texts(),
         )
-        started = time.perf_counter()
-        model.fit(fit_rows, context)
-        fitted = time.perf_counter()
-        oof = held_out[["id", "fold", "label"]].assign(pred=model.predict(held_out))
-        test_preds = test[["id"]].assign(pred=model.predict(test))
-        predicted = time.perf_counter()
+        result = fit_and_score(model, fit_rows, context, {"oof": held_out, **scored}, self.model_config.pseudo)
+        preds = result.scores
+        oof = held_out[["id", "fold", "label"]].assign(pred=preds.pop("oof"))
+        outputs = {name: frame[["id"]].assign(pred=preds[name]) for name, frame in scored.items()}
         metrics = {
             "model": self.model_name,
             "family": self.model_config.family,
@@ -144,17 +203,22 @@ class FoldTrainer:
             "auc": auc(oof["label"], oof["pred"]),
             "n_train": n_original,
             "n_augmented_copies": len(fit_rows) - n_original,
+            "n_pseudo": result.n_pseudo,
             "n_valid": len(held_out),
             "n_test": len(test),
-            "fit_seconds": round(fitted - started, 3),
-            "predict_seconds": round(predicted - fitted, 3),
+            "n_holdout": len(scored["holdout"]),
+            "holdout_auc": auc(scored["holdout"]["label"], preds["holdout"]) if len(scored["holdout"]) else None,
+            "fit_seconds": result.fit_seconds,
+            "predict_seconds": result.predict_seconds,
             "peak_rss_mb": round(peak_rss_mb(), 1),
             "seed": self.seed,
             "run_key": run_key,
+            "data_key": data_key(train),
+            "config_key": self.config_key(),  # what src/evaluate.py's figures are keyed by
             **model.fit_report(),
         }
         if not distributed.is_main():  # other ranks trained and predicted with rank 0; it alone writes
             return metrics
-        self.artifacts.fold(fold).write(oof, test_preds, self.resolved_config(), metrics, model.save)
+        self.artifacts.fold(fold).write(oof, outputs, self.resolved_config(), metrics, model.save)
         shutil.rmtree(workdir, ignore_errors=True)
         return metrics

@@ -15,6 +15,7 @@ from daigt.schema import closest
 FAMILIES: dict[str, str] = {
     "tfidf": "daigt.families.tfidf:TfidfFamily",
     "ngram_lm": "daigt.families.ngram_lm:NgramLMFamily",
+    "reference_lm": "daigt.families.reference_lm:ReferenceLMFamily",
     "encoder": "daigt.families.transformer:EncoderFamily",
     "causal_lm": "daigt.families.transformer:CausalLMFamily",
 }

@@ -47,7 +47,11 @@ class ModelFamily(ABC):
         self.seed = seed
 
     def prepare(self, corpus: pd.DataFrame) -> None:  # noqa: B027 - optional hook, default does nothing
-        """Label-free work shared by all folds of one run (e.g. counting n-grams once). Optional."""
+        """Label-free work shared by all folds of one run (e.g. counting n-grams once). Optional.
+
+        ``corpus`` holds every essay the run will fit on or score (text, no labels). Rows whose ``scored_only``
+        column is true (the locked holdout) may be cached but must never shape the model (no vocabulary or
+        tokenizer fitted on them)."""
 
     @abstractmethod
     def fit(self, train: pd.DataFrame, context: FitContext) -> None:

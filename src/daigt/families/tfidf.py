@@ -9,6 +9,7 @@ of the time. Predicting texts that were not prepared uses the plain sklearn vect
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,26 @@ def function_word_view(text: str) -> str:
 TEXT_VIEWS: dict[str, Callable[[str], str] | None] = {"raw": None, "function_words": function_word_view}
 
 
+def train_bpe(texts: Sequence[str], spec: TokenizerSpec) -> Any:
+    """A byte-level BPE tokenizer (Hugging Face ``tokenizers``) trained on ``texts``: NFC (+ lowercase), bytes."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE(unk_token="[UNK]"))
+    steps = [normalizers.NFC(), *([normalizers.Lowercase()] if spec.lowercase else [])]
+    tokenizer.normalizer = normalizers.Sequence(steps)
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=spec.vocab_size, min_frequency=spec.min_frequency, special_tokens=["[UNK]"], show_progress=False
+    )
+    tokenizer.train_from_iterator(list(texts), trainer=trainer)
+    return tokenizer
+
+
+def bpe_tokens(tokenizer: Any, texts: Sequence[str]) -> list[str]:
+    """Each text as its BPE tokens joined by single spaces (what the vectorizer's token pattern splits)."""
+    return [" ".join(encoding.tokens) for encoding in tokenizer.encode_batch(list(texts))]
+
+
 def sklearn_params_error(estimator: Any, params: Mapping[str, Any]) -> str | None:
     """sklearn's own check of keyword arguments (types and ranges), as one line; None when they are valid."""
     from sklearn.utils._param_validation import InvalidParameterError
@@ -71,13 +92,43 @@ class ClassifierSpec:
 
 
 @dataclass
+class TokenizerSpec:
+    """``tokenizer:``: a byte-level BPE tokenizer trained on the run's own essays; the vectorizer then counts
+    n-grams of its tokens (the public DAIGT notebooks' strongest trick: fitted on the test essays, sub-word
+    units follow whatever the unseen generators and their typos look like)."""
+
+    kind: Literal["bpe"] = "bpe"
+    # label-free, once per run: test = the test essays; train+test = every training essay (all folds) and test
+    fit_on: Literal["test", "train+test"] = "train+test"
+    vocab_size: int = 30522
+    min_frequency: int = 2
+    lowercase: bool = False
+
+
+BPE_TOKEN_PATTERN = r"(?u)\S+"  # BPE tokens are joined by spaces and never contain one (byte-level alphabet)
+
+
+@dataclass
 class TfidfParams:
     vectorizer: dict[str, Any] = keys_from(lambda: TfidfVectorizer().get_params())  # TfidfVectorizer arguments
     classifiers: dict[str, ClassifierSpec] = field(default_factory=dict)  # averaged by weight
     text_view: Literal["raw", "function_words"] = "raw"
     fit_vocabulary_on: Literal["train", "test", "train+test"] = "train"
+    tokenizer: TokenizerSpec | None = None  # null: the vectorizer's own analyzer
+
+    def counting(self) -> dict[str, Any]:
+        """The vectorizer arguments, with what a tokenizer implies (its tokens, as they are)."""
+        if self.tokenizer is None:
+            return dict(self.vectorizer)
+        return {**self.vectorizer, "analyzer": "word", "token_pattern": BPE_TOKEN_PATTERN, "lowercase": False}
 
     def check(self) -> None:
+        if self.tokenizer is not None:
+            fixed = sorted({"analyzer", "token_pattern", "lowercase"} & set(self.vectorizer))
+            if fixed:
+                raise Invalid(f"with a tokenizer the vectorizer reads its tokens: leave {fixed} unset", "vectorizer")
+            if self.text_view != "raw":
+                raise Invalid("a tokenizer reads the raw text: set text_view: raw", "tokenizer")
         vectorizer = dict(self.vectorizer)
         if "ngram_range" in vectorizer:
             vectorizer["ngram_range"] = tuple(vectorizer["ngram_range"])
@@ -214,9 +265,12 @@ class TfidfFamily(ModelFamily):
 
     def __init__(self, params: Any, seed: int) -> None:
         super().__init__(params, seed)
-        self.features = NgramTfidf(self.params.vectorizer)
+        self.features = NgramTfidf(self.params.counting())
         self.text_view = self.params.text_view
         self._views: dict[str, str] = {}
+        self._corpus: list[str] = []  # the prepared essays (raw text), to re-count under a new tokenizer
+        self.bpe: Any = None  # tokenizers.Tokenizer once fitted
+        self._bpe_key: str | None = None
         self.vocabulary_from = self.params.fit_vocabulary_on
         specs = self.params.classifiers
         self.weights = {name: float(spec.weight) for name, spec in specs.items()}
@@ -230,22 +284,72 @@ class TfidfFamily(ModelFamily):
             kwargs.setdefault("random_state", self.seed)
         return cls(**kwargs)
 
-    def texts(self, frame: pd.DataFrame) -> list[str]:
-        """The essays as this model reads them (its ``text_view``); views made in ``prepare`` are reused."""
+    def _view(self) -> Callable[[list[str]], list[str]] | None:
+        """Raw texts -> the texts the vectorizer reads (None: the raw texts themselves)."""
+        if self.params.tokenizer is not None:
+            if self.bpe is None:
+                raise DaigtError("tfidf tokenizer: fit before predict")
+            return lambda texts: bpe_tokens(self.bpe, texts)
         view = TEXT_VIEWS[self.text_view]
+        return None if view is None else lambda texts: [view(t) for t in texts]
+
+    def texts(self, frame: pd.DataFrame) -> list[str]:
+        """The essays as this model reads them (its text view or tokenizer); views made in ``prepare`` are reused."""
+        view = self._view()
+        raw = frame["text"].tolist()
         if view is None:
-            return frame["text"].tolist()
-        return [self._views[t] if t in self._views else view(t) for t in frame["text"]]
+            return raw
+        missing = [t for t in dict.fromkeys(raw) if t not in self._views]
+        made = dict(zip(missing, view(missing), strict=True)) if missing else {}
+        return [self._views[t] if t in self._views else made[t] for t in raw]
 
     def prepare(self, corpus: pd.DataFrame) -> None:
-        view = TEXT_VIEWS[self.text_view]
-        self._views = {t: view(t) for t in dict.fromkeys(corpus["text"])} if view else {}
-        self.features.prepare(self.texts(corpus))
+        self._corpus = list(dict.fromkeys(corpus["text"]))
+        spec = self.params.tokenizer
+        if spec is not None and spec.fit_on == "train+test":
+            fittable = corpus[~corpus["scored_only"]] if "scored_only" in corpus else corpus
+            self._train_tokenizer(list(dict.fromkeys(fittable["text"])))
+        elif spec is None:
+            self._count_corpus()
+        # fit_on: test is trained (and the corpus counted) at the first fit, which knows the test essays
 
-    def __getstate__(self) -> dict[str, Any]:  # the views are a run-time cache of the prepared essays
-        return {**self.__dict__, "_views": {}}
+    def _count_corpus(self) -> None:
+        view = self._view()
+        self._views = dict(zip(self._corpus, view(self._corpus), strict=True)) if view else {}
+        if self._corpus:
+            self.features.prepare(self.texts(pd.DataFrame({"text": self._corpus})))
+
+    def _fit_tokenizer(self, train: pd.DataFrame, context: FitContext) -> None:
+        """The tokenizer for this fit: prepared with the run (train+test), or trained on the test essays on the
+        first fit and kept while they stay the same; without prepare, on this fit's own essays."""
+        spec = self.params.tokenizer
+        assert spec is not None
+        test = [] if context.unlabeled is None else context.unlabeled["text"].tolist()
+        if spec.fit_on == "test":
+            if not test:
+                raise DaigtError("tokenizer.fit_on: test needs test essays (pass --test)")
+            self._train_tokenizer(test)
+        elif self.bpe is None:  # not prepared: the essays at hand
+            self._train_tokenizer(train["text"].tolist() + test)
+
+    def _train_tokenizer(self, texts: list[str]) -> None:
+        """Train on ``texts`` unless the tokenizer already was; then count the prepared essays in its tokens."""
+        digest = hashlib.sha1()
+        for text in texts:
+            digest.update(text.encode("utf-8", "surrogatepass") + b"\x00")
+        if digest.hexdigest() == self._bpe_key:
+            return
+        assert self.params.tokenizer is not None
+        self.bpe, self._bpe_key = train_bpe(texts, self.params.tokenizer), digest.hexdigest()
+        self._views = {}
+        self._count_corpus()
+
+    def __getstate__(self) -> dict[str, Any]:  # views and the corpus are a run-time cache of the prepared essays
+        return {**self.__dict__, "_views": {}, "_corpus": []}
 
     def fit(self, train: pd.DataFrame, context: FitContext) -> None:
+        if self.params.tokenizer is not None:
+            self._fit_tokenizer(train, context)
         vocabulary_texts = {
             "train": self.texts(train),
             "test": [] if context.unlabeled is None else self.texts(context.unlabeled),
@@ -275,7 +379,7 @@ class TfidfFamily(ModelFamily):
         in vocabulary, so counting over the union vocabulary once and selecting each fold's columns gives
         each fold's own TF-IDF matrix (same values) at a fraction of the cost of analysing the text K times."""
         folds = [m for m in models if isinstance(m, TfidfFamily) and m.features.vectorizer is not None]
-        analysers = {(repr(sorted(m.features.counting.items())), m.text_view) for m in folds}
+        analysers = {(repr(sorted(m.features.counting.items())), m.text_view, m._bpe_key) for m in folds}
         if len(folds) != len(models) or len(analysers) != 1:
             return super().fold_predictor(models)
         fold_terms = [m.features.vectorizer.get_feature_names_out() for m in folds]

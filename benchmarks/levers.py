@@ -1,0 +1,82 @@
+"""The README's lever table: each model config alone, scored in-distribution and on held-out groups.
+
+For every config: 5-fold OOF AUC and locked-holdout AUC (src/train_fold.py), then mean / minimum AUC over
+held-out sources and held-out prompts (src/evaluate.py with that one model). Runs the real entry points into
+one artifacts folder, so a rerun only computes what changed.
+
+    python benchmarks/levers.py --train ../shared/data/train.csv --test ../shared/data/test_essays.csv \\
+        tfidf_word configs/experiments/tfidf_word_pseudo.yaml ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from daigt.artifacts import ModelArtifacts
+from daigt.config import PROJECT_CONFIG, load_model_config
+from daigt.metrics import auc
+from daigt.project import Project
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(cmd: list[str]) -> None:
+    done = subprocess.run([sys.executable, *cmd], cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{done.stderr[-2000:]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+", help="model config names or YAML paths")
+    parser.add_argument("--train", required=True)
+    parser.add_argument("--test", required=True)
+    parser.add_argument("--work", default="bench-results/levers", help="artifacts and folds (reused by reruns)")
+    args = parser.parse_args()
+    work = (ROOT / args.work).resolve()
+    project = yaml.safe_load(PROJECT_CONFIG.read_text())
+    project["folds"]["path"] = str(work / "folds" / "folds.csv")
+    project["holdout"]["path"] = str(work / "folds" / "holdout.csv")
+    project["artifacts"] = str(work / "artifacts")
+    work.mkdir(parents=True, exist_ok=True)
+    config = work / "project.yaml"
+    config.write_text(yaml.safe_dump(project))
+    data = ["--config", str(config), "--train", args.train]
+    rows = []
+    for model in args.models:
+        name = load_model_config(model)[0]
+        run(["src/train_fold.py", "--fold", "all", "--model", model, *data, "--test", args.test, "--no-progress"])
+        folds = [ModelArtifacts(work / "artifacts", name).fold(k) for k in range(project["folds"]["n_folds"])]
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "generalization.json"
+            run(["src/evaluate.py", "--models", model, *data, "--artifacts", str(work / "artifacts"), "--out",
+                 str(out), "--no-progress"])  # fmt: skip
+            summary = json.loads(out.read_text())["summary"]
+        oof, holdout = _aucs(folds, Project.load(config, args.train))
+        rows.append((name, oof, holdout, summary["loso"][name], summary.get("lopo", {}).get(name)))
+    print("| model config | OOF AUC | holdout AUC | held-out sources: mean | min | held-out prompts: mean | min |")
+    print("|---|---|---|---|---|---|---|")
+    for name, oof, holdout, loso, lopo in rows:
+        prompts = f"{lopo['mean']:.4f} | {lopo['min']:.4f}" if lopo else "— | —"
+        print(f"| {name} | {oof:.4f} | {holdout:.4f} | {loso['mean']:.4f} | {loso['min']:.4f} | {prompts} |")
+
+
+def _aucs(folds: list, project: Project) -> tuple[float, float]:
+    """OOF AUC, and the holdout AUC of the fold models' mean prediction (as blend scores it)."""
+    oof = pd.concat([f.oof() for f in folds], ignore_index=True)
+    holdout = project.holdout_frame()
+    preds = np.mean([f.scored("holdout").set_index("id").loc[holdout["id"], "pred"] for f in folds], axis=0)
+    return auc(oof["label"], oof["pred"]), auc(holdout["label"], preds)
+
+
+if __name__ == "__main__":
+    main()

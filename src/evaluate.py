@@ -1,0 +1,75 @@
+"""Generalization: refit the whole pipeline without each source (and each prompt) and score the held-out essays.
+
+python src/evaluate.py --jobs 2                          # every model of configs/project.yaml
+python src/evaluate.py --models tfidf_word ngram_lm     # a subset (candidates are built from these)
+
+Writes submissions/generalization.json, .md and .png; src/blend.py embeds them in its report and, with
+``pick: auto``, picks the candidate with the best mean held-out-source AUC. Splits already computed for the
+same model config and data are reused (artifacts/<model>/generalization/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from functools import partial
+from pathlib import Path
+
+from daigt import generalization, report
+from daigt.blending import BlendConfig
+from daigt.config import BLEND_CONFIG, CONFIG_DIR, load_config, repo_path
+from daigt.errors import DaigtError, cli_entry
+from daigt.parallel import map_models
+from daigt.project import Project
+from essayio import atomic
+
+EVALUATE_CONFIG = CONFIG_DIR / "evaluate.yaml"
+
+
+def _run(args: argparse.Namespace, cfg: generalization.EvaluateConfig, name: str, progress: bool) -> list[str]:
+    project = Project.load(args.config, args.train, None, args.artifacts)
+    return generalization.run_model(project, name, cfg, progress=progress)
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", help="model configs (default: 'models:' of the project config)")
+    parser.add_argument("--eval-config", default=str(EVALUATE_CONFIG), help="protocols (configs/evaluate.yaml)")
+    parser.add_argument("--blend-config", default=str(BLEND_CONFIG), help="stacker config (configs/blend.yaml)")
+    parser.add_argument("--config", help="project config (default: configs/project.yaml)")
+    parser.add_argument("--train", help="training essays (default: 'train:' in the project config)")
+    parser.add_argument("--artifacts", help="where split predictions are kept (default: artifacts/)")
+    parser.add_argument("--out", type=Path, help="results JSON (default: 'output:' in the evaluate config)")
+    parser.add_argument("--jobs", type=int, default=1, help="models evaluated side by side, one process each")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        raise DaigtError(f"--jobs {args.jobs}: give 1 or more")
+    cfg = load_config(generalization.EvaluateConfig, args.eval_config)
+    blend_cfg = load_config(BlendConfig, args.blend_config)
+    project = Project.load(args.config, args.train, None, args.artifacts)
+    names = args.models or project.models
+    if not names:
+        raise DaigtError("no models: list them under 'models:' in the project config or pass --models")
+    project.train_frame()  # holdout and folds drawn once, before any worker reads them
+    started = time.perf_counter()
+    work = partial(_run, args, cfg, progress=not args.no_progress and args.jobs == 1)
+    for lines in map_models(work, names, args.jobs):
+        if lines:
+            print("\n".join(lines), flush=True)
+    result = generalization.evaluate(project, names, blend_cfg, cfg, progress=not args.no_progress)
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    out = args.out or repo_path(cfg.output)
+    atomic.write_json(out, result)
+    atomic.write_text(out.with_suffix(".md"), report.generalization_markdown(result))
+    report.generalization_plot(out.with_suffix(".png"), result)
+    for protocol, summary in result["summary"].items():
+        best = max(summary, key=lambda n: summary[n]["mean"])
+        table = "  ".join(f"{n} {s['mean']:.4f}/{s['min']:.4f}" for n, s in summary.items())
+        print(f"{report.PROTOCOL_TITLES[protocol]} (mean/min AUC): {table}  -> best mean: {best}")
+    print(f"generalization: {out.with_suffix('.md')}  plot: {out.with_suffix('.png')}  ({result['seconds']} s)")
+
+
+if __name__ == "__main__":
+    main()
