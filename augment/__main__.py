@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 
 from augment.errors import AugmentError
-from augment.pipeline import ROOT, augment_frame, read_lenient, warnings_summary
+from augment.pipeline import ROOT, augment_frame, warnings_summary
 from augment.recipe import Recipe
 from essayio import atomic
 from essayio.errors import cli_entry
-from essayio.table import find_column
+from essayio.table import find_column, read_table
 
 
 @cli_entry
@@ -33,10 +33,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chunk", type=int, default=64, help="essays per task (back-translation batch size)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    if not args.source.is_file():
-        raise AugmentError(f"{args.source}: file not found")
+    if args.copies < 0:
+        raise AugmentError(f"--copies {args.copies}: must be 0 or more (0 copies the input unchanged)")
     recipe = Recipe.load(args.recipe)
-    frame = read_lenient(args.source)
+    # the training loader's strict parsing (a broken quote or JSON line stops here, naming the row); bytes that
+    # are not UTF-8 become U+FFFD and are counted below rather than stopping the run
+    frame = read_table(args.source, replace_undecodable=True)
     out = augment_frame(frame, recipe, args.copies, args.workers, args.chunk, not args.no_progress)
     atomic.write_csv(args.out, out)
     text_col = find_column(frame, "text")

@@ -29,17 +29,6 @@ def _augment(job: tuple[list[str], list[str], int]) -> tuple[list[str], list[str
     return _WORKER.apply(ids, texts, copy)
 
 
-def read_lenient(path: Path) -> pd.DataFrame:
-    """The input as strings; undecodable bytes become U+FFFD (counted by warnings_summary), not fatal."""
-    if path.suffix.lower() in {".jsonl", ".ndjson"}:
-        frame = pd.read_json(path, lines=True, dtype=False, encoding_errors="replace")
-    elif path.suffix.lower() == ".parquet":
-        frame = pd.read_parquet(path)
-    else:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding_errors="replace")
-    return frame
-
-
 def warnings_summary(texts: pd.Series) -> dict[str, int]:
     letters = texts.str.count(r"[A-Za-z]")
     non_ascii_letters = texts.str.count(r"[^\W\d_A-Za-z]")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 from collections.abc import Callable
@@ -39,8 +40,29 @@ class DataError(UserError):
         self.path, self.row, self.column = str(path), row, column
 
 
+# what to do about an operating-system error the user's machine raised (the errno names the cause)
+OS_FIXES = {
+    errno.ENOSPC: "free some disk space (or point the output elsewhere) and run the command again",
+    errno.EDQUOT: "free some disk space (or point the output elsewhere) and run the command again",
+    errno.EROFS: "the file system is read-only: point the output to a writable folder",
+    errno.EACCES: "you lack permission: fix the folder's permissions or point the output elsewhere",
+    errno.EPERM: "you lack permission: fix the folder's permissions or point the output elsewhere",
+    errno.ENOENT: "check the path",
+    errno.EISDIR: "give a file, not a folder",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+}
+
+
+def os_error_line(err: OSError) -> str:
+    """One line for an I/O failure: the path, the system's reason, and what to do."""
+    where = err.filename if err.filename is not None else "a file"
+    fix = OS_FIXES.get(err.errno or -1, "check the file and the disk, then run the command again")
+    return f"{where}: {err.strerror or err} — {fix}"
+
+
 def cli_entry(main: Callable[..., T]) -> Callable[..., T]:
-    """Turn a UserError into ``error: <message>`` on stderr and exit status 2 (no traceback)."""
+    """Turn a UserError, or an I/O error of the machine (full or read-only disk, permissions), into
+    ``error: <message>`` on stderr and exit status 2. Anything else is a bug and keeps its traceback."""
 
     @functools.wraps(main)
     def wrapper(*args: object, **kwargs: object) -> T:
@@ -48,6 +70,11 @@ def cli_entry(main: Callable[..., T]) -> Callable[..., T]:
             return main(*args, **kwargs)
         except UserError as err:
             print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
+        except OSError as err:
+            if err.errno not in OS_FIXES:
+                raise
+            print(f"error: {os_error_line(err)}", file=sys.stderr)
             raise SystemExit(2) from None
 
     return wrapper

@@ -32,18 +32,24 @@ def find_column(frame: pd.DataFrame, canonical: str) -> str | None:
     return next((c for c in CANDIDATES[canonical] if c in frame.columns), None)
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read CSV / TSV / Parquet / JSONL as strings, refusing empty or undecodable files."""
+def read_table(path: str | Path, replace_undecodable: bool = False) -> pd.DataFrame:
+    """Read CSV / TSV / Parquet / JSONL as strings, refusing empty, malformed or (unless
+    ``replace_undecodable``: then they become U+FFFD) undecodable files."""
     path = check_file(path)
     suffix = path.suffix.lower()
     if suffix in PARQUET_SUFFIXES:
-        frame = pd.read_parquet(path)
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as err:  # pyarrow raises several unrelated types for a damaged file
+            raise DataError(path, f"not a readable Parquet file ({type(err).__name__})", fix="re-export it") from None
     elif suffix in JSONL_SUFFIXES:
-        frame = _read_jsonl(path, _decode(path))
+        frame = _read_jsonl(path, _decode(path, replace_undecodable))
     elif suffix in CSV_SUFFIXES:
         sep = "\t" if suffix == ".tsv" else ","
         try:
-            frame = pd.read_csv(io.StringIO(_decode(path)), sep=sep, dtype=str, keep_default_na=False)
+            frame = pd.read_csv(
+                io.StringIO(_decode(path, replace_undecodable)), sep=sep, dtype=str, keep_default_na=False
+            )
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
             raise DataError(path, f"not a valid CSV ({err})", fix="check quoting and delimiters") from None
     else:
@@ -62,8 +68,10 @@ def check_file(path: str | Path) -> Path:
     return path
 
 
-def _decode(path: Path) -> str:
+def _decode(path: Path, replace_undecodable: bool = False) -> str:
     raw = path.read_bytes()
+    if replace_undecodable:
+        return raw.decode("utf-8-sig", errors="replace")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:

@@ -31,3 +31,17 @@ def blend_args(ws: dict[str, Path], out: Path) -> list[str]:
         "--ensemble",
         str(ws["root"] / "ensemble"),
     ]
+
+
+def predict_args(ws: dict[str, Path], source: str, out: Path | None, *extra: str) -> list[str]:
+    ensemble = ws.get("ensemble", ws["root"] / "ensemble")
+    args = ["--input", source, "--ensemble", str(ensemble), "--no-progress", *extra]
+    return [*args, "--output", str(out)] if out else args
+
+
+def sleep_long(name: str) -> str:
+    """A model job that never finishes on its own (for the kill -9 test of --jobs workers)."""
+    import time
+
+    time.sleep(300)
+    return name

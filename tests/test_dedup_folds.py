@@ -124,3 +124,30 @@ def test_impossible_fold_count_is_a_clear_error() -> None:
     with pytest.raises(DaigtError, match=r"cannot draw 3 folds from 2 groups"):
         assign_folds(frame, FoldConfig(n_folds=3, group_by_prompt=True))
     assert np.isfinite(assign_folds(frame, FoldConfig(n_folds=3))["fold"]).all()
+
+
+def test_augmented_copies_share_their_parents_fold_even_when_minhash_misses_them(tmp_path: Path) -> None:
+    """A file from python -m augment: copies rewritten beyond MinHash's reach still land in their parent's fold
+    (else the same essay would be trained on and scored, and OOF would read 1.0)."""
+    from daigt.data import load_essays
+
+    parents = make_essays(60, seed=4)
+    copies = [
+        parents.assign(
+            id=parents["id"] + f"_aug{c}",
+            text=parents["text"].map(lambda t, c=c: " ".join(reversed(t.split())) + f" variant {c}"),
+            parent_id=parents["id"],
+        )
+        for c in (1, 2)
+    ]
+    rows = pd.concat([parents.assign(parent_id=parents["id"]), *copies], ignore_index=True)
+    path = tmp_path / "train_aug.csv"
+    rows.to_csv(path, index=False)
+
+    def folds_of(frame: pd.DataFrame) -> pd.Series:
+        clustered, _ = deduplicate(frame, DedupConfig())
+        folds = assign_folds(clustered, FoldConfig(n_folds=5, seed=0))["fold"]
+        return folds.groupby(rows["id"].str.replace(r"_aug\d$", "", regex=True).to_numpy()).nunique()
+
+    assert (folds_of(load_essays(path, "train")) == 1).all()
+    assert (folds_of(load_essays(path, "train").drop(columns="parent_id")) > 1).any()  # MinHash alone misses them

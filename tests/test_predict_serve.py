@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import make_essays, make_workspace
-from helpers import blend_args, train_args
+from helpers import blend_args, predict_args, train_args
 
 import blend
 import predict
@@ -49,11 +49,6 @@ def blended(ws: dict[str, Path], pick: str) -> dict[str, Path]:
 def stacked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Built once for the module; tests that damage it work on a copy."""
     return blended(make_workspace(tmp_path_factory.mktemp("stacked"), make_essays(120)), "stacker")
-
-
-def predict_args(ws: dict[str, Path], source: str, out: Path | None, *extra: str) -> list[str]:
-    args = ["--input", source, "--ensemble", str(ws["ensemble"]), "--no-progress", *extra]
-    return [*args, "--output", str(out)] if out else args
 
 
 @pytest.mark.parametrize("pick", ["stacker", "rank_mean", "tiny_tfidf"])
@@ -172,6 +167,19 @@ def test_service_scores_like_predict_and_enforces_limits(service) -> None:
     assert too_long.status_code == 422 and "characters; the limit is 2000" in too_long.json()["detail"]
     huge = httpx.post(f"{base}/predict", content=b"x" * 30_000, headers={"content-type": "application/json"})
     assert huge.status_code == 413 and "limit is 20000" in huge.json()["detail"]
+
+    def chunks():  # no Content-Length: the limit must hold while the body arrives
+        for _ in range(40):
+            yield b"x" * 1_000
+
+    chunked = httpx.post(f"{base}/predict", content=chunks(), headers={"content-type": "application/json"})
+    assert chunked.status_code == 413 and "limit is 20000" in chunked.json()["detail"]
+    small_chunked = httpx.post(f"{base}/predict", content=iter([json.dumps(body).encode()]),
+                               headers={"content-type": "application/json"})  # fmt: skip
+    assert small_chunked.status_code == 200
+    surrogate = b'{"essays": [{"text": "an essay \\ud800 with a lone surrogate"}]}'
+    lone = httpx.post(f"{base}/predict", content=surrogate, headers={"content-type": "application/json"})
+    assert lone.status_code == 422 and "lone surrogate" in lone.json()["detail"]
     assert httpx.post(f"{base}/predict", json={"essays": []}).status_code == 422
     assert httpx.post(f"{base}/predict", json={"texts": ["no essays key"]}).status_code == 422
     assert httpx.get(f"{base}/health").json()["picked"] == "stacker"

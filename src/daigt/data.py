@@ -18,6 +18,8 @@ from essayio.table import CANDIDATES, derive_ids, read_table
 
 CANONICAL = tuple(CANDIDATES)
 MAPPING_FIX = "rename the column or map it under 'columns:' in configs/project.yaml"
+INVISIBLE = "[\u200b-\u200f\u2060-\u2064\ufeff\u00ad]"
+PARENT_COLUMN = "parent_id"  # written by python -m augment: the essay a row is an augmented copy of
 
 Role = Literal["train", "test"]
 
@@ -49,7 +51,12 @@ def load_essays(
 ) -> pd.DataFrame:
     """Load ``path`` as the canonical frame; train needs labels, test needs none."""
     path = Path(path)
-    return canonical_frame(read_table(path), path, role, columns)
+    raw = read_table(path)
+    frame = canonical_frame(raw, path, role, columns)
+    if role == "train" and PARENT_COLUMN in raw.columns:  # rows made by python -m augment: copies of a parent
+        parents = raw[PARENT_COLUMN].astype("string").fillna("").str.strip().to_numpy(dtype=object)
+        frame[PARENT_COLUMN] = np.where(parents == "", frame["id"].to_numpy(dtype=object), parents)
+    return frame
 
 
 def canonical_frame(
@@ -102,8 +109,9 @@ def _texts(values: pd.Series, at: _Located, column: str) -> pd.Series:
     as_str = values.astype(object)
     missing = as_str.isna().to_numpy() | ~as_str.map(lambda v: isinstance(v, str)).to_numpy()
     _first_bad(at, column, missing, "text is missing or not a string", "fill it in or remove the row")
-    empty = as_str.str.strip().eq("").to_numpy()
-    _first_bad(at, column, empty, "text is empty", "fill it in or remove the row")
+    # invisible characters (zero-width space/joiners, BOM, soft hyphen) do not make an essay
+    empty = as_str.str.replace(INVISIBLE, "", regex=True).str.strip().eq("").to_numpy()
+    _first_bad(at, column, empty, "text is empty (or only invisible characters)", "fill it in or remove the row")
     return as_str.astype(str)
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from daigt.data import binary_labels
+from daigt.data import PARENT_COLUMN, binary_labels
 from daigt.schema import Invalid
 from essayio.atomic import atomic_path
 
@@ -138,7 +138,12 @@ def cached_clusters(texts: Sequence[str], cfg: DedupConfig, cache_dir: Path | No
         digest.update(b"\x00")
     path = Path(cache_dir) / f"dedup-{digest.hexdigest()[:20]}.npy"
     if path.is_file():
-        return np.load(path)
+        try:
+            cached = np.load(path)
+            if cached.shape == (len(texts),):
+                return cached
+        except (OSError, ValueError, EOFError):  # a damaged cache is recomputed, never trusted or fatal
+            pass
     clusters = duplicate_clusters(texts, cfg)
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.save(handle, clusters)
@@ -150,6 +155,8 @@ def deduplicate(
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Add ``dup_cluster``; with ``action: drop`` keep only the first essay of each cluster."""
     clusters = cached_clusters(frame["text"].tolist(), cfg, cache_dir)
+    if PARENT_COLUMN in frame:  # augmented copies share their parent's cluster, whatever MinHash says
+        clusters = connected_groups(clusters, frame[PARENT_COLUMN].tolist())
     out = frame.assign(dup_cluster=clusters)
     sizes = out["dup_cluster"].map(out["dup_cluster"].value_counts())
     exact = pd.Series([normalise(t) for t in frame["text"]]).duplicated().sum()

@@ -113,6 +113,8 @@ def iter_essays(
     first_row, seen_ids, seen_texts = 1, set(), Counter()
     try:
         for raw in _raw_chunks(source, fmt, chunk_rows):
+            if raw.empty:  # a header-only input: reported once below, never scored
+                continue
             frame = canonical_frame(raw, Path(label), "test", columns, first_row)
             if resolve_columns(raw, columns or {}, Path(label))["id"] is None:
                 frame["id"] = derive_ids(frame["text"], seen_texts).to_numpy()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -51,19 +51,53 @@ class ServeConfig:
     limits: ServeLimits = field(default_factory=ServeLimits)
 
 
+class BodyLimit:
+    """ASGI middleware: read the request body up to ``limit`` bytes and answer 413 past it, whether or not the
+    client declared a Content-Length (a chunked upload is counted as it arrives, never buffered past the limit)."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"0")
+        if int(declared or 0) > self.limit:
+            await self._refuse(send, f"request body is {int(declared)} bytes")
+            return
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > self.limit:
+                await self._refuse(send, f"request body is over {size} bytes so far")
+                return
+        body, replayed = b"".join(chunks), False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Any, what: str) -> None:
+        response = JSONResponse(status_code=413, content={"detail": f"{what}; the limit is {self.limit}"})
+        await response({"type": "http"}, None, send)
+
+
 def create_app(predictor: EnsemblePredictor, limits: ServeLimits) -> FastAPI:
     app = FastAPI(title="DAIGT ensemble", description="Probability that an essay was written by an LLM.")
     lock = threading.Lock()  # fold models are not guaranteed thread-safe; requests are scored one at a time
 
-    @app.middleware("http")
-    async def refuse_big_bodies(request: Request, call_next: Any) -> Any:
-        size = int(request.headers.get("content-length") or 0)
-        if size > limits.max_body_bytes:
-            return JSONResponse(
-                status_code=413,
-                content={"detail": f"request body is {size} bytes; the limit is {limits.max_body_bytes}"},
-            )
-        return await call_next(request)
+    app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -79,6 +113,12 @@ def create_app(predictor: EnsemblePredictor, limits: ServeLimits) -> FastAPI:
         for i, essay in enumerate(essays):
             if not essay.text.strip():
                 raise HTTPException(422, f"essays[{i}].text is empty")
+            try:
+                essay.text.encode("utf-8")
+            except UnicodeEncodeError as err:
+                raise HTTPException(
+                    422, f"essays[{i}].text: character {err.start} is a lone surrogate, not text; send valid UTF-8"
+                ) from None
             if len(essay.text) > limits.max_chars:
                 raise HTTPException(
                     422, f"essays[{i}].text has {len(essay.text)} characters; the limit is {limits.max_chars}"
