@@ -26,9 +26,12 @@ from essayio import atomic
 EVALUATE_CONFIG = CONFIG_DIR / "evaluate.yaml"
 
 
-def _run(args: argparse.Namespace, cfg: generalization.EvaluateConfig, name: str, progress: bool) -> list[str]:
+def _run(
+    args: argparse.Namespace, cfg: generalization.EvaluateConfig, job: tuple[str, int, int], progress: bool
+) -> list[str]:
+    name, part, parts = job
     project = Project.load(args.config, args.train, None, args.artifacts)
-    return generalization.run_model(project, name, cfg, progress=progress)
+    return generalization.run_model(project, name, cfg, progress=progress, part=(part, parts))
 
 
 @cli_entry
@@ -38,7 +41,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval-config", default=str(EVALUATE_CONFIG), help="protocols (configs/evaluate.yaml)")
     parser.add_argument("--blend-config", default=str(BLEND_CONFIG), help="stacker config (configs/blend.yaml)")
     parser.add_argument("--config", help="project config (default: configs/project.yaml)")
-    parser.add_argument("--train", help="training essays (default: 'train:' in the project config)")
+    parser.add_argument(
+        "--train",
+        nargs="+",
+        help="training essays (default: 'train:' in the project config); several files are read as one",
+    )
     parser.add_argument("--artifacts", help="where split predictions are kept (default: artifacts/)")
     parser.add_argument("--out", type=Path, help="results JSON (default: 'output:' in the evaluate config)")
     parser.add_argument("--jobs", type=int, default=1, help="models evaluated side by side, one process each")
@@ -55,7 +62,9 @@ def main(argv: list[str] | None = None) -> None:
     project.train_frame()  # holdout and folds drawn once, before any worker reads them
     started = time.perf_counter()
     work = partial(_run, args, cfg, progress=not args.no_progress and args.jobs == 1)
-    for lines in map_models(work, names, args.jobs):
+    # each model's splits in --jobs parts, so the slowest model does not leave the other cores idle
+    jobs = [(name, part, args.jobs) for name in names for part in range(args.jobs)]
+    for lines in map_models(work, jobs, args.jobs):
         if lines:
             print("\n".join(lines), flush=True)
     result = generalization.evaluate(project, names, blend_cfg, cfg, progress=not args.no_progress)

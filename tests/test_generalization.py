@@ -93,10 +93,16 @@ def test_evaluate_runs_the_whole_pipeline_per_split_and_fits_never_see_held_out_
     args = ["--config", str(workspace["project"]), "--artifacts", str(workspace["artifacts"]), "--eval-config"]
     evaluate.main([*args, str(cfg), "--models", str(workspace["model"]), "--out", str(out), "--no-progress"])
     result = json.loads(out.read_text())
-    groups = {r["group"] for r in result["splits"]}
-    assert groups == {"gpt", "llama", "mistral"} and len(seen) == 3 * 2  # three splits, two inner folds each
+    rows = [r for r in result["splits"] if r["protocol"] == "loso"]
+    assert {r["group"] for r in rows} == {"gpt", "llama", "mistral"} and len(seen) == 3 * 2  # 3 splits x 2 folds
+    attacked = [r for r in result["splits"] if r["protocol"] == "loso_attacked"]
+    assert [r["group"] for r in attacked] == [r["group"] for r in rows]  # the same essays, scored under attack
+    split_dir = next((workspace["artifacts"] / "tiny_tfidf" / "generalization").iterdir())
+    preds = pd.read_csv(split_dir / "predictions.csv", dtype={"id": str})
+    clean, hit = (preds[preds["role"] == r].set_index("id")["pred"] for r in ("eval", "attacked"))
+    assert clean.index.equals(hit.index) and not np.allclose(clean, hit)  # attacked texts were really scored
     train = pd.read_csv(workspace["train"], dtype={"id": str})
-    for row, fitted in zip(result["splits"], (seen[i] | seen[i + 1] for i in range(0, 6, 2)), strict=True):
+    for row, fitted in zip(rows, (seen[i] | seen[i + 1] for i in range(0, 6, 2)), strict=True):
         held = set(train["id"][train["source"] == row["group"]])
         assert not fitted & held
         assert set(row["auc"]) == {"tiny_tfidf", "rank_mean", "stacker"}

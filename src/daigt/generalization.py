@@ -30,12 +30,12 @@ from tqdm.auto import tqdm
 
 from daigt.artifacts import ModelArtifacts
 from daigt.blending import BlendConfig
-from daigt.config import fingerprint, frame_fingerprint, load_model_config
+from daigt.config import fingerprint, frame_fingerprint, load_model_config, load_yaml, repo_path
 from daigt.data import binary_labels
 from daigt.errors import DaigtError
 from daigt.families import FitContext, get_family
 from daigt.folds import FoldConfig, assign_folds
-from daigt.hardening import for_fold
+from daigt.hardening import attacked, for_fold
 from daigt.metrics import auc
 from daigt.project import Project
 from daigt.report import PROTOCOL_TITLES
@@ -45,6 +45,7 @@ from daigt.stylometry import StyleMemo
 from daigt.train import FoldTrainer, fit_and_score
 
 PROTOCOL_COLUMNS = {"loso": "source", "lopo": "group"}
+ATTACKED = "attacked"  # the held-out essays again, after the evaluation's attack recipe
 
 
 @dataclass
@@ -64,6 +65,9 @@ class EvaluateConfig:
     # (test-fitted tokenizers and vocabularies, pseudo-labels see them); false: they are only scored, as
     # essays sent to predict/serve are (every label-free fit is redone per split without them)
     transductive: bool = True
+    # every held-out essay (AI and reference human) is also scored after this attack recipe, the way an
+    # obfuscating student would send it: the "<protocol>_attacked" figures (null: off)
+    attack: str | None = "configs/augment/attack_heldout.yaml"
     seed: int = 11
     output: str = "submissions/generalization.json"  # with .md and .png beside it
 
@@ -135,17 +139,21 @@ def _split_run_key(config_key: str, split: Split, train: pd.DataFrame, cfg: Eval
             "train": frame_fingerprint(train[split.train], ["id", "text", "label"]),
             "eval": frame_fingerprint(train[split.eval], ["id", "text", "label"]),
             "inner": {"folds": cfg.inner_folds, "seed": cfg.seed, "transductive": cfg.transductive},
+            "attack": load_yaml(repo_path(cfg.attack)) if cfg.attack else None,
         }
     )
 
 
-def run_model(project: Project, name: str, cfg: EvaluateConfig, progress: bool = True) -> list[str]:
-    """Fit and score one model in every split (skipping splits already done for this config and data)."""
+def run_model(
+    project: Project, name: str, cfg: EvaluateConfig, progress: bool = True, part: tuple[int, int] = (0, 1)
+) -> list[str]:
+    """Fit and score one model in every split (skipping splits already done for this config and data); with
+    ``part`` = (i, n), only every n-th split from the i-th, so n processes can share one model's splits."""
     model_name, model_config = load_model_config(name)
     trainer = FoldTrainer(project, model_name, model_config, model_config.seed, progress=False)
     config_key = trainer.config_key()
     train, _ = project.train_frame()
-    splits = make_splits(train, cfg)
+    splits = make_splits(train, cfg)[part[0] :: part[1]]
     artifacts = ModelArtifacts(project.artifacts, model_name)
     todo = [s for s in splits if artifacts.split(s.key).run_key() != _split_run_key(config_key, s, train, cfg)]
     lines = []
@@ -155,6 +163,7 @@ def run_model(project: Project, name: str, cfg: EvaluateConfig, progress: bool =
         return lines
     hardening = trainer.hardening
     clean = hardening.clean(train)
+    under_attack = hardening.clean(attacked(train, cfg.attack)) if cfg.attack else None
     copies = hardening.copies(clean, progress=False)
     model = get_family(model_config.family)(model_config.params, model_config.seed)
     if cfg.transductive:  # every essay is a training or a test essay of every split: prepare once
@@ -167,27 +176,36 @@ def run_model(project: Project, name: str, cfg: EvaluateConfig, progress: bool =
             model.prepare(pd.concat([own.assign(scored_only=False), held.assign(scored_only=True)]))
         unlabeled = held[["id", "text"]] if cfg.transductive else None
         inner = assign_folds(fit, FoldConfig(n_folds=cfg.inner_folds, seed=cfg.seed))["fold"].to_numpy()
-        oof, evaluated = np.zeros(len(fit)), np.zeros((cfg.inner_folds, len(held)))
+        scored = {"eval": held}
+        if under_attack is not None:
+            scored[ATTACKED] = under_attack[split.eval].reset_index(drop=True)
+        oof = np.zeros(len(fit))
+        evaluated = {name: np.zeros((cfg.inner_folds, len(held))) for name in scored}
         for k in range(cfg.inner_folds):
             context = FitContext(unlabeled=unlabeled, progress=False, epoch_texts=hardening.epoch_texts())
             result = fit_and_score(
                 model,
                 for_fold(copies, fit[inner != k]),
                 context,
-                {"oof": fit[inner == k], "eval": held},
+                {"oof": fit[inner == k], **scored},
                 model_config.pseudo,
             )
-            oof[inner == k], evaluated[k] = result.scores["oof"], result.scores["eval"]
+            oof[inner == k] = result.scores["oof"]
+            for name in scored:
+                evaluated[name][k] = result.scores[name]
         predictions = pd.concat(
             [
                 pd.DataFrame({"id": fit["id"], "role": "train", "fold": inner, "pred": oof}),
-                pd.DataFrame({"id": held["id"], "role": "eval", "fold": -1, "pred": evaluated.mean(axis=0)}),
+                *(
+                    pd.DataFrame({"id": held["id"], "role": name, "fold": -1, "pred": preds.mean(axis=0)})
+                    for name, preds in evaluated.items()
+                ),
             ],
             ignore_index=True,
         )
         run_key = _split_run_key(config_key, split, train, cfg)
         artifacts.split(split.key).write(predictions, {"run_key": run_key, "config_key": config_key})
-        score = auc(held["label"], evaluated.mean(axis=0))
+        score = auc(held["label"], evaluated["eval"].mean(axis=0))
         lines.append(f"[{model_name}] {PROTOCOL_TITLES[split.protocol]} '{split.group}': AUC {score:.4f}")
     return lines
 
@@ -205,6 +223,8 @@ def evaluate(
         model_keys[model_name] = trainer.config_key()
     rows = []
     style = StyleMemo(blend.features.meta, blend.features.stylometry)  # each essay's style computed once
+    under_attack = attacked(train, cfg.attack) if cfg.attack else None
+    roles = ["eval", ATTACKED] if cfg.attack else ["eval"]
     bar = tqdm(splits, desc="stacker per split", unit="split", disable=not progress, file=sys.stderr)
     for split in bar:
         fit, held = train[split.train].reset_index(drop=True), train[split.eval].reset_index(drop=True)
@@ -216,24 +236,26 @@ def evaluate(
                 raise DaigtError(f"{folder.path}: missing or stale; run python src/evaluate.py (it fits what is due)")
             preds = folder.predictions()
             part = preds[preds["role"] == "train"].set_index("id").loc[fit["id"]]
-            scored = preds[preds["role"] == "eval"].set_index("id").loc[held["id"], "pred"].to_numpy()
             inner = part["fold"].to_numpy()
-            models[model_name] = ModelPredictions(model_name, part["pred"].to_numpy(), {"eval": scored})
-        candidates = build_candidates(
-            models, fit.assign(fold=inner), {"eval": held}, blend.features, blend.stacker, style
-        )
+            scored = {r: preds[preds["role"] == r].set_index("id").loc[held["id"], "pred"].to_numpy() for r in roles}
+            models[model_name] = ModelPredictions(model_name, part["pred"].to_numpy(), scored)
+        frames = {"eval": held}
+        if under_attack is not None:
+            frames[ATTACKED] = under_attack[split.eval].reset_index(drop=True)
+        candidates = build_candidates(models, fit.assign(fold=inner), frames, blend.features, blend.stacker, style)
         labels = binary_labels(held["label"])
         in_group = (held[PROTOCOL_COLUMNS[split.protocol]].astype(str) == split.group).to_numpy()
-        rows.append(
-            {
-                "protocol": split.protocol,
-                "group": split.group,
-                "n_ai": int(labels[in_group].sum()),
-                "n_human": int((labels == 0).sum()),
-                "n_train": len(fit),
-                "auc": {n: auc(labels, c.scored["eval"]) for n, c in candidates.items()},
-            }
-        )
+        for role in roles:
+            rows.append(
+                {
+                    "protocol": split.protocol if role == "eval" else f"{split.protocol}_{ATTACKED}",
+                    "group": split.group,
+                    "n_ai": int(labels[in_group].sum()),
+                    "n_human": int((labels == 0).sum()),
+                    "n_train": len(fit),
+                    "auc": {n: auc(labels, c.scored[role]) for n, c in candidates.items()},
+                }
+            )
     return {
         "splits": rows,
         "summary": summarise(rows),

@@ -41,6 +41,16 @@ def _recipe(path: str) -> Any:
         raise DaigtError(str(err)) from None
 
 
+def attacked(frame: pd.DataFrame, recipe_path: str) -> pd.DataFrame:
+    """``frame`` with every text attacked by the recipe (one deterministic copy per essay, by id): what an
+    obfuscating user would send. Used to score held-out essays under attack."""
+    from augment.pipeline import augment_frame
+
+    done = augment_frame(frame[["id", "text"]], _recipe(recipe_path), copies=1, progress=False)
+    texts = done[done["copy"] == 1].set_index("parent_id")["text"]
+    return frame.assign(text=texts.loc[frame["id"]].to_numpy())
+
+
 @dataclass(frozen=True)
 class Hardening:
     augment: AugmentSpec | None

@@ -10,11 +10,12 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import TypeVar
 
 T = TypeVar("T")
+J = TypeVar("J")
 PARENT_CHECK_SECONDS = 1.0  # how often a worker looks whether the process that started it is still there
 
 
@@ -30,8 +31,9 @@ def _die_with(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def map_models(work: Callable[[str], T], names: list[str], jobs: int) -> Iterator[T]:
-    """``work(name)`` for every model name, in worker processes when ``jobs`` > 1; results as they finish.
+def map_models(work: Callable[[J], T], names: Sequence[J], jobs: int) -> Iterator[T]:
+    """``work(name)`` for every model name (or job), in worker processes when ``jobs`` > 1; results as they
+    finish. Jobs are handed out in order: list the slowest first.
 
     ``work`` must be picklable (a module-level function, or a functools.partial of one)."""
     if jobs <= 1 or len(names) <= 1:

@@ -13,7 +13,12 @@ from daigt.data import binary_labels
 from daigt.plots import plt, save_figure
 from daigt.stacking import RANK_MEAN, STACKER
 
-PROTOCOL_TITLES = {"loso": "leave-one-source-out", "lopo": "leave-one-prompt-out"}
+PROTOCOL_TITLES = {
+    "loso": "leave-one-source-out",
+    "loso_attacked": "leave-one-source-out, held-out essays attacked",
+    "lopo": "leave-one-prompt-out",
+    "lopo_attacked": "leave-one-prompt-out, held-out essays attacked",
+}
 
 
 def _fmt(value: float | None) -> str:
@@ -68,6 +73,20 @@ def markdown(report: dict[str, Any]) -> str:
             for a in names:
                 row = verdict["oof_rank_correlation"][a]
                 lines.append(f"| {a} | " + " | ".join(f"{row[b]:.3f}" for b in names) + " |")
+    importance = report.get("stacker_importance")
+    if importance:
+        lines += [
+            "",
+            "## What the stacker uses",
+            "",
+            "Share of the stacker's total split gain per input, averaged over its fold models (`importance.png`).",
+            "",
+            "| input | gain share |",
+            "|---|---|",
+            *(f"| {name} | {share:.3f} |" for name, share in importance.items()),
+            "",
+            "![importance](importance.png)",
+        ]
     if report["excluded"]:
         lines += ["", "## Left out", ""] + [f"- **{k}**: {v}" for k, v in report["excluded"].items()]
     if report.get("per_source"):
@@ -98,8 +117,10 @@ def roc_plot(path: Path, labels: np.ndarray, curves: dict[str, np.ndarray], aucs
             ax.plot(fpr, tpr, lw=1.4, label=f"{name} ({aucs[name]:.4f})")
     full.plot([0, 1], [0, 1], "k:", lw=0.8)
     full.set(title="OOF ROC", xlabel="false positive rate (humans flagged)", ylabel="true positive rate")
-    zoom.set(title="low-FPR region", xlabel="false positive rate", xlim=(0, 0.1), ylim=(0.5, 1.0))
+    zoom.set(title="low-FPR region", xlabel="false positive rate (humans flagged)", ylabel="true positive rate",
+             xlim=(0, 0.1), ylim=(0.5, 1.0))  # fmt: skip
     full.legend(loc="lower right", fontsize=8)
+    zoom.legend(loc="lower right", fontsize=8)
     for ax in (full, zoom):
         ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -156,5 +177,26 @@ def generalization_plot(path: Path, result: dict[str, Any]) -> None:
         ax.set(title=PROTOCOL_TITLES[protocol], ylabel="ROC-AUC on the held-out group", ylim=(None, 1.0))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def stacker_importance(boosters: list[Any]) -> dict[str, float]:
+    """Each input's share of the total split gain, averaged over the fold boosters, largest first."""
+    if not boosters:
+        return {}
+    names = boosters[0].feature_name()
+    gains = np.mean(
+        [b.feature_importance("gain") / max(b.feature_importance("gain").sum(), 1e-12) for b in boosters], 0
+    )
+    return {names[i]: float(gains[i]) for i in np.argsort(-gains)}
+
+
+def importance_plot(path: Path, importance: dict[str, float], top: int = 20) -> None:
+    names, shares = list(importance)[:top][::-1], list(importance.values())[:top][::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(names) + 1.5))
+    ax.barh(names, shares, color=["C0" if n.startswith(("p_", "r_")) else "C1" for n in names])
+    ax.set(title="stacker inputs: share of split gain (blue: models, orange: style)", xlabel="share of total gain")
+    ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     save_figure(fig, path)
