@@ -129,9 +129,16 @@ def make_workspace(tmp_path: Path, essays: pd.DataFrame) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A tiny DeBERTa-v2 encoder and a tiny Mistral, saved as from_pretrained folders (built once per run)."""
+    """A tiny DeBERTa-v2 encoder and two tiny Mistrals, saved as from_pretrained folders (built once per run)."""
     from tiny_models import tiny_deberta, tiny_mistral
 
     root = tmp_path_factory.mktemp("tiny_models")
     texts = make_essays(120)["text"].tolist()
-    return {"deberta": tiny_deberta(root / "deberta", texts), "mistral": tiny_mistral(root / "mistral", texts)}
+    import torch
+
+    torch.manual_seed(0)
+    return {
+        "deberta": tiny_deberta(root / "deberta", texts),
+        "mistral": tiny_mistral(root / "mistral", texts),
+        "mistral_b": tiny_mistral(root / "mistral_b", texts),  # same tokenizer, other weights: an LM pair
+    }

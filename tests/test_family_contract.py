@@ -25,6 +25,11 @@ def tiny_params(family: str, tiny_models: dict[str, Path]) -> dict[str, Any]:
         "reference_lm": {},
         "encoder": {"pretrained": str(tiny_models["deberta"]), **transformer},
         "causal_lm": {"pretrained": str(tiny_models["mistral"]), "lora": {"r": 4, "alpha": 8}, **transformer},
+        "lm_score": {
+            "observer": str(tiny_models["mistral"]),
+            "performer": str(tiny_models["mistral_b"]),
+            "scale": 0.01,
+        },
     }
     return params[family]
 

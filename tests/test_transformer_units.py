@@ -125,3 +125,60 @@ def test_missing_weights_offline_name_the_model_and_the_fix(monkeypatch: pytest.
         from_pretrained(AutoTokenizer, "no-such-org/no-such-model")
     with pytest.raises(DaigtError, match="pip install --no-deps no-such-package"):
         from_pretrained(AutoTokenizer, "pkg:no_such_package")
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_and_fp16_scales_the_loss(
+    precision: str, tiny_models: dict[str, Path], essays, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fp16 (GPUs without bf16: T4, P100) goes through autocast and a dynamic loss scaler; bf16 needs none."""
+    from daigt.families import FitContext
+
+    scaled: list[float] = []
+    real_scale = torch.amp.GradScaler.scale
+    monkeypatch.setattr(
+        torch.amp.GradScaler, "scale", lambda self, x: scaled.append(self.get_scale()) or real_scale(self, x)
+    )
+    params = {"pretrained": str(tiny_models["deberta"]), "max_length": 32, "batch_size": 8, "precision": precision}
+    family = EncoderFamily(params, seed=0)
+    train = essays.rename(columns={"generated": "label"}).assign(label=lambda f: f["label"].astype(float))
+    family.fit(train, FitContext(progress=False))
+    preds = family.predict(train)
+    assert np.isfinite(preds).all() and preds.std() > 0
+    assert (len(scaled) > 0) == (precision == "fp16")  # the scaler ran for fp16 only
+    assert (
+        family._autocast(torch.device("cpu")).fast_dtype == {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    )
+
+
+def test_an_unknown_precision_is_a_config_error(tiny_models: dict[str, Path]) -> None:
+    with pytest.raises(DaigtError, match="precision"):
+        EncoderFamily({"pretrained": str(tiny_models["deberta"]), "precision": "fp8"}, seed=0)
+
+
+def test_a_gpu_recipe_on_cpu_warns_before_any_work(tiny_models: dict[str, Path], capsys, monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a CPU-only machine, wherever this runs
+    gpu = EncoderFamily({"pretrained": str(tiny_models["deberta"]), "deepspeed": "configs/deepspeed/zero3.json"}, 0)
+    gpu._warn_if_meant_for_gpu()
+    assert "meant for a GPU (deepspeed: configs/deepspeed/zero3.json)" in capsys.readouterr().err
+    EncoderFamily({"pretrained": str(tiny_models["deberta"])}, 0)._warn_if_meant_for_gpu()
+    assert capsys.readouterr().err == ""  # a tiny plain config is not
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: 4-bit QLoRA (bitsandbytes) runs on GPU only")
+def test_qlora_4bit_trains_and_reloads_on_the_same_quantized_base(
+    tiny_models: dict[str, Path], essays, tmp_path
+) -> None:
+    """The 4-bit path (QLoRA: nf4, double quantisation) needs CUDA and bitsandbytes."""
+    from daigt.families import FitContext
+    from daigt.families.transformer import CausalLMFamily
+
+    params = {"pretrained": str(tiny_models["mistral"]), "quantization": "4bit", "lora": {"r": 4, "alpha": 8},
+              "max_length": 32, "precision": "bf16"}  # fmt: skip
+    family = CausalLMFamily(params, seed=0)
+    train = essays.rename(columns={"generated": "label"}).assign(label=lambda f: f["label"].astype(float))
+    family.fit(train, FitContext(progress=False))
+    family.save(tmp_path)
+    reloaded = CausalLMFamily.load(tmp_path)
+    assert reloaded.params.quantization == "4bit"
+    np.testing.assert_allclose(reloaded.predict(train), family.predict(train), atol=1e-3)

@@ -18,6 +18,7 @@ FAMILIES: dict[str, str] = {
     "reference_lm": "daigt.families.reference_lm:ReferenceLMFamily",
     "encoder": "daigt.families.transformer:EncoderFamily",
     "causal_lm": "daigt.families.transformer:CausalLMFamily",
+    "lm_score": "daigt.families.lm_score:LmScoreFamily",
 }
 
 __all__ = ["FAMILIES", "FitContext", "ModelFamily", "get_family"]

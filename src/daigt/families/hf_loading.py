@@ -104,7 +104,10 @@ def quantization_kwargs(quantization: str | None) -> dict[str, Any]:
         raise DaigtError("quantization: 4bit needs a CUDA GPU and bitsandbytes; set quantization: null on CPU")
     from transformers import BitsAndBytesConfig
 
-    config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16)
+    compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16  # T4 / P100: fp16
+    config = BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute
+    )
     return {"quantization_config": config}
 
 

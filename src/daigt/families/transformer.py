@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -83,7 +84,8 @@ class TransformerParams:
     max_grad_norm: float = 1.0
     loss: LossSpec = field(default_factory=LossSpec)
     length_grouping: bool = True
-    precision: Literal["fp32", "bf16"] = "fp32"
+    # bf16: autocast (Ampere+ GPUs, recent CPUs); fp16: autocast with dynamic loss scaling (T4, P100, V100)
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     gradient_checkpointing: bool = False
     attention_dropout: float | None = None  # 0.0 lets CPU SDPA use its fused kernel (~1.8x faster)
     threads: int | None = None
@@ -101,6 +103,14 @@ class TransformerParams:
 
 
 WEIGHTS_FILE, META_FILE, CONFIG_DIR, TOKENIZER_DIR = "weights.safetensors", "meta.json", "config", "tokenizer"
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+GPU_SCALE_PARAMETERS = 1e9  # a model this big is meant for a GPU: warn before spending minutes on CPU
+
+
+def _hf_deepspeed_config(config: dict[str, Any]) -> Any:
+    from transformers.integrations import HfDeepSpeedConfig
+
+    return HfDeepSpeedConfig(config)
 
 
 class TransformerFamily(ModelFamily):
@@ -115,6 +125,7 @@ class TransformerFamily(ModelFamily):
         self.model: torch.nn.Module | None = None
         self.tokenizer: Any = None
         self._engine: Any = None
+        self._scaler: Any = None
         self._trained_state: dict[str, torch.Tensor] | None = None
         self._report: dict[str, Any] = {}
 
@@ -180,8 +191,8 @@ class TransformerFamily(ModelFamily):
         return {k: v.to(device) for k, v in batch.items()}
 
     def _autocast(self, device: torch.device) -> Any:
-        if self.params.precision == "bf16" and self._engine is None:
-            return torch.autocast(device.type, dtype=torch.bfloat16)
+        if self.params.precision != "fp32" and self._engine is None:
+            return torch.autocast(device.type, dtype=AUTOCAST_DTYPES[self.params.precision])
         return nullcontext()
 
     # ---- training -------------------------------------------------------------------------------
@@ -242,14 +253,16 @@ class TransformerFamily(ModelFamily):
         for key, value in filled.items():
             if config.get(key, "auto") == "auto":
                 config[key] = value
-        config.setdefault("bf16", {})
-        if config["bf16"].get("enabled", "auto") == "auto":
-            config["bf16"]["enabled"] = p.precision == "bf16"
+        for section in ("bf16", "fp16"):  # DeepSpeed's own mixed precision (fp16: its dynamic loss scaler)
+            config.setdefault(section, {})
+            if config[section].get("enabled", "auto") == "auto":
+                config[section]["enabled"] = p.precision == section
         config.setdefault("steps_per_print", 10**9)
         return config
 
     def fit(self, train: pd.DataFrame, context: FitContext) -> None:
         configure_runtime()
+        self._warn_if_meant_for_gpu()
         p = self.params
         if p.threads:
             torch.set_num_threads(p.threads)
@@ -264,8 +277,18 @@ class TransformerFamily(ModelFamily):
             distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
         torch.manual_seed(self.seed)
         self._engine = None
+        self._scaler = torch.amp.GradScaler(device.type) if p.precision == "fp16" and not use_ds else None
         self.tokenizer = self._build_tokenizer()
+        ds_config = self._deepspeed_config(world) if use_ds else None
+        zero3 = ds_config is not None and ds_config.get("zero_optimization", {}).get("stage") == 3
+        # ZeRO-3: while this object lives, transformers builds the model under deepspeed.zero.Init, so each
+        # rank only ever holds its shard of the weights (no full fp32 copy per process at load time)
+        self._hf_deepspeed = _hf_deepspeed_config(ds_config) if zero3 else None
         model = self._build_model().to(device)
+        if zero3 and p.precision != "fp32":  # parameters added after zero.Init (LoRA) join the shards' dtype
+            for param in model.parameters():
+                if not hasattr(param, "ds_id"):
+                    param.data = param.data.to(AUTOCAST_DTYPES[p.precision])
         target = torch.tensor(train["label"].to_numpy(dtype=np.float32))
         epoch_ids = self._epoch_encoder(train, context.epoch_texts)
 
@@ -285,7 +308,7 @@ class TransformerFamily(ModelFamily):
             import deepspeed
 
             engine, optimizer, _, scheduler = deepspeed.initialize(
-                model=model, optimizer=optimizer, lr_scheduler=scheduler, config=self._deepspeed_config(world)
+                model=model, optimizer=optimizer, lr_scheduler=scheduler, config=ds_config
             )
             self._engine = engine
         self.model = model
@@ -350,12 +373,44 @@ class TransformerFamily(ModelFamily):
             self._engine.backward(loss)  # DeepSpeed scales by 1/grad_accum and steps at its own boundaries
             self._engine.step()
             return
-        (loss / self.params.grad_accum).backward()
+        scaler = self._scaler  # fp16 only: gradients scaled up so they do not underflow, unscaled before clipping
+        (scaler.scale(loss / self.params.grad_accum) if scaler else loss / self.params.grad_accum).backward()
         if boundary:
+            if scaler:
+                scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.params.max_grad_norm)
-            optimizer.step()
+            if scaler:
+                scaler.step(optimizer)  # skipped when the scaled gradients overflowed; the scale then drops
+                scaler.update()
+            else:
+                optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+
+    def _warn_if_meant_for_gpu(self) -> None:
+        """One line, before any DeepSpeed op is compiled or weights are loaded, when a GPU recipe meets no GPU."""
+        if torch.cuda.is_available() or not distributed.is_main():
+            return
+        p, reasons = self.params, []
+        if p.deepspeed:
+            reasons.append(f"deepspeed: {p.deepspeed}")
+        if p.quantization:
+            reasons.append(f"quantization: {p.quantization}")
+        try:
+            from transformers import AutoConfig
+
+            config = from_pretrained(AutoConfig, p.pretrained)
+            size = 12 * config.num_hidden_layers * config.hidden_size**2  # transformer blocks, roughly
+            if size >= GPU_SCALE_PARAMETERS:
+                reasons.append(f"~{size / 1e9:.1f}B parameters")
+        except (DaigtError, AttributeError):
+            pass
+        if reasons:
+            print(
+                f"WARNING: this config is meant for a GPU ({', '.join(reasons)}) and no CUDA device is visible: "
+                "it will run on CPU, very slowly if at all",
+                file=sys.stderr,
+            )
 
     def _zero_stage(self) -> int:
         return int(self._engine.zero_optimization_stage()) if self._engine is not None else 0
@@ -426,7 +481,15 @@ class TransformerFamily(ModelFamily):
         configure_runtime()
         meta = json.loads((directory / META_FILE).read_text())
         family = cls(meta["params"], meta["seed"])
-        family.params = replace(family.params, deepspeed=None, quantization=None)
+        quantization = family.params.quantization
+        if quantization and not torch.cuda.is_available():  # 4-bit needs CUDA: score on the full-precision base
+            print(
+                f"WARNING: {directory}: trained on a {quantization} base; no CUDA here, so it predicts on the "
+                "full-precision base (scores differ slightly from the GPU's)",
+                file=sys.stderr,
+            )
+            quantization = None
+        family.params = replace(family.params, deepspeed=None, quantization=quantization)  # the training base
         if not meta["all_trained"] and family.params.init == "random":
             raise DaigtError(f"{directory}: an adapter on a randomly initialised base cannot be rebuilt")
         family.tokenizer = family._build_tokenizer(str(directory / TOKENIZER_DIR))
