@@ -23,7 +23,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", required=True, help="a trained model under artifacts/")
     parser.add_argument("--recipe", default=str(CONFIG_DIR / "augment" / "attack.yaml"))
     parser.add_argument("--config", help="project config (default: configs/project.yaml)")
-    parser.add_argument("--train", help="the training essays the model was trained on")
+    parser.add_argument(
+        "--train", nargs="+", help="the training essays the model was trained on; several files are read as one"
+    )
     parser.add_argument("--artifacts", help="where the model's folds are")
     parser.add_argument("--sample", type=int, help="score a stratified sample of this many essays")
     args = parser.parse_args(argv)

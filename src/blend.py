@@ -20,7 +20,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--blend-config", default=str(BLEND_CONFIG), help="stacker config (configs/blend.yaml)")
     parser.add_argument("--config", help="project config (default: configs/project.yaml)")
-    parser.add_argument("--train", help="training essays the models were trained on")
+    parser.add_argument(
+        "--train", nargs="+", help="training essays the models were trained on; several files are read as one"
+    )
     parser.add_argument("--test", help="test essays the models predicted")
     parser.add_argument(
         "--sample",
@@ -34,11 +36,15 @@ def main(argv: list[str] | None = None) -> None:
         type=Path,
         help="where to save the ensemble for predict/serve (default: 'ensemble:' in the config)",
     )
+    parser.add_argument(
+        "--history", type=Path, help="experiment history to append to (default: 'history:' in the config)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no stage lines on stderr")
     args = parser.parse_args(argv)
     cfg = load_config(BlendConfig, args.blend_config)
     project = Project.load(args.config, args.train, args.test, args.artifacts)
     out = args.out or repo_path(cfg.output)
-    result = blend(project, cfg, out, args.sample, args.ensemble)
+    result = blend(project, cfg, out, args.sample, args.ensemble, progress=not args.no_progress, history=args.history)
     report = result.report
     width = max(len(n) for n in report["candidates"])
     for name, row in report["candidates"].items():

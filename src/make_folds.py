@@ -14,7 +14,11 @@ from daigt.project import Project
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--train", help="training essays (default: 'train:' in the project config)")
+    parser.add_argument(
+        "--train",
+        nargs="+",
+        help="training essays (default: 'train:' in the project config); several files are read as one",
+    )
     parser.add_argument("--config", help="project config (default: configs/project.yaml)")
     parser.add_argument("--force", action="store_true", help="re-draw even if a folds file exists")
     args = parser.parse_args(argv)

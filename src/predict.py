@@ -53,7 +53,8 @@ def predict_stream(
     bar = tqdm(desc="essays", unit="essay", disable=not progress, file=sys.stderr)
     for frame in iter_essays(source, columns, chunk_rows=batch_size, fmt=fmt):
         probability = predictor.predict_proba(frame)
-        yield pd.DataFrame({"id": frame["id"], "probability": probability, "decision": predictor.decide(probability)})
+        decision = predictor.decide(probability, frame["text"])  # too-short essays: unknown
+        yield pd.DataFrame({"id": frame["id"], "probability": probability, "decision": decision})
         bar.update(len(frame))
     bar.close()
 

@@ -31,7 +31,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="config name under configs/models/, a YAML path, or 'all' "
         "(default: the first of 'models:' in the project config)",
     )
-    parser.add_argument("--train", help="training essays (default: 'train:' in the project config)")
+    parser.add_argument(
+        "--train",
+        nargs="+",
+        help="training essays (default: 'train:' in the project config); several files are read as one",
+    )
     parser.add_argument("--test", help="test essays to predict (default: 'test:' in the project config)")
     parser.add_argument(
         "--seed", type=int, help="model seed (default: the model config's seed, else 42); the folds keep their own seed"

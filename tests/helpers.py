@@ -30,6 +30,9 @@ def blend_args(ws: dict[str, Path], out: Path) -> list[str]:
         str(out),
         "--ensemble",
         str(ws["root"] / "ensemble"),
+        "--history",
+        str(ws["root"] / "runs" / "history.jsonl"),
+        "--no-progress",
     ]
 
 

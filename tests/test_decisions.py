@@ -74,3 +74,13 @@ def test_choose_thresholds_band_and_rules() -> None:
         parse(DecisionConfig, {"threshold": "vibes"}, "blend.yaml", "decisions")
     with pytest.raises(DaigtError, match="no human essays"):
         fpr_threshold(np.ones(4), fit[:4], 0.01)
+
+
+def test_too_short_essays_are_unknown_whatever_their_score() -> None:
+    from daigt.decisions import AI, UNKNOWN, Thresholds, decide
+
+    cuts = Thresholds(low=0.3, high=0.9, rule="target_fpr", target_fpr=0.01, target_fnr=0.05, min_words=50)
+    long_essay = "word " * 60
+    decisions = decide(np.array([0.98, 0.98]), cuts, ["Aaa bbb ccc.", long_essay])
+    assert decisions.tolist() == [UNKNOWN, AI]
+    assert decide(np.array([0.98]), cuts).tolist() == [AI]  # without texts, the scores alone decide

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from helpers import blend_args, train_args
 
 import blend
@@ -89,6 +90,10 @@ def test_blend_writes_valid_submission_report_and_plot(workspace: dict[str, Path
     assert verdict["gain"] == pytest.approx(report["candidates"]["stacker"]["oof_auc"] - max(singles.values()))
     assert verdict["oof_rank_correlation"]["tiny_tfidf"]["tiny_tfidf"] == pytest.approx(1.0)
     assert "## Does stacking help?" in (out.parent / "report.md").read_text()
+    importance = json.loads((out.parent / "report.json").read_text())["stacker_importance"]
+    assert abs(sum(importance.values()) - 1) < 1e-6 and (out.parent / "importance.png").is_file()
+    top = max(importance, key=importance.get)  # report.md lists the inputs largest first
+    assert f"| {top} | {importance[top]:.3f} |" in (out.parent / "report.md").read_text().split("What the stacker")[1]
 
 
 def test_blend_leaves_out_partial_and_stale_models_loudly(workspace: dict[str, Path], capsys) -> None:
@@ -191,3 +196,25 @@ def test_models_trained_side_by_side_equal_models_trained_in_a_row(workspace: di
     with pytest.raises(SystemExit) as stop:
         train_fold.main([*common, "--artifacts", str(side_by_side), "--jobs", "0"])
     assert stop.value.code == 2 and "--jobs 0: give 1 or more" in capsys.readouterr().err
+
+
+def test_every_blend_is_recorded_and_runs_py_lists_and_diffs_them(workspace: dict[str, Path], capsys) -> None:
+    import runs
+
+    train_fold.main(train_args(workspace))
+    out = workspace["root"] / "sub" / "submission.csv"
+    blend.main(blend_args(workspace, out))
+    cfg = yaml.safe_load((Path(blend.__file__).parents[1] / "configs" / "blend.yaml").read_text())
+    cfg["stacker"]["num_leaves"] = 7
+    other = workspace["root"] / "blend.yaml"
+    other.write_text(yaml.safe_dump(cfg))
+    blend.main([*blend_args(workspace, out), "--blend-config", str(other)])
+    history = workspace["root"] / "runs" / "history.jsonl"
+    first, second = (json.loads(line) for line in history.read_text().splitlines())
+    assert first["run_id"] != second["run_id"] and set(first["models"]) == {"tiny_tfidf"}
+    capsys.readouterr()
+    runs.main(["--history", str(history), "--sort", "oof"])
+    listing = capsys.readouterr().out
+    assert first["run_id"] in listing and second["run_id"] in listing and f"| {first['picked']} |" in listing
+    runs.main(["diff", first["run_id"], second["run_id"], "--history", str(history)])
+    assert "blend: stacker.num_leaves: 15 -> 7" in capsys.readouterr().out

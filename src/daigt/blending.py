@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,12 @@ from daigt.artifacts import ModelArtifacts
 from daigt.config import fingerprint, frame_fingerprint, repo_path
 from daigt.decisions import DecisionConfig, choose_thresholds
 from daigt.errors import DaigtError
+from daigt.history import HISTORY, make_record
+from daigt.history import append as append_history
 from daigt.inference import save_ensemble
 from daigt.metrics import auc, per_group_auc
 from daigt.project import Project
-from daigt.report import markdown, roc_plot
+from daigt.report import importance_plot, markdown, roc_plot, stacker_importance
 from daigt.schema import to_dict
 from daigt.stacking import STACKER, FeatureConfig, StackerConfig, build_candidates, collect_models, pick_candidate
 from daigt.submission import validate_submission
@@ -43,6 +46,7 @@ class BlendConfig:
     generalization: str = "submissions/generalization.json"  # what src/evaluate.py wrote
     output: str = "submissions/submission.csv"  # with report.md/json, plots and analysis beside it
     ensemble: str = "ensemble"  # what predict/serve load
+    history: str = HISTORY  # every run appends a record here (python src/runs.py lists and diffs them)
     decisions: DecisionConfig = field(default_factory=DecisionConfig)
 
     def stacking_key(self) -> str:
@@ -79,8 +83,21 @@ class BlendResult:
 
 
 def blend(
-    project: Project, cfg: BlendConfig, out_path: Path, sample: Path | None = None, ensemble_dir: Path | None = None
+    project: Project,
+    cfg: BlendConfig,
+    out_path: Path,
+    sample: Path | None = None,
+    ensemble_dir: Path | None = None,
+    progress: bool = False,
+    history: Path | None = None,
 ) -> BlendResult:
+    started = time.perf_counter()
+
+    def stage(what: str) -> None:  # blend runs minutes at competition size: say what it is doing
+        if progress:
+            print(f"[blend {time.perf_counter() - started:6.1f}s] {what}", file=sys.stderr, flush=True)
+
+    stage("reading the training data and the models' fold predictions")
     train, _ = project.train_frame()
     test, holdout = project.test_frame(), project.holdout_frame()
     scored = {"test": test, "holdout": holdout}
@@ -93,7 +110,9 @@ def blend(
         raise DaigtError(
             f"no complete model under {project.artifacts}: run `python src/train_fold.py --fold all` first"
         )
+    stage(f"style features and the nested stacker over {len(models)} models, {len(train)} essays")
     candidates = build_candidates(models, train, scored, cfg.features, cfg.stacker)
+    stage("picking, validating the submission, writing the report, plots and ensemble/")
     generalization, why_not = read_generalization(repo_path(cfg.generalization), cfg, models, train, project.artifacts)
     if cfg.pick == "auto" and generalization is None:
         print(f"WARNING: pick: auto falls back to OOF AUC — {why_not}", file=sys.stderr)
@@ -139,12 +158,12 @@ def blend(
     report["thresholds"] = thresholds.to_dict()
     ensemble_dir = ensemble_dir or repo_path(cfg.ensemble)
     report["ensemble"] = str(ensemble_dir)
-    report["run_id"] = time.strftime("%Y%m%d-%H%M%S")
+    report["run_id"] = datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]  # to the millisecond: unique per run
     # submission, report, analysis, plots and ensemble/ are published together or not at all (essayio.publish)
     with publication(out_path.parent, report["run_id"]) as stage:
         save_ensemble(
             stage.folder_for(ensemble_dir), project.artifacts, models, chosen, cfg.features, thresholds,
-            project.folds.n_folds, run_id=report["run_id"],
+            project.folds.n_folds, run_id=report["run_id"], published_at=ensemble_dir,
         )  # fmt: skip
         write_analysis(stage.dir, train, chosen.oof, thresholds, chosen.name)
         roc_plot(
@@ -153,9 +172,16 @@ def blend(
             {n: c.oof for n, c in candidates.items()},
             {n: c.oof_auc for n, c in candidates.items()},
         )
+        report["stacker_importance"] = stacker_importance(candidates[STACKER].boosters or [])
+        if report["stacker_importance"]:
+            importance_plot(stage.dir / "importance.png", report["stacker_importance"])
         atomic.write_json(stage.dir / "report.json", report)
         atomic.write_text(stage.dir / "report.md", markdown(report))
         atomic.write_csv(stage.dir / out_path.name, submission)
+    configs = {name: ModelArtifacts(project.artifacts, name).fold(0).config() for name in models}
+    report["history"] = str(
+        append_history(make_record(report, configs, to_dict(cfg)), history or repo_path(cfg.history))
+    )
     return BlendResult(submission, report, out_path)
 
 

@@ -9,6 +9,7 @@ and nobody is cleared on weak evidence. Without the band one cut decides (``thre
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -29,6 +30,7 @@ class Thresholds:
     rule: str
     target_fpr: float
     target_fnr: float | None
+    min_words: int = 0  # shorter essays are UNKNOWN whatever their score (too little text to judge)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,6 +84,8 @@ class DecisionConfig:
     target_fpr: float = 0.01  # at most this share of human essays flagged
     unknown_band: bool = False  # scores between the two cuts are UNKNOWN
     target_fnr: float = 0.05  # lower cut: at most this share of AI essays called human
+    # essays with fewer words are UNKNOWN: a score from a few words is noise ("Aaa bbb ccc." scored 0.98)
+    min_words: int = 50
 
     def check(self) -> None:
         for key in ("target_fpr", "target_fnr"):
@@ -98,12 +102,17 @@ def choose_thresholds(labels: np.ndarray, scores: np.ndarray, cfg: DecisionConfi
     if cfg.unknown_band:
         target_fnr = cfg.target_fnr
         low = min(high, fnr_threshold(labels, scores, target_fnr))
-    return Thresholds(low=low, high=high, rule=rule, target_fpr=target_fpr, target_fnr=target_fnr)
+    return Thresholds(low, high, rule, target_fpr, target_fnr, cfg.min_words)
 
 
-def decide(scores: np.ndarray, thresholds: Thresholds) -> np.ndarray:
+def decide(scores: np.ndarray, thresholds: Thresholds, texts: Sequence[str] | None = None) -> np.ndarray:
+    """ai / human / unknown per essay; with ``texts``, essays under ``min_words`` words are unknown."""
     scores = np.asarray(scores, dtype=float)
-    return np.where(scores >= thresholds.high, AI, np.where(scores < thresholds.low, HUMAN, UNKNOWN))
+    decisions = np.where(scores >= thresholds.high, AI, np.where(scores < thresholds.low, HUMAN, UNKNOWN))
+    if texts is not None and thresholds.min_words:
+        words = np.array([len(str(t).split()) for t in texts])
+        decisions = np.where(words < thresholds.min_words, UNKNOWN, decisions)
+    return decisions
 
 
 def coverage_report(labels: np.ndarray, decisions: np.ndarray) -> dict[str, Any]:

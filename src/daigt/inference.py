@@ -8,6 +8,8 @@ still the ones the blend used.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,9 +50,11 @@ def save_ensemble(
     thresholds: Thresholds,
     n_folds: int,
     run_id: str | None = None,
+    published_at: Path | None = None,
 ) -> None:
     """Freeze what predict needs; written in one atomic rename (a half-saved ensemble never exists).
-    ``run_id`` names the blend run whose submission and report it belongs to."""
+    ``run_id`` names the blend run whose submission and report it belongs to; ``published_at`` is where the
+    folder will live when ``directory`` is a staging folder (relative paths are computed from there)."""
     needed = models_needed(picked.name, list(models))
     spec_models = {}
     for name in needed:
@@ -69,10 +73,21 @@ def save_ensemble(
         "features": to_dict(features),
         "n_folds": n_folds,
         "artifacts": str(artifacts.resolve()),
+        # relative to the ensemble folder: found again when both folders move together (e.g. into a package)
+        "artifacts_relative": os.path.relpath(artifacts.resolve(), Path(published_at or directory).resolve().parent),
         "thresholds": thresholds.to_dict(),
         "run_id": run_id,
     }
     write_ensemble(directory, spec, {name: models[name].oof for name in needed}, picked.boosters)
+
+
+def artifacts_root(directory: Path, spec: dict[str, Any]) -> Path:
+    """Where the ensemble's fold models are: beside it as saved (relative path, so the pair can move
+    together), else where they were when it was saved (absolute path, so the ensemble can move alone)."""
+    candidates = [Path(spec["artifacts"])]
+    if "artifacts_relative" in spec:
+        candidates.insert(0, (directory.resolve().parent / spec["artifacts_relative"]).resolve())
+    return next((c for c in candidates if c.is_dir()), candidates[0])
 
 
 @dataclass
@@ -92,7 +107,7 @@ class EnsemblePredictor:
         directory = Path(directory)
         saved = read_ensemble(directory)
         spec, source = saved.spec, str(directory)
-        root = Path(artifacts) if artifacts else Path(spec["artifacts"])
+        root = Path(artifacts) if artifacts else artifacts_root(directory, spec)
         fold_models: dict[str, list[ModelFamily]] = {}
         deobfuscation: dict[str, DeobfuscateSpec | None] = {}
         for name, entry in spec["models"].items():
@@ -102,7 +117,7 @@ class EnsemblePredictor:
                 retrain = f"python src/train_fold.py --fold {k} --model {name}, then python src/blend.py"
                 if not folder.exists():
                     raise DaigtError(f"{folder.path}: fold model of '{name}' ({entry['family']}) is missing; {retrain}")
-                if folder.run_key() != run_key:
+                if folder.verified().get("run_key") != run_key:  # a damaged fold names its file first
                     raise DaigtError(f"{folder.path}: retrained since the blend that saved {directory}; rerun blend")
                 fold_models[name].append(folder.load_model())
             spec_deobfuscate = entry.get("deobfuscate")
@@ -137,5 +152,5 @@ class EnsemblePredictor:
             return rank_mean(preds, self.references)
         return np.clip(preds[self.picked], 0.0, 1.0)
 
-    def decide(self, probabilities: np.ndarray) -> np.ndarray:
-        return decide(probabilities, self.thresholds)
+    def decide(self, probabilities: np.ndarray, texts: Sequence[str] | None = None) -> np.ndarray:
+        return decide(probabilities, self.thresholds, texts)

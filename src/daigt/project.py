@@ -8,20 +8,26 @@ from pathlib import Path
 import pandas as pd
 
 from daigt.config import PROJECT_CONFIG, load_config, repo_path
-from daigt.data import CANONICAL, load_essays
+from daigt.data import CANONICAL, binary_labels, load_essays
 from daigt.dedup import DedupConfig, deduplicate
 from daigt.errors import DaigtError
 from daigt.folds import FoldConfig, HoldoutConfig, load_or_create_folds, load_or_create_holdout
 from daigt.schema import Invalid
 
 PLACE_DATA = "see README 'Put the data in place', or pass --{flag} PATH"
+# a configured train.csv that is absent falls back to what `kaggle competitions download` unpacks beside it
+DEFAULT_TRAIN, KAGGLE_TRAIN = "train.csv", "train_essays.csv"
+MIN_PER_CLASS_PER_FOLD = 2  # essays of each class every fold needs for a meaningful AUC
+EXTERNAL_DATA_HINT = "competitors add external generated essays (README: 'Training data beyond Kaggle's')"
 
 
 @dataclass
 class ProjectConfig:
     """configs/project.yaml: where the essays live, the folds, de-duplication, the models ``--model all`` trains."""
 
-    train: str = "data/train.csv"  # Kaggle train_essays.csv, a DAIGT-style train.csv, .parquet or .jsonl
+    # one file or a list (rows of a file without a source column get the file's name as source); Kaggle's
+    # data/train_essays.csv is used when data/train.csv is absent
+    train: str | list[str] = "data/train.csv"
     test: str | None = "data/test_essays.csv"
     sample_submission: str | None = None  # null: sample_submission.csv next to the test file, if any
     columns: dict[str, str] = field(default_factory=dict)  # canonical name -> column in your file
@@ -40,7 +46,7 @@ class ProjectConfig:
 @dataclass
 class Project:
     config: ProjectConfig
-    train_path: Path
+    train_paths: list[Path]
     test_path: Path | None
     artifacts: Path
 
@@ -51,19 +57,29 @@ class Project:
     def load(
         cls,
         config_path: str | Path | None = None,
-        train: str | Path | None = None,
+        train: str | Path | list[str] | None = None,
         test: str | Path | None = None,
         artifacts: str | Path | None = None,
     ) -> Project:
         """CLI paths are taken as given (relative to the working directory); config paths are repo-relative."""
         config = load_config(ProjectConfig, config_path or PROJECT_CONFIG)
         test_path = Path(test) if test else (repo_path(config.test) if config.test else None)
+        if train:
+            train_paths = [Path(t) for t in ([train] if isinstance(train, str | Path) else train)]
+        else:
+            configured = [config.train] if isinstance(config.train, str) else list(config.train)
+            train_paths = [kaggle_fallback(repo_path(t)) for t in configured]
         return cls(
             config=config,
-            train_path=Path(train) if train else repo_path(config.train),
+            train_paths=train_paths,
             test_path=test_path,
             artifacts=Path(artifacts) if artifacts else repo_path(config.artifacts),
         )
+
+    @property
+    def train_path(self) -> str:
+        """The training file(s), as one label for messages and metadata."""
+        return " + ".join(str(p) for p in self.train_paths)
 
     @property
     def folds(self) -> FoldConfig:
@@ -96,9 +112,11 @@ class Project:
         Loaded once per Project, so `--model all` reads, de-duplicates and checks the data once."""
         if self._train is not None and not rebuild_folds:
             return self._train[0].copy(), dict(self._train[1])
-        if not self.train_path.is_file():
-            raise DaigtError(f"no training data at {self.train_path}: {PLACE_DATA.format(flag='train')}")
-        frame = load_essays(self.train_path, "train", self.columns)
+        missing = [p for p in self.train_paths if not p.is_file()]
+        if missing:
+            raise DaigtError(f"no training data at {missing[0]}: {PLACE_DATA.format(flag='train')}")
+        frame = load_training_files(self.train_paths, self.columns)
+        check_class_counts(frame, self.folds.n_folds, self.train_path)
         frame, report = deduplicate(frame, self.dedup, cache_dir=self.folds_path.parent)
         locked = load_or_create_holdout(
             frame, self.holdout, repo_path(self.holdout.path), self.train_path, force=rebuild_folds
@@ -131,3 +149,39 @@ class Project:
             if beside.is_file():
                 return beside
         return None
+
+
+def kaggle_fallback(path: Path) -> Path:
+    """``path``, or Kaggle's train_essays.csv beside it when ``path`` is an absent train.csv."""
+    kaggle = path.with_name(KAGGLE_TRAIN)
+    return kaggle if path.name == DEFAULT_TRAIN and not path.exists() and kaggle.exists() else path
+
+
+def load_training_files(paths: list[Path], columns: dict[str, str]) -> pd.DataFrame:
+    """One canonical frame from one or more files. With several, a file's rows without a source get the file's
+    name as source, and ids a later file repeats are prefixed with its name (the texts themselves are compared
+    by de-duplication, which groups copies of one essay across files)."""
+    frames = [load_essays(p, "train", columns) for p in paths]
+    if len(frames) == 1:
+        return frames[0]
+    seen: set[str] = set()
+    for path, frame in zip(paths, frames, strict=True):
+        frame.loc[frame["source"] == "", "source"] = path.stem
+        clash = frame["id"].isin(seen)
+        frame.loc[clash, "id"] = path.stem + ":" + frame.loc[clash, "id"]
+        seen.update(frame["id"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def check_class_counts(frame: pd.DataFrame, n_folds: int, label: str) -> None:
+    """Every fold must hold both classes; say so with the counts (Kaggle's train_essays.csv has 3 AI essays)."""
+    ai = int((binary_labels(frame["label"]) == 1).sum())
+    counts = {"human": len(frame) - ai, "AI-generated": ai}
+    short = {name: n for name, n in counts.items() if n < MIN_PER_CLASS_PER_FOLD * n_folds}
+    if short:
+        have = ", ".join(f"{n} {name}" for name, n in counts.items())
+        need = MIN_PER_CLASS_PER_FOLD * n_folds
+        raise DaigtError(
+            f"{label} has {have} essays: {n_folds} folds need at least {need} of each class "
+            f"({MIN_PER_CLASS_PER_FOLD} per fold); too few {' and '.join(short)} essays — {EXTERNAL_DATA_HINT}"
+        )

@@ -127,7 +127,7 @@ def create_app(predictor: EnsemblePredictor, limits: ServeLimits) -> FastAPI:
         ids = [e.id if e.id is not None else derived for e, derived in zip(essays, derive_ids(texts), strict=True)]
         with lock:
             probability = predictor.predict_proba(pd.DataFrame({"id": ids, "text": texts}))
-        decision = predictor.decide(probability)
+        decision = predictor.decide(probability, texts)
         return {
             "picked": predictor.picked,
             "thresholds": predictor.thresholds.to_dict(),

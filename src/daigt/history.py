@@ -1,0 +1,86 @@
+"""Experiment history: one record per blend run, appended to ``runs/history.jsonl`` (the format's one owner).
+
+A record holds what a competitor compares runs by: when, which git commit, every model's resolved config
+(and its hash), the blend config, OOF / holdout AUC per candidate, the pick, and the held-out-source figures
+when they were used. ``python src/runs.py`` lists and diffs them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from daigt.config import REPO_ROOT, fingerprint
+from daigt.errors import DaigtError
+
+HISTORY = "runs/history.jsonl"  # blend.yaml's history: default, repo-relative
+
+
+def git_commit() -> str | None:
+    """The checkout's commit (with ``+dirty`` when files changed), or None outside a git checkout."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
+def make_record(report: dict[str, Any], model_configs: dict[str, dict[str, Any]], blend: dict[str, Any]) -> dict:
+    general = report.get("generalization") or {}
+    return {
+        "run_id": report["run_id"],
+        "commit": git_commit(),
+        "picked": report["picked"],
+        "picked_by": report.get("picked_by"),
+        "n_train": report["n_train"],
+        "models": {name: {"config_hash": fingerprint(cfg), "config": cfg} for name, cfg in model_configs.items()},
+        "blend": {"config_hash": fingerprint(blend), "config": blend},
+        "oof_auc": {name: row["oof_auc"] for name, row in report["candidates"].items()},
+        "holdout_auc": {name: row.get("holdout_auc") for name, row in report["candidates"].items()},
+        "generalization": general.get("summary"),
+    }
+
+
+def append(record: dict[str, Any], path: Path) -> Path:
+    """Append one line (one write of a line: a crash leaves at most a cut line, which ``read`` skips)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record, sort_keys=True, default=str) + "\n"
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(line)
+    return path
+
+
+def read(path: Path) -> list[dict[str, Any]]:
+    """Every record; a line cut short by a crash is skipped, not fatal."""
+    if not path.is_file():
+        raise DaigtError(f"no experiment history at {path}: every python src/blend.py run adds one record")
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def find(records: list[dict[str, Any]], run_id: str) -> dict[str, Any]:
+    matches = [r for r in records if r["run_id"].startswith(run_id)]
+    if len(matches) != 1:
+        known = ", ".join(r["run_id"] for r in records[-5:])
+        raise DaigtError(f"run '{run_id}' matches {len(matches)} runs (latest: {known})")
+    return matches[0]
+
+
+def config_diff(a: Any, b: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    """Every leaf that differs between two nested configs: (dotted key, value in a, value in b)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in sorted(set(a) | set(b)):
+            out += config_diff(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))
+        return out
+    return [] if a == b else [(path, a, b)]

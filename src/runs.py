@@ -1,0 +1,75 @@
+"""Experiment history: every blend run, one row each; or which configs changed between two runs.
+
+python src/runs.py                                # every run: time, commit, pick, OOF / holdout / held-out AUC
+python src/runs.py --model tfidf_bpe --sort loso  # runs that blended tfidf_bpe, best held-out-source mean first
+python src/runs.py diff 20261122-101500 20261122-113000   # config keys that differ (run ids, or prefixes)
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from daigt import history
+from daigt.config import repo_path
+from daigt.errors import cli_entry
+
+SORTS = {
+    "time": lambda r: r["run_id"],
+    "oof": lambda r: r["oof_auc"].get(r["picked"]) or 0.0,
+    "holdout": lambda r: r["holdout_auc"].get(r["picked"]) or 0.0,
+    "loso": lambda r: ((r.get("generalization") or {}).get("loso", {}).get(r["picked"], {})).get("mean") or 0.0,
+}
+
+
+def table(records: list[dict], sort: str, model: str | None) -> str:
+    rows = [r for r in records if model is None or model in r["models"]]
+    rows.sort(key=SORTS[sort], reverse=sort != "time")
+    lines = [
+        "| run | commit | models | picked | OOF AUC | holdout AUC | held-out sources mean / min |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        picked = r["picked"]
+        loso = ((r.get("generalization") or {}).get("loso") or {}).get(picked)
+        held = f"{loso['mean']:.4f} / {loso['min']:.4f}" if loso else "—"
+        holdout = r["holdout_auc"].get(picked)
+        lines.append(
+            f"| {r['run_id']} | {r.get('commit') or '—'} | {', '.join(sorted(r['models']))} | {picked} | "
+            f"{r['oof_auc'][picked]:.4f} | {'—' if holdout is None else f'{holdout:.4f}'} | {held} |"
+        )
+    return "\n".join(lines)
+
+
+def diff(a: dict, b: dict) -> str:
+    lines = [f"{a['run_id']} -> {b['run_id']}"]
+    for name in sorted(set(a["models"]) | set(b["models"])):
+        if name not in a["models"] or name not in b["models"]:
+            lines.append(f"  model {name}: {'added' if name in b['models'] else 'removed'}")
+            continue
+        for key, old, new in history.config_diff(a["models"][name]["config"], b["models"][name]["config"]):
+            lines.append(f"  model {name}: {key}: {old!r} -> {new!r}")
+    for key, old, new in history.config_diff(a["blend"]["config"], b["blend"]["config"]):
+        lines.append(f"  blend: {key}: {old!r} -> {new!r}")
+    return "\n".join(lines) if len(lines) > 1 else f"{lines[0]}: same configs"
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", nargs="*", help="nothing (list) or: diff RUN_A RUN_B")
+    parser.add_argument("--history", type=Path, default=repo_path(history.HISTORY))
+    parser.add_argument("--sort", choices=sorted(SORTS), default="time")
+    parser.add_argument("--model", help="only runs that blended this model")
+    args = parser.parse_args(argv)
+    records = history.read(args.history)
+    if not args.command:
+        print(table(records, args.sort, args.model))
+    elif args.command[0] == "diff" and len(args.command) == 3:
+        print(diff(history.find(records, args.command[1]), history.find(records, args.command[2])))
+    else:
+        parser.error("use no command (list) or: diff RUN_A RUN_B")
+
+
+if __name__ == "__main__":
+    main()
