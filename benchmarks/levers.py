@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--train", required=True)
     parser.add_argument("--test", required=True)
     parser.add_argument("--work", default="bench-results/levers", help="artifacts and folds (reused by reruns)")
+    parser.add_argument("--no-heldout", action="store_true", help="OOF and holdout only (skip src/evaluate.py)")
     args = parser.parse_args()
     work = (ROOT / args.work).resolve()
     project = yaml.safe_load(PROJECT_CONFIG.read_text())
@@ -56,18 +57,21 @@ def main() -> None:
         name = load_model_config(model)[0]
         run(["src/train_fold.py", "--fold", "all", "--model", model, *data, "--test", args.test, "--no-progress"])
         folds = [ModelArtifacts(work / "artifacts", name).fold(k) for k in range(project["folds"]["n_folds"])]
+        summary: dict = {"loso": {name: None}}
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "generalization.json"
-            run(["src/evaluate.py", "--models", model, *data, "--artifacts", str(work / "artifacts"), "--out",
-                 str(out), "--no-progress"])  # fmt: skip
-            summary = json.loads(out.read_text())["summary"]
+            if not args.no_heldout:
+                run(["src/evaluate.py", "--models", model, *data, "--artifacts", str(work / "artifacts"), "--out",
+                     str(out), "--no-progress"])  # fmt: skip
+                summary = json.loads(out.read_text())["summary"]
         oof, holdout = _aucs(folds, Project.load(config, args.train))
         rows.append((name, oof, holdout, summary["loso"][name], summary.get("lopo", {}).get(name)))
     print("| model config | OOF AUC | holdout AUC | held-out sources: mean | min | held-out prompts: mean | min |")
     print("|---|---|---|---|---|---|---|")
     for name, oof, holdout, loso, lopo in rows:
         prompts = f"{lopo['mean']:.4f} | {lopo['min']:.4f}" if lopo else "— | —"
-        print(f"| {name} | {oof:.4f} | {holdout:.4f} | {loso['mean']:.4f} | {loso['min']:.4f} | {prompts} |")
+        sources = f"{loso['mean']:.4f} | {loso['min']:.4f}" if loso else "— | —"
+        print(f"| {name} | {oof:.4f} | {holdout:.4f} | {sources} | {prompts} |", flush=True)
 
 
 def _aucs(folds: list, project: Project) -> tuple[float, float]:

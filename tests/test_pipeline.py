@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -218,3 +219,23 @@ def test_every_blend_is_recorded_and_runs_py_lists_and_diffs_them(workspace: dic
     assert first["run_id"] in listing and second["run_id"] in listing and f"| {first['picked']} |" in listing
     runs.main(["diff", first["run_id"], second["run_id"], "--history", str(history)])
     assert "blend: stacker.num_leaves: 15 -> 7" in capsys.readouterr().out
+
+
+def test_stacker_attack_scores_each_held_out_fold_attacked_and_the_stacker_trains_on_it(
+    workspace: dict[str, Path], monkeypatch
+) -> None:
+    import daigt.stacking as stacking
+
+    config = yaml.safe_load(workspace["project"].read_text())
+    config["stacker_attack"] = "configs/augment/stacker_attack.yaml"
+    workspace["project"].write_text(yaml.safe_dump(config))
+    train_fold.main(train_args(workspace))
+    fold = workspace["artifacts"] / "tiny_tfidf" / "fold0"
+    clean, hit = pd.read_csv(fold / "oof.csv"), pd.read_csv(fold / "oof_attacked.csv")
+    assert hit["id"].tolist() == clean["id"].tolist() and not np.allclose(hit["pred"], clean["pred"])
+    rows: list[int] = []
+    real = stacking.nested_stacker
+    monkeypatch.setattr(stacking, "nested_stacker", lambda x, y, f, c: rows.append(len(x)) or real(x, y, f, c))
+    blend.main(blend_args(workspace, workspace["root"] / "sub" / "submission.csv"))
+    n_train = sum(len(pd.read_csv(f)) for f in (workspace["artifacts"] / "tiny_tfidf").glob("fold*/oof.csv"))
+    assert rows == [2 * n_train]  # clean OOF rows and their attacked copies

@@ -50,6 +50,9 @@ def test_auto_pick_prefers_held_out_sources_among_candidates_above_the_oof_floor
     assert pick_candidate(candidates, "auto", {"summary": summary}, min_oof_auc=0.985).name == "stacker"
     assert pick_candidate(candidates, "auto", None, min_oof_auc=0.985).name == "b"  # no figures: best OOF
     assert pick_candidate(candidates, "auto", {"summary": summary}, min_oof_auc=0.999).name == "a"  # none passes
+    summary["loso_attacked"] = {"a": {"mean": 0.90, "min": 0.6}, "b": {"mean": 0.93, "min": 0.6},
+                                "stacker": {"mean": 0.97, "min": 0.7}}  # fmt: skip
+    assert pick_candidate(candidates, "auto", {"summary": summary}).name == "stacker"  # every protocol counts
     with pytest.raises(DaigtError, match="not a candidate"):
         pick_candidate(candidates, "c")
 
@@ -73,3 +76,25 @@ def test_monotone_stacker_never_lowers_its_score_when_a_model_score_rises(monoto
         assert (steps >= -1e-12).all()
     else:
         assert (steps < -1e-3).any()  # the unconstrained stacker does learn the quirk: the test can fail
+
+
+def test_the_stacker_also_trains_on_attacked_oof_rows_but_is_scored_on_clean_ones(monkeypatch) -> None:
+    import daigt.stacking as stacking
+    from daigt.stacking import FeatureConfig, ModelPredictions, build_candidates
+
+    rng = np.random.default_rng(5)
+    n = 120
+    labels = rng.integers(0, 2, n).astype(float)
+    train = pd.DataFrame({"id": [f"e{i}" for i in range(n)], "text": ["some words here"] * n, "label": labels,
+                          "fold": np.arange(n) % 3})  # fmt: skip
+    clean, hit = labels * 0.5 + rng.random(n) * 0.5, labels * 0.3 + rng.random(n) * 0.7
+    models = {"m": ModelPredictions("m", clean, {"test": clean[:5]}, oof_attacked=hit)}
+    seen: list[int] = []
+    real = stacking.nested_stacker
+    monkeypatch.setattr(stacking, "nested_stacker", lambda x, y, f, c: seen.append(len(x)) or real(x, y, f, c))
+    params = StackerConfig(n_estimators=20, num_leaves=4, min_child_samples=5, n_jobs=1)
+    features = FeatureConfig(meta=False)
+    out = build_candidates(models, train, {"test": train.head(5)}, features, params, attacked_texts=train["text"])
+    assert seen == [2 * n] and len(out["stacker"].oof) == n
+    build_candidates(models, train, {"test": train.head(5)}, features, params)  # no attacked texts: clean only
+    assert seen[-1] == n

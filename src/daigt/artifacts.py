@@ -5,6 +5,7 @@
 - ``oof.csv``      id, fold, label, pred: the held-out fold's predictions
 - ``test.csv``     id, pred: the test essays' predictions
 - ``holdout.csv``  id, pred: the locked holdout's predictions (empty without a holdout)
+- ``oof_attacked.csv`` id, pred: the held-out fold's essays after the stacker's attack recipe (when set)
 - ``metrics.json`` AUC, timings, memory, the ``run_key`` (config, seed, data, folds) the fold was trained under,
                    the ``data_key`` of its training rows, and ``files``: every other file's SHA-256, checked on read
 - ``config.yaml``  the resolved model config
@@ -37,6 +38,7 @@ from daigt.schema import parse
 from essayio import atomic
 
 OOF_FILE, METRICS_FILE = "oof.csv", "metrics.json"
+ATTACKED_OOF_FILE = "oof_attacked.csv"  # id, pred: the held-out fold again, attacked (project stacker_attack)
 SCORED_FILES = {"test": "test.csv", "holdout": "holdout.csv"}  # sets every fold model scores, by name
 CONFIG_FILE, MODEL_DIR = "config.yaml", "model"
 ENSEMBLE_FILE, REFERENCES_FILE, STACKER_DIR = "ensemble.json", "oof_references.npz", "stacker"
@@ -122,6 +124,10 @@ class FoldFolder:
     def oof(self) -> pd.DataFrame:
         return pd.read_csv(self.path / OOF_FILE, dtype={"id": str})
 
+    def oof_attacked(self) -> pd.DataFrame | None:
+        path = self.path / ATTACKED_OOF_FILE
+        return pd.read_csv(path, dtype={"id": str}) if path.is_file() else None
+
     def scored(self, name: str) -> pd.DataFrame:
         """id, pred of a scored set ("test" or "holdout")."""
         return pd.read_csv(self.path / SCORED_FILES[name], dtype={"id": str})
@@ -136,10 +142,13 @@ class FoldFolder:
         config: dict[str, Any],
         metrics: dict[str, Any],
         save_model: Callable[[Path], None],
+        oof_attacked: pd.DataFrame | None = None,
     ) -> None:
         """Everything at once: the folder appears in one rename when all of it is written."""
         with atomic.atomic_dir(self.path) as tmp:
             oof.to_csv(tmp / OOF_FILE, index=False)
+            if oof_attacked is not None:
+                oof_attacked.to_csv(tmp / ATTACKED_OOF_FILE, index=False)
             for name, frame in scored.items():
                 frame.to_csv(tmp / SCORED_FILES[name], index=False)
             atomic.write_yaml(tmp / CONFIG_FILE, config)

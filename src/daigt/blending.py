@@ -19,6 +19,7 @@ from daigt.artifacts import ModelArtifacts
 from daigt.config import fingerprint, frame_fingerprint, repo_path
 from daigt.decisions import DecisionConfig, choose_thresholds
 from daigt.errors import DaigtError
+from daigt.hardening import attacked
 from daigt.history import HISTORY, make_record
 from daigt.history import append as append_history
 from daigt.inference import save_ensemble
@@ -111,7 +112,9 @@ def blend(
             f"no complete model under {project.artifacts}: run `python src/train_fold.py --fold all` first"
         )
     stage(f"style features and the nested stacker over {len(models)} models, {len(train)} essays")
-    candidates = build_candidates(models, train, scored, cfg.features, cfg.stacker)
+    recipe = project.config.stacker_attack
+    attacked_texts = attacked(train, recipe)["text"] if recipe else None
+    candidates = build_candidates(models, train, scored, cfg.features, cfg.stacker, attacked_texts=attacked_texts)
     stage("picking, validating the submission, writing the report, plots and ensemble/")
     generalization, why_not = read_generalization(repo_path(cfg.generalization), cfg, models, train, project.artifacts)
     if cfg.pick == "auto" and generalization is None:

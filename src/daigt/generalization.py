@@ -35,7 +35,7 @@ from daigt.data import binary_labels
 from daigt.errors import DaigtError
 from daigt.families import FitContext, get_family
 from daigt.folds import FoldConfig, assign_folds
-from daigt.hardening import attacked, for_fold
+from daigt.hardening import ATTACKED, attacked, for_fold
 from daigt.metrics import auc
 from daigt.project import Project
 from daigt.report import PROTOCOL_TITLES
@@ -45,7 +45,7 @@ from daigt.stylometry import StyleMemo
 from daigt.train import FoldTrainer, fit_and_score
 
 PROTOCOL_COLUMNS = {"loso": "source", "lopo": "group"}
-ATTACKED = "attacked"  # the held-out essays again, after the evaluation's attack recipe
+TRAIN_ATTACKED = "train_attacked"  # a split's inner-fold OOF rows after the stacker's attack recipe
 
 
 @dataclass
@@ -164,6 +164,8 @@ def run_model(
     hardening = trainer.hardening
     clean = hardening.clean(train)
     under_attack = hardening.clean(attacked(train, cfg.attack)) if cfg.attack else None
+    stacker_recipe = trainer.stacker_attack  # as in fold training: the stacker also learns from attacked OOF rows
+    for_stacker = hardening.clean(attacked(train, stacker_recipe)) if stacker_recipe else None
     copies = hardening.copies(clean, progress=False)
     model = get_family(model_config.family)(model_config.params, model_config.seed)
     if cfg.transductive:  # every essay is a training or a test essay of every split: prepare once
@@ -179,23 +181,32 @@ def run_model(
         scored = {"eval": held}
         if under_attack is not None:
             scored[ATTACKED] = under_attack[split.eval].reset_index(drop=True)
-        oof = np.zeros(len(fit))
+        fit_attacked = None if for_stacker is None else for_stacker[split.train].reset_index(drop=True)
+        oof, oof_attacked = np.zeros(len(fit)), np.zeros(len(fit))
         evaluated = {name: np.zeros((cfg.inner_folds, len(held))) for name in scored}
         for k in range(cfg.inner_folds):
             context = FitContext(unlabeled=unlabeled, progress=False, epoch_texts=hardening.epoch_texts())
+            extra = {} if fit_attacked is None else {TRAIN_ATTACKED: fit_attacked[inner == k]}
             result = fit_and_score(
                 model,
                 for_fold(copies, fit[inner != k]),
                 context,
-                {"oof": fit[inner == k], **scored},
+                {"oof": fit[inner == k], **scored, **extra},
                 model_config.pseudo,
             )
             oof[inner == k] = result.scores["oof"]
+            if extra:
+                oof_attacked[inner == k] = result.scores[TRAIN_ATTACKED]
             for name in scored:
                 evaluated[name][k] = result.scores[name]
         predictions = pd.concat(
             [
                 pd.DataFrame({"id": fit["id"], "role": "train", "fold": inner, "pred": oof}),
+                *(
+                    [pd.DataFrame({"id": fit["id"], "role": TRAIN_ATTACKED, "fold": inner, "pred": oof_attacked})]
+                    if fit_attacked is not None
+                    else []
+                ),
                 *(
                     pd.DataFrame({"id": held["id"], "role": name, "fold": -1, "pred": preds.mean(axis=0)})
                     for name, preds in evaluated.items()
@@ -224,6 +235,8 @@ def evaluate(
     rows = []
     style = StyleMemo(blend.features.meta, blend.features.stylometry)  # each essay's style computed once
     under_attack = attacked(train, cfg.attack) if cfg.attack else None
+    stacker_recipe = project.config.stacker_attack
+    for_stacker = attacked(train, stacker_recipe) if stacker_recipe else None
     roles = ["eval", ATTACKED] if cfg.attack else ["eval"]
     bar = tqdm(splits, desc="stacker per split", unit="split", disable=not progress, file=sys.stderr)
     for split in bar:
@@ -238,11 +251,16 @@ def evaluate(
             part = preds[preds["role"] == "train"].set_index("id").loc[fit["id"]]
             inner = part["fold"].to_numpy()
             scored = {r: preds[preds["role"] == r].set_index("id").loc[held["id"], "pred"].to_numpy() for r in roles}
-            models[model_name] = ModelPredictions(model_name, part["pred"].to_numpy(), scored)
+            hit = preds[preds["role"] == TRAIN_ATTACKED].set_index("id")
+            oof_attacked = hit.loc[fit["id"], "pred"].to_numpy() if len(hit) else None
+            models[model_name] = ModelPredictions(model_name, part["pred"].to_numpy(), scored, oof_attacked)
         frames = {"eval": held}
         if under_attack is not None:
             frames[ATTACKED] = under_attack[split.eval].reset_index(drop=True)
-        candidates = build_candidates(models, fit.assign(fold=inner), frames, blend.features, blend.stacker, style)
+        fit_attacked = None if for_stacker is None else for_stacker[split.train]["text"].reset_index(drop=True)
+        candidates = build_candidates(
+            models, fit.assign(fold=inner), frames, blend.features, blend.stacker, style, fit_attacked
+        )
         labels = binary_labels(held["label"])
         in_group = (held[PROTOCOL_COLUMNS[split.protocol]].astype(str) == split.group).to_numpy()
         for role in roles:

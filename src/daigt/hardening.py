@@ -41,6 +41,9 @@ def _recipe(path: str) -> Any:
         raise DaigtError(str(err)) from None
 
 
+ATTACKED = "attacked"  # the name of a scored set of attacked essays (a fold's held-out rows, a split's)
+
+
 def attacked(frame: pd.DataFrame, recipe_path: str) -> pd.DataFrame:
     """``frame`` with every text attacked by the recipe (one deterministic copy per essay, by id): what an
     obfuscating user would send. Used to score held-out essays under attack."""

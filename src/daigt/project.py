@@ -35,6 +35,9 @@ class ProjectConfig:
     holdout: HoldoutConfig = field(default_factory=HoldoutConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     artifacts: str = "artifacts"  # artifacts/<model>/fold<k>/
+    # a recipe: each fold model also scores its held-out essays after it, and the stacker trains on those rows
+    # too, so style features an attack moves weigh less (e.g. configs/augment/stacker_attack.yaml); null: off
+    stacker_attack: str | None = None
     models: list[str] = field(default_factory=list)  # each is configs/models/<name>.yaml (or a YAML path)
 
     def check(self) -> None:

@@ -82,6 +82,7 @@ class ModelPredictions:
     name: str
     oof: np.ndarray
     scored: dict[str, np.ndarray]  # "test", "holdout", or a generalization split's evaluation rows
+    oof_attacked: np.ndarray | None = None  # the same OOF rows, attacked (project stacker_attack), if scored
 
 
 def collect_models(
@@ -123,7 +124,13 @@ def _load_model(
     if merged["pred"].isna().any() or len(oof) != len(train) or (merged["fold"] != merged["fold_model"]).any():
         raise DaigtError(f"its OOF rows do not match the current folds/training data; {retrain}")
     means = {s: np.mean(p, axis=0) if len(scored_ids[s]) else np.zeros(0) for s, p in scored.items()}
-    return ModelPredictions(name, merged["pred"].to_numpy(dtype=float), means)
+    attacked = [ModelArtifacts(artifacts, name).fold(k).oof_attacked() for k in range(n_folds)]
+    oof_attacked = None
+    if all(a is not None for a in attacked):
+        by_id = pd.concat(attacked, ignore_index=True).set_index("id")["pred"]
+        if set(by_id.index) == set(train["id"]):
+            oof_attacked = by_id.loc[train["id"]].to_numpy(dtype=float)
+    return ModelPredictions(name, merged["pred"].to_numpy(dtype=float), means, oof_attacked)
 
 
 def ecdf_rank(reference: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -217,9 +224,14 @@ def build_candidates(
     features: FeatureConfig,
     stacker: StackerConfig,
     style: StyleMemo | None = None,
+    attacked_texts: pd.Series | None = None,
 ) -> dict[str, Candidate]:
     """Each model alone, their rank average, and the stacker — all scored on the same OOF rows, and each
-    scored set (``scored``: name -> its rows, with text) predicted by every candidate."""
+    scored set (``scored``: name -> its rows, with text) predicted by every candidate.
+
+    With ``attacked_texts`` (the training rows after the stacker's attack recipe) and every model's
+    ``oof_attacked``, the stacker also trains on those attacked rows (same labels and folds), so style
+    features an attack moves do not flip it; its OOF AUC is still measured on the clean rows."""
     labels = train["label"].to_numpy(dtype=float)
     out = {name: Candidate(name, p.oof, p.scored, auc(labels, p.oof)) for name, p in models.items()}
     refs = {name: p.oof for name, p in models.items()}
@@ -231,7 +243,14 @@ def build_candidates(
     rank_oof = rank_mean(per_model("oof"), refs)
     out[RANK_MEAN] = Candidate(RANK_MEAN, rank_oof, rank_scored, auc(labels, rank_oof))
     oof_x = stack_features(per_model("oof"), refs, train["text"], features, style)
-    st_oof, boosters = nested_stacker(oof_x, labels, train["fold"].to_numpy(), stacker)
+    fit_x, fit_labels, fit_folds = oof_x, labels, train["fold"].to_numpy()
+    if attacked_texts is not None and all(p.oof_attacked is not None for p in models.values()):
+        attacked_preds = {n: p.oof_attacked for n, p in models.items()}
+        attacked_x = stack_features(attacked_preds, refs, attacked_texts.reset_index(drop=True), features, style)
+        fit_x = pd.concat([oof_x, attacked_x], ignore_index=True)
+        fit_labels, fit_folds = np.concatenate([labels, labels]), np.concatenate([fit_folds, fit_folds])
+    st_fit_oof, boosters = nested_stacker(fit_x, fit_labels, fit_folds, stacker)
+    st_oof = st_fit_oof[: len(train)]
     st_scored = {
         s: stacker_predict(boosters, stack_features(per_model(s), refs, frame["text"], features, style))
         for s, frame in scored.items()
@@ -252,14 +271,14 @@ def pick_candidate(
     min_oof_auc: float = 0.0,
 ) -> Candidate:
     """A named candidate, or ``auto``: among candidates whose OOF AUC reaches ``min_oof_auc`` (all, if none
-    does), the best mean AUC on held-out sources (then prompts, then the minimum) when generalization results
-    are given, else the best OOF AUC."""
+    does), the best held-out AUC averaged over every protocol of the generalization results (held-out sources
+    and prompts, clean and attacked: each protocol's mean, then each protocol's minimum) when they are given,
+    else the best OOF AUC."""
     if pick == "auto" and generalization:
         summary = generalization["summary"]
-        order = [p for p in ("loso", "lopo") if p in summary]
 
-        def held_out(c: Candidate) -> tuple[float, ...]:
-            return tuple(summary[p][c.name][stat] for stat in ("mean", "min") for p in order)
+        def held_out(c: Candidate) -> tuple[float, float]:
+            return tuple(float(np.mean([summary[p][c.name][stat] for p in summary])) for stat in ("mean", "min"))
 
         eligible = [c for c in candidates.values() if c.oof_auc >= min_oof_auc] or list(candidates.values())
         return max(eligible, key=held_out)

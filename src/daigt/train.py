@@ -21,10 +21,10 @@ from tqdm.auto import tqdm
 
 from daigt import distributed
 from daigt.artifacts import ModelArtifacts, data_key
-from daigt.config import ModelConfig, PseudoSpec, fingerprint, frame_fingerprint
+from daigt.config import ModelConfig, PseudoSpec, fingerprint, frame_fingerprint, load_yaml, repo_path
 from daigt.errors import DaigtError
 from daigt.families import FitContext, ModelFamily, get_family
-from daigt.hardening import Hardening, for_fold
+from daigt.hardening import ATTACKED, Hardening, attacked, for_fold
 from daigt.metrics import auc, peak_rss_mb
 from daigt.project import Project
 from daigt.schema import to_dict
@@ -105,7 +105,12 @@ class FoldTrainer:
             "dedup": to_dict(self.project.dedup),
             "columns": self.project.columns,
             **self.hardening.key(),
+            "stacker_attack": load_yaml(repo_path(self.stacker_attack)) if self.stacker_attack else None,
         }
+
+    @property
+    def stacker_attack(self) -> str | None:
+        return self.project.config.stacker_attack
 
     def config_key(self) -> str:
         """The model's identity for the generalization figures: its resolved config without the data paths
@@ -139,6 +144,7 @@ class FoldTrainer:
         family_cls = get_family(self.model_config.family)
         model = family_cls(self.model_config.params, self.seed)
         hardening = self.hardening
+        under_attack = hardening.clean(attacked(train, self.stacker_attack)) if self.stacker_attack else None
         train, test, holdout = hardening.clean(train), hardening.clean(test), hardening.clean(holdout)
         copies = hardening.copies(train, progress=self.progress and distributed.is_main())
         corpus = pd.concat([train, copies, test], ignore_index=True).assign(scored_only=False)
@@ -147,7 +153,9 @@ class FoldTrainer:
             todo, desc=f"{self.model_name} folds", unit="fold", disable=not (self.progress and distributed.is_main())
         )
         for k in bar:
-            results.append(self._train_fold(model, train, copies, {"test": test, "holdout": holdout}, k, run_key))
+            results.append(
+                self._train_fold(model, train, copies, {"test": test, "holdout": holdout}, k, run_key, under_attack)
+            )
             bar.set_postfix(auc=f"{results[-1]['auc']:.4f}")
         return sorted(results, key=lambda m: m["fold"])
 
@@ -180,8 +188,10 @@ class FoldTrainer:
         scored: dict[str, pd.DataFrame],
         fold: int,
         run_key: str,
+        under_attack: pd.DataFrame | None = None,
     ) -> dict[str, Any]:
         fit_rows, held_out = train[train["fold"] != fold], train[train["fold"] == fold]
+        extra = {} if under_attack is None else {ATTACKED: under_attack[(train["fold"] == fold).to_numpy()]}
         n_original = len(fit_rows)
         fit_rows = for_fold(copies, fit_rows)  # copies of held-out essays never train this fold
         workdir = self._workdir(fold, run_key)
@@ -192,9 +202,10 @@ class FoldTrainer:
             progress=self.progress,
             epoch_texts=self.hardening.epoch_texts(),
         )
-        result = fit_and_score(model, fit_rows, context, {"oof": held_out, **scored}, self.model_config.pseudo)
+        result = fit_and_score(model, fit_rows, context, {"oof": held_out, **scored, **extra}, self.model_config.pseudo)
         preds = result.scores
         oof = held_out[["id", "fold", "label"]].assign(pred=preds.pop("oof"))
+        oof_attacked = held_out[["id"]].assign(pred=preds.pop(ATTACKED)) if extra else None
         outputs = {name: frame[["id"]].assign(pred=preds[name]) for name, frame in scored.items()}
         metrics = {
             "model": self.model_name,
@@ -219,6 +230,6 @@ class FoldTrainer:
         }
         if not distributed.is_main():  # other ranks trained and predicted with rank 0; it alone writes
             return metrics
-        self.artifacts.fold(fold).write(oof, outputs, self.resolved_config(), metrics, model.save)
+        self.artifacts.fold(fold).write(oof, outputs, self.resolved_config(), metrics, model.save, oof_attacked)
         shutil.rmtree(workdir, ignore_errors=True)
         return metrics
