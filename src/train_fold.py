@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     for name in names:
         for line in train_model(args, name, not args.no_progress, project):
             print(line, flush=True)
+    distributed.shutdown()  # ranks leave together (after an error, the launcher ends the others)
 
 
 if __name__ == "__main__":

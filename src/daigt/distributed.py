@@ -65,3 +65,14 @@ def barrier() -> None:
 
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         dist.barrier()
+
+
+def shutdown() -> None:
+    """Leave the process group together: every rank waits for the others (rank 0 may still be writing the
+    fold folder), then the group is destroyed, so no rank exits while its communication threads still run
+    (which aborts the process: "terminate called without an active exception")."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        barrier()
+        dist.destroy_process_group()
