@@ -91,13 +91,6 @@ class FoldFolder:
     def retrain(self) -> str:
         return f"retrain it with python src/train_fold.py --fold {self.fold} --model {self.model}"
 
-    def run_key(self) -> str | None:
-        """The run key of a complete, intact fold; None when it is missing or damaged (so it is retrained)."""
-        try:
-            return self.verified().get("run_key")
-        except DaigtError:
-            return None
-
     def verified(self) -> dict[str, Any]:
         """The fold's metrics, after checking every file it recorded is there with the same content."""
         if not self.exists():
@@ -132,8 +125,9 @@ class FoldFolder:
         """id, pred of a scored set ("test" or "holdout")."""
         return pd.read_csv(self.path / SCORED_FILES[name], dtype={"id": str})
 
-    def load_model(self) -> ModelFamily:
-        return get_family(self.verified()["family"]).load(self.model_dir)
+    def load_model(self, verified: dict[str, Any] | None = None) -> ModelFamily:
+        """The fold's model; ``verified``: the metrics a caller already got from ``verified()`` (files hashed once)."""
+        return get_family((verified or self.verified())["family"]).load(self.model_dir)
 
     def write(
         self,

@@ -117,9 +117,10 @@ class EnsemblePredictor:
                 retrain = f"python src/train_fold.py --fold {k} --model {name}, then python src/blend.py"
                 if not folder.exists():
                     raise DaigtError(f"{folder.path}: fold model of '{name}' ({entry['family']}) is missing; {retrain}")
-                if folder.verified().get("run_key") != run_key:  # a damaged fold names its file first
+                metrics = folder.verified()  # a damaged fold names its file first
+                if metrics.get("run_key") != run_key:
                     raise DaigtError(f"{folder.path}: retrained since the blend that saved {directory}; rerun blend")
-                fold_models[name].append(folder.load_model())
+                fold_models[name].append(folder.load_model(metrics))
             spec_deobfuscate = entry.get("deobfuscate")
             deobfuscation[name] = None if spec_deobfuscate is None else parse(DeobfuscateSpec, spec_deobfuscate, source)
         boosters = [lgb.Booster(model_file=str(p)) for p in saved.booster_files]

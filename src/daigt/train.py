@@ -172,13 +172,13 @@ class FoldTrainer:
 
     def _is_done(self, fold: int, run_key: str) -> bool:
         folder = self.artifacts.fold(fold)
-        if folder.exists():
-            try:
-                folder.verified()
-            except DaigtError as err:  # a deleted or damaged file: repair by retraining, and say so
-                print(f"[{self.model_name}] fold {fold}: {err} — retraining it", file=sys.stderr)
-                return False
-        return folder.run_key() == run_key
+        if not folder.exists():
+            return False
+        try:
+            return folder.verified().get("run_key") == run_key
+        except DaigtError as err:  # a deleted or damaged file: repair by retraining, and say so
+            print(f"[{self.model_name}] fold {fold}: {err} — retraining it", file=sys.stderr)
+            return False
 
     def _train_fold(
         self,
