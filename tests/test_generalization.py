@@ -277,6 +277,12 @@ def test_blend_picks_by_held_out_sources_only_with_matching_results(workspace: d
     blend_cfg["stacker"]["n_estimators"] = 50  # the figures no longer describe this stacker
     blend_yaml.write_text(yaml.safe_dump(blend_cfg))
     blend.main([*blend_args(workspace, out), "--blend-config", str(blend_yaml), "--test", str(other_test)])
-    assert "pick: auto falls back to OOF AUC" in capsys.readouterr().err
+    assert "pick: auto falls back to pick_fallback (rank_mean)" in capsys.readouterr().err
     report = json.loads((out.parent / "report.json").read_text())
-    assert report["picked_by"] == "oof" and report["generalization"] is None
+    assert report["picked_by"] == "fallback" and report["picked"] == "rank_mean" and report["generalization"] is None
+    blend_cfg["pick_fallback"] = "best_oof"  # the old behaviour, by name
+    blend_yaml.write_text(yaml.safe_dump(blend_cfg))
+    blend.main([*blend_args(workspace, out), "--blend-config", str(blend_yaml), "--test", str(other_test)])
+    report = json.loads((out.parent / "report.json").read_text())
+    best = max(c["oof_auc"] for c in report["candidates"].values())
+    assert report["picked_by"] == "oof" and report["candidates"][report["picked"]]["oof_auc"] == best

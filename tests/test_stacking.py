@@ -49,6 +49,10 @@ def test_auto_pick_prefers_held_out_sources_among_candidates_above_the_oof_floor
     assert pick_candidate(candidates, "auto", {"summary": summary}).name == "a"  # no floor: best held-out mean
     assert pick_candidate(candidates, "auto", {"summary": summary}, min_oof_auc=0.985).name == "stacker"
     assert pick_candidate(candidates, "auto", None, min_oof_auc=0.985).name == "b"  # no figures: best OOF
+    assert pick_candidate(candidates, "auto", None, fallback="a").name == "a"  # no figures: the named fallback
+    assert pick_candidate(candidates, "auto", None, fallback="rank_mean").name == "b"  # not a candidate here
+    with pytest.raises(DaigtError, match="pick_fallback: 'rank_maen'"):
+        pick_candidate(candidates, "auto", None, fallback="rank_maen")
     assert pick_candidate(candidates, "auto", {"summary": summary}, min_oof_auc=0.999).name == "a"  # none passes
     summary["loso_attacked"] = {"a": {"mean": 0.90, "min": 0.6}, "b": {"mean": 0.93, "min": 0.6},
                                 "stacker": {"mean": 0.97, "min": 0.7}}  # fmt: skip

@@ -27,8 +27,17 @@ from daigt.metrics import auc, per_group_auc
 from daigt.project import Project
 from daigt.report import importance_plot, markdown, roc_plot, stacker_importance
 from daigt.schema import to_dict
-from daigt.stacking import STACKER, FeatureConfig, StackerConfig, build_candidates, collect_models, pick_candidate
-from daigt.submission import validate_submission
+from daigt.stacking import (
+    BEST_OOF,
+    RANK_MEAN,
+    STACKER,
+    FeatureConfig,
+    StackerConfig,
+    build_candidates,
+    collect_models,
+    pick_candidate,
+)
+from daigt.submission import build_submission, validate_submission
 from essayio import atomic
 from essayio.publish import publication
 
@@ -41,9 +50,12 @@ class BlendConfig:
     stacker: StackerConfig = field(default_factory=StackerConfig)
     # a candidate's name, or auto: among candidates with OOF AUC >= min_oof_auc, the best mean held-out-source
     # AUC in the generalization results when they match this blend's models, data and stacker
-    # (src/evaluate.py), else the best OOF AUC (with a warning)
+    # (src/evaluate.py), else pick_fallback (with a warning)
     pick: str = "auto"
     min_oof_auc: float = 0.0
+    # what auto picks without matching held-out results: a candidate's name (used when it is a candidate), or
+    # best_oof. Not best_oof by default: OOF is in-distribution and picks the worse generalizer.
+    pick_fallback: str = RANK_MEAN
     generalization: str = "submissions/generalization.json"  # what src/evaluate.py wrote
     output: str = "submissions/submission.csv"  # with report.md/json, plots and analysis beside it
     ensemble: str = "ensemble"  # what predict/serve load
@@ -53,6 +65,10 @@ class BlendConfig:
     def stacking_key(self) -> str:
         """What of this config the generalization figures depend on (the stacker and its features)."""
         return fingerprint({"features": to_dict(self.features), "stacker": to_dict(self.stacker)})
+
+
+def _fallback_by(cfg: BlendConfig) -> str:
+    return "oof" if cfg.pick_fallback == BEST_OOF else "fallback"
 
 
 def read_generalization(
@@ -103,14 +119,12 @@ def blend(
     test, holdout = project.test_frame(), project.holdout_frame()
     scored = {"test": test, "holdout": holdout}
     models, excluded = collect_models(
-        project.artifacts, train, {s: f["id"] for s, f in scored.items()}, project.folds.n_folds
+        project.artifacts, train, {s: f["id"] for s, f in scored.items()}, project.folds.n_folds, project.train_command
     )
     for name, reason in excluded.items():
         print(f"WARNING: model '{name}' left out of the blend — {reason}", file=sys.stderr)
     if not models:
-        raise DaigtError(
-            f"no complete model under {project.artifacts}: run `python src/train_fold.py --fold all` first"
-        )
+        raise DaigtError(f"no complete model under {project.artifacts}: run `{project.train_command()}` first")
     stage(f"style features and the nested stacker over {len(models)} models, {len(train)} essays")
     recipe = project.config.stacker_attack
     attacked_texts = attacked(train, recipe)["text"] if recipe else None
@@ -118,10 +132,10 @@ def blend(
     stage("picking, validating the submission, writing the report, plots and ensemble/")
     generalization, why_not = read_generalization(repo_path(cfg.generalization), cfg, models, train, project.artifacts)
     if cfg.pick == "auto" and generalization is None:
-        print(f"WARNING: pick: auto falls back to OOF AUC — {why_not}", file=sys.stderr)
-    chosen = pick_candidate(candidates, cfg.pick, generalization, cfg.min_oof_auc)
+        print(f"WARNING: pick: auto falls back to pick_fallback ({cfg.pick_fallback}) — {why_not}", file=sys.stderr)
+    chosen = pick_candidate(candidates, cfg.pick, generalization, cfg.min_oof_auc, cfg.pick_fallback)
 
-    submission = pd.DataFrame({"id": test["id"].to_numpy(), "generated": np.clip(chosen.test, 0.0, 1.0)})
+    submission = build_submission(test["id"], chosen.test)
     sample = sample or project.sample_submission_path()
     validate_submission(submission, test["id"], sample)
 
@@ -144,7 +158,7 @@ def blend(
         },
         "excluded": excluded,
         "validated_against": str(sample) if sample else None,
-        "picked_by": cfg.pick if cfg.pick != "auto" else ("generalization" if generalization else "oof"),
+        "picked_by": cfg.pick if cfg.pick != "auto" else ("generalization" if generalization else _fallback_by(cfg)),
         "generalization": generalization,
         "generalization_missing": why_not or None,
     }

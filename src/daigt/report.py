@@ -27,7 +27,11 @@ def _fmt(value: float | None) -> str:
 
 def markdown(report: dict[str, Any]) -> str:
     general = report.get("generalization")
-    picked_by = {"generalization": "best mean AUC on held-out sources", "oof": "best OOF AUC"}
+    picked_by = {
+        "generalization": "best mean AUC on held-out sources",
+        "oof": "best OOF AUC",
+        "fallback": "pick_fallback: no held-out figures for these models",
+    }
     lines = [
         "# Blend report",
         "",

@@ -7,6 +7,7 @@ mean of its K fold models.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from daigt.schema import Invalid, to_dict
 from daigt.stylometry import GROUPS, StyleConfig, StyleMemo, selected_groups, style_features
 
 RANK_MEAN, STACKER = "rank_mean", "stacker"
+BEST_OOF = "best_oof"  # pick_fallback: the candidate with the best OOF AUC (in-distribution, so tuned-upward)
 MODEL_COLUMN_PREFIXES = ("p_", "r_")  # stacker columns that carry a model's score (the rest are style features)
 
 
@@ -86,27 +88,32 @@ class ModelPredictions:
 
 
 def collect_models(
-    artifacts: Path, train: pd.DataFrame, scored_ids: dict[str, pd.Series], n_folds: int
+    artifacts: Path,
+    train: pd.DataFrame,
+    scored_ids: dict[str, pd.Series],
+    n_folds: int,
+    command: Callable[[str], str] = lambda name: f"python src/train_fold.py --fold all --model {name}",
 ) -> tuple[dict[str, ModelPredictions], dict[str, str]]:
-    """Every model with all folds present and matching the current data; the rest, with the reason."""
+    """Every model with all folds present and matching the current data; the rest, with the reason and the
+    ``command`` (model name -> fold-training command) that fixes it."""
     complete: dict[str, ModelPredictions] = {}
     excluded: dict[str, str] = {}
     for name in model_names(artifacts):
         missing = ModelArtifacts(artifacts, name).missing_folds(n_folds)
         if missing:
-            excluded[name] = f"partial: folds {missing} missing (python src/train_fold.py --fold all --model {name})"
+            excluded[name] = f"partial: folds {missing} missing ({command(name)})"
             continue
         try:
-            complete[name] = _load_model(artifacts, name, train, scored_ids, n_folds)
+            complete[name] = _load_model(artifacts, name, train, scored_ids, n_folds, command(name))
         except DaigtError as err:
             excluded[name] = f"stale: {err}"
     return complete, excluded
 
 
 def _load_model(
-    artifacts: Path, name: str, train: pd.DataFrame, scored_ids: dict[str, pd.Series], n_folds: int
+    artifacts: Path, name: str, train: pd.DataFrame, scored_ids: dict[str, pd.Series], n_folds: int, command: str
 ) -> ModelPredictions:
-    retrain = f"retrain with python src/train_fold.py --fold all --model {name}"
+    retrain = f"retrain with {command}"
     oofs, scored = [], {s: [] for s in scored_ids}
     expected = data_key(train)
     for k in range(n_folds):
@@ -269,11 +276,12 @@ def pick_candidate(
     pick: str,
     generalization: dict[str, Any] | None = None,
     min_oof_auc: float = 0.0,
+    fallback: str = BEST_OOF,
 ) -> Candidate:
     """A named candidate, or ``auto``: among candidates whose OOF AUC reaches ``min_oof_auc`` (all, if none
     does), the best held-out AUC averaged over every protocol of the generalization results (held-out sources
     and prompts, clean and attacked: each protocol's mean, then each protocol's minimum) when they are given,
-    else the best OOF AUC."""
+    else ``fallback``: a candidate's name (when it is one) or ``best_oof``."""
     if pick == "auto" and generalization:
         summary = generalization["summary"]
 
@@ -282,6 +290,10 @@ def pick_candidate(
 
         eligible = [c for c in candidates.values() if c.oof_auc >= min_oof_auc] or list(candidates.values())
         return max(eligible, key=held_out)
+    if fallback not in candidates and fallback not in (BEST_OOF, RANK_MEAN, STACKER):
+        raise DaigtError(f"pick_fallback: '{fallback}' is neither {BEST_OOF} nor a candidate ({', '.join(candidates)})")
+    if pick == "auto" and fallback in candidates:
+        return candidates[fallback]
     if pick == "auto":
         return max(candidates.values(), key=lambda c: (np.nan_to_num(c.oof_auc, nan=-1.0), c.name == STACKER))
     if pick not in candidates:
