@@ -10,11 +10,11 @@ JOBS    ?= 2
 LOSO    ?= 0
 STAMP   := .venv/.installed
 
-.PHONY: setup run evaluate folds train blend test lint bench clean textattack-env
+.PHONY: setup run evaluate folds train blend test lint bench clean package textattack-env
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml scripts/setup.sh
+$(STAMP): requirements.txt requirements-nodeps.txt requirements-kaggle.txt pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
 	touch $(STAMP)
 
@@ -25,6 +25,9 @@ run: setup  ## every model in configs/project.yaml, 5 folds each, [generalizatio
 
 evaluate: setup  ## generalization only: leave-one-source-out and leave-one-prompt-out
 	$(PY) src/evaluate.py --jobs $(JOBS) --train $(TRAIN)
+
+package: setup  ## the offline Kaggle package of the saved ensemble (dist/kaggle), rehearsed here as Kaggle runs it
+	$(PY) src/package.py --out dist/kaggle --rehearse $(TEST)
 
 folds: setup
 	$(PY) src/make_folds.py --train $(TRAIN)
@@ -46,6 +49,6 @@ textattack-env:  ## optional: textattack ops in their own venv (flair pins trans
 	.venv-textattack/bin/python -m augment.resources
 
 clean:
-	rm -rf artifacts ensemble folds/dedup-*.npy folds/folds.* folds/holdout.* submissions/*.csv submissions/*.json \
+	rm -rf artifacts ensemble dist folds/dedup-*.npy folds/folds.* folds/holdout.* submissions/*.csv submissions/*.json \
 	  submissions/*.png
 	find submissions -name '*.md' ! -name README.md -delete

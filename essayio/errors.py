@@ -27,10 +27,11 @@ class DataError(UserError):
         row: int | None = None,
         column: str | None = None,
         fix: str = "",
+        line: int | None = None,
     ) -> None:
         where = [str(path)]
         if row is not None:
-            where.append(f"row {row}")
+            where.append(f"row {row}" if line is None or line == row + 1 else f"row {row} (line {line})")
         if column is not None:
             where.append(f"column '{column}'")
         message = f"{', '.join(where)}: {problem}"
@@ -60,9 +61,20 @@ def os_error_line(err: OSError) -> str:
     return f"{where}: {err.strerror or err} — {fix}"
 
 
+OWN_PACKAGES = {"daigt", "augment", "essayio"}
+
+
+def missing_module_line(name: str) -> str:
+    return (
+        f"the Python module '{name}' is not installed here: run `make setup` (it installs requirements.txt), "
+        "or, in an offline Kaggle package, rebuild it with src/package.py"
+    )
+
+
 def cli_entry(main: Callable[..., T]) -> Callable[..., T]:
-    """Turn a UserError, or an I/O error of the machine (full or read-only disk, permissions), into
-    ``error: <message>`` on stderr and exit status 2. Anything else is a bug and keeps its traceback."""
+    """Turn a UserError, a missing third-party module, or an I/O error of the machine (full or read-only disk,
+    permissions) into ``error: <message>`` on stderr and exit status 2. Anything else is a bug and keeps its
+    traceback."""
 
     @functools.wraps(main)
     def wrapper(*args: object, **kwargs: object) -> T:
@@ -70,6 +82,11 @@ def cli_entry(main: Callable[..., T]) -> Callable[..., T]:
             return main(*args, **kwargs)
         except UserError as err:
             print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
+        except ModuleNotFoundError as err:
+            if err.name is None or err.name.split(".")[0] in OWN_PACKAGES:
+                raise  # our own module missing is a bug
+            print(f"error: {missing_module_line(err.name)}", file=sys.stderr)
             raise SystemExit(2) from None
         except OSError as err:
             if err.errno not in OS_FIXES:

@@ -23,5 +23,8 @@ fi
 .venv/bin/python -m pip install --quiet -r requirements.txt
 .venv/bin/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
 .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+# the CPU wheels of the offline Kaggle package (src/package.py takes them from here first; its test, --no-index)
+.venv/bin/python -m pip download --quiet --only-binary=:all: --dest .venv/wheelhouse -r requirements-kaggle.txt \
+  -c requirements.txt
 .venv/bin/python -m augment.resources   # WordNet for NLTK, offline (copied from /usr/share/wordnet)
 echo "setup: ok ($(.venv/bin/python --version))"

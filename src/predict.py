@@ -3,6 +3,7 @@
 python src/predict.py --input essays.csv --output preds.csv
 python src/predict.py --input essays.jsonl                 # CSV to stdout
 cat essays.csv | python src/predict.py --input - > preds.csv
+python src/predict.py --input test_essays.csv --submission submission.csv   # Kaggle's id,generated, validated
 
 Loads every fold model of every model the blend picked (and the stacker) from ensemble/ (written by
 src/blend.py), reads the input in chunks, and writes predictions chunk by chunk; a file output appears in
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -24,13 +26,20 @@ from daigt.config import BLEND_CONFIG, load_config, repo_path
 from daigt.errors import cli_entry
 from daigt.essay_stream import STDIN, iter_essays
 from daigt.inference import EnsemblePredictor
+from daigt.submission import sample_beside, write_submission
 from essayio import atomic
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", required=True, help="essays: .csv/.tsv/.jsonl/.parquet, or - for stdin")
-    parser.add_argument("--output", help="predictions CSV (default: stdout)")
+    parser.add_argument("--output", help="predictions CSV (default: stdout, unless --submission is given)")
+    parser.add_argument(
+        "--submission", type=Path, help="also write Kaggle's id,generated here, validated (the offline notebook)"
+    )
+    parser.add_argument(
+        "--sample", type=Path, help="sample_submission.csv to validate against (default: beside the input, if any)"
+    )
     parser.add_argument("--ensemble", help="saved ensemble folder (default: 'ensemble:' in configs/blend.yaml)")
     parser.add_argument("--artifacts", help="fold models, if moved since the blend (default: where blend saw them)")
     parser.add_argument("--format", choices=["csv", "jsonl", "parquet"], help="input format (default: by suffix)")
@@ -59,6 +68,13 @@ def predict_stream(
     bar.close()
 
 
+def _collected(chunks: Iterator[pd.DataFrame], kept: list[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """Pass the chunks on, keeping each (a submission is written whole, after the last one)."""
+    for chunk in chunks:
+        kept.append(chunk)
+        yield chunk
+
+
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
@@ -67,7 +83,13 @@ def main(argv: list[str] | None = None) -> None:
     columns = {k: v for k, v in (("text", args.text_column), ("id", args.id_column)) if v}
     chunks = predict_stream(predictor, args.input, columns, args.batch_size, args.format, not args.no_progress)
     counts: Counter[str] = Counter()
-    if args.output and args.output != STDIN:
+    kept: list[pd.DataFrame] = []
+    if args.submission is not None:
+        chunks = _collected(chunks, kept)
+    if args.submission is not None and not args.output:
+        for chunk in chunks:
+            counts.update(chunk["decision"])
+    elif args.output and args.output != STDIN:
         with atomic.atomic_path(Path(args.output)) as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
             for i, chunk in enumerate(chunks):
                 chunk.to_csv(handle, header=i == 0, index=False)
@@ -77,6 +99,11 @@ def main(argv: list[str] | None = None) -> None:
             chunk.to_csv(sys.stdout, header=i == 0, index=False)
             sys.stdout.flush()
             counts.update(chunk["decision"])
+    if args.submission is not None:
+        scored = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame({"id": [], "probability": []})
+        sample = args.sample or (sample_beside(Path(args.input)) if args.input != STDIN else None)
+        write_submission(args.submission, scored["id"], scored["probability"].to_numpy(), sample)
+        print(f"submission: {args.submission} ({len(scored)} essays)", file=sys.stderr)
     total = sum(counts.values())
     summary = ", ".join(f"{d} {counts[d]} ({counts[d] / max(1, total):.1%})" for d in ("ai", "human", "unknown"))
     t = predictor.thresholds

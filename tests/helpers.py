@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
+import blend
+import train_fold
+from daigt.config import BLEND_CONFIG, load_yaml
+
 
 def train_args(ws: dict[str, Path], *extra: str) -> list[str]:
     return [
@@ -48,3 +54,19 @@ def sleep_long(name: str) -> str:
 
     time.sleep(300)
     return name
+
+
+def blended(ws: dict[str, Path], pick: str) -> dict[str, Path]:
+    """Two tiny TF-IDF models, 3 folds each, blended with ``pick`` (stacker with rank + meta features)."""
+    train_fold.main(train_args(ws))
+    char = ws["root"] / "tiny_char.yaml"
+    char.write_text(ws["model"].read_text().replace("analyzer: word", "analyzer: char_wb"))
+    train_fold.main([*train_args(ws)[:2], "--model", str(char), *train_args(ws)[4:]])
+    cfg = load_yaml(BLEND_CONFIG)
+    cfg["features"]["ranks"] = True
+    cfg["pick"] = pick
+    blend_cfg = ws["root"] / "blend.yaml"
+    blend_cfg.write_text(yaml.safe_dump(cfg))
+    out = ws["root"] / "sub" / "submission.csv"
+    blend.main([*blend_args(ws, out), "--blend-config", str(blend_cfg)])
+    return {**ws, "submission": out, "ensemble": ws["root"] / "ensemble"}

@@ -23,6 +23,7 @@ import predict
 import train_fold
 from augment.__main__ import main as augment_main
 from essayio import atomic
+from essayio.errors import cli_entry
 
 Case = Callable[[dict[str, Path]], tuple[Callable[[], None], str]]
 
@@ -172,3 +173,17 @@ def test_fault_gets_one_line_and_replaces_nothing(case: str, workspace: dict[str
     leftovers = [p for p in workspace["root"].rglob("*") if p.name.endswith(".tmp") or ".staging-" in str(p)]
     assert not leftovers
     shutil.rmtree(workspace["root"] / "a.csv", ignore_errors=True)
+
+
+def test_a_missing_third_party_module_is_one_line_but_a_missing_own_module_is_a_bug(capsys) -> None:
+    @cli_entry
+    def needs(module: str) -> None:
+        raise ModuleNotFoundError(f"No module named '{module}'", name=module)
+
+    with pytest.raises(SystemExit) as stop:
+        needs("spellchecker")
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1
+    assert err.startswith("error: the Python module 'spellchecker' is not installed here: run `make setup`")
+    with pytest.raises(ModuleNotFoundError):
+        needs("daigt.nowhere")

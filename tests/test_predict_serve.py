@@ -16,33 +16,15 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import make_essays, make_workspace
-from helpers import blend_args, predict_args, train_args
+from helpers import blended, predict_args
 
-import blend
 import predict
-import train_fold
-from daigt.config import BLEND_CONFIG, REPO_ROOT, load_yaml
+from daigt.config import REPO_ROOT
 from daigt.decisions import AI, HUMAN, UNKNOWN
 from daigt.distributed import free_port
 from daigt.inference import EnsemblePredictor
 
 pytestmark = pytest.mark.integration
-
-
-def blended(ws: dict[str, Path], pick: str) -> dict[str, Path]:
-    """Two tiny TF-IDF models, 3 folds each, blended with ``pick`` (stacker with rank + meta features)."""
-    train_fold.main(train_args(ws))
-    char = ws["root"] / "tiny_char.yaml"
-    char.write_text(ws["model"].read_text().replace("analyzer: word", "analyzer: char_wb"))
-    train_fold.main([*train_args(ws)[:2], "--model", str(char), *train_args(ws)[4:]])
-    cfg = load_yaml(BLEND_CONFIG)
-    cfg["features"]["ranks"] = True
-    cfg["pick"] = pick
-    blend_cfg = ws["root"] / "blend.yaml"
-    blend_cfg.write_text(yaml.safe_dump(cfg))
-    out = ws["root"] / "sub" / "submission.csv"
-    blend.main([*blend_args(ws, out), "--blend-config", str(blend_cfg)])
-    return {**ws, "submission": out, "ensemble": ws["root"] / "ensemble"}
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from conftest import make_essays
 from helpers import train_args
 
 import train_fold
+from daigt.errors import DaigtError
 from daigt.project import Project
 
 
@@ -58,3 +59,30 @@ def test_too_few_essays_of_a_class_is_one_line_with_the_counts_and_the_fix(works
     assert stop.value.code == 2 and err.count("\n") == 0
     assert "3 AI-generated essays: 3 folds need at least 6 of each class" in err and "external" in err
     assert "Traceback" not in err and not workspace["artifacts"].exists()
+
+
+def test_test_ids_that_are_training_ids_and_conflicting_duplicates_are_warned(
+    workspace: dict[str, Path], capsys
+) -> None:
+    essays = pd.read_csv(workspace["train"], dtype={"id": str})
+    twin = essays.iloc[[0]].assign(id="twin", generated=1 - int(essays["generated"].iloc[0]))  # same text, other label
+    pd.concat([essays, twin]).to_csv(workspace["train"], index=False)
+    project = Project.load(workspace["project"], test=str(workspace["train"]))  # the training file as the test
+    project.train_frame()
+    project.test_frame()
+    err = capsys.readouterr().err
+    assert "1 groups of duplicate essays carry both labels" in err
+    assert f"{len(essays) + 1} of {len(essays) + 1} test ids in {workspace['train']} are also training ids" in err
+    Project.load(workspace["project"]).test_frame()  # the real test file: no warning
+    assert "training ids" not in capsys.readouterr().err
+
+
+def test_refused_data_leaves_no_dedup_cache_behind(workspace: dict[str, Path]) -> None:
+    Project.load(workspace["project"]).train_frame()  # draws the folds for this data
+    folds_dir = workspace["folds"].parent
+    before = sorted(folds_dir.glob("dedup-*.npy"))
+    essays = pd.read_csv(workspace["train"], dtype={"id": str})
+    essays.assign(id="x" + essays["id"]).to_csv(workspace["train"], index=False)  # other ids: folds refuse
+    with pytest.raises(DaigtError, match="other training data"):
+        Project.load(workspace["project"]).train_frame()
+    assert sorted(folds_dir.glob("dedup-*.npy")) == before

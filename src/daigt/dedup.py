@@ -27,6 +27,7 @@ from essayio.atomic import atomic_path
 
 WORD = re.compile(r"\w+")
 CACHE_VERSION = 1  # bump when the clustering itself changes, so old cached clusters are not reused
+DEDUP_CACHE_GLOB = "dedup-*.npy"  # the cache files (in the folds folder)
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ def cached_clusters(texts: Sequence[str], cfg: DedupConfig, cache_dir: Path | No
     for text in texts:
         digest.update(text.encode("utf-8", "surrogatepass"))
         digest.update(b"\x00")
-    path = Path(cache_dir) / f"dedup-{digest.hexdigest()[:20]}.npy"
+    path = Path(cache_dir) / DEDUP_CACHE_GLOB.replace("*", digest.hexdigest()[:20])
     if path.is_file():
         try:
             cached = np.load(path)

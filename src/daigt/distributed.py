@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from typing import Any
 
 
@@ -49,11 +50,20 @@ def init_process_group(backend: str) -> None:
     deepspeed.init_distributed(dist_backend=backend, verbose=False)
 
 
-def all_gather_objects(obj: Any) -> list[Any]:
-    """Every rank's ``obj``, in rank order; just ``[obj]`` without a process group."""
+def _group() -> Any:
+    """torch.distributed when a process group is up, else None. Without torch imported there is none, and a
+    CPU family's run (the offline Kaggle package has no torch) never imports it."""
+    if "torch" not in sys.modules:
+        return None
     import torch.distributed as dist
 
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    return dist if dist.is_available() and dist.is_initialized() else None
+
+
+def all_gather_objects(obj: Any) -> list[Any]:
+    """Every rank's ``obj``, in rank order; just ``[obj]`` without a process group."""
+    dist = _group()
+    if dist is None or dist.get_world_size() == 1:
         return [obj]
     gathered: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(gathered, obj)
@@ -61,9 +71,8 @@ def all_gather_objects(obj: Any) -> list[Any]:
 
 
 def barrier() -> None:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+    dist = _group()
+    if dist is not None and dist.get_world_size() > 1:
         dist.barrier()
 
 
@@ -71,8 +80,7 @@ def shutdown() -> None:
     """Leave the process group together: every rank waits for the others (rank 0 may still be writing the
     fold folder), then the group is destroyed, so no rank exits while its communication threads still run
     (which aborts the process: "terminate called without an active exception")."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
+    dist = _group()
+    if dist is not None:
         barrier()
         dist.destroy_process_group()

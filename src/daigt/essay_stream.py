@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from daigt.data import canonical_frame, resolve_columns
 from essayio.errors import DataError
@@ -55,6 +54,8 @@ def _text_stream(binary: BinaryIO) -> io.TextIOWrapper:
 
 def _raw_chunks(source: str, fmt: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
     if fmt == "parquet":
+        import pyarrow.parquet as pq  # only here: the offline Kaggle package installs no pyarrow (CSV input)
+
         for batch in pq.ParquetFile(source).iter_batches(batch_size=chunk_rows):
             yield batch.to_pandas()
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,10 +10,11 @@ import pandas as pd
 
 from daigt.config import PROJECT_CONFIG, load_config, repo_path
 from daigt.data import CANONICAL, binary_labels, load_essays
-from daigt.dedup import DedupConfig, deduplicate
+from daigt.dedup import DEDUP_CACHE_GLOB, DedupConfig, deduplicate
 from daigt.errors import DaigtError
 from daigt.folds import FoldConfig, HoldoutConfig, load_or_create_folds, load_or_create_holdout
 from daigt.schema import Invalid
+from daigt.submission import sample_beside
 
 PLACE_DATA = "see README 'Put the data in place', or pass --{flag} PATH"
 # a configured train.csv that is absent falls back to what `kaggle competitions download` unpacks beside it
@@ -84,6 +86,10 @@ class Project:
         """The training file(s), as one label for messages and metadata."""
         return " + ".join(str(p) for p in self.train_paths)
 
+    def train_command(self, model: str = "all", fold: str = "all") -> str:
+        """The fold-training command for this data, for hints (the --train it needs included)."""
+        return f"python src/train_fold.py --fold {fold} --model {model} --train {' '.join(map(str, self.train_paths))}"
+
     @property
     def folds(self) -> FoldConfig:
         return self.config.folds
@@ -120,13 +126,26 @@ class Project:
             raise DaigtError(f"no training data at {missing[0]}: {PLACE_DATA.format(flag='train')}")
         frame = load_training_files(self.train_paths, self.columns)
         check_class_counts(frame, self.folds.n_folds, self.train_path)
-        frame, report = deduplicate(frame, self.dedup, cache_dir=self.folds_path.parent)
-        locked = load_or_create_holdout(
-            frame, self.holdout, repo_path(self.holdout.path), self.train_path, force=rebuild_folds
-        )
-        self._holdout = frame[locked].reset_index(drop=True)
-        frame = frame[~locked].reset_index(drop=True)
-        folds = load_or_create_folds(frame, self.folds, self.folds_path, self.train_path, force=rebuild_folds)
+        cache_dir = self.folds_path.parent
+        cached = set(cache_dir.glob(DEDUP_CACHE_GLOB))
+        try:
+            frame, report = deduplicate(frame, self.dedup, cache_dir=cache_dir)
+            locked = load_or_create_holdout(
+                frame, self.holdout, repo_path(self.holdout.path), self.train_path, force=rebuild_folds
+            )
+            self._holdout = frame[locked].reset_index(drop=True)
+            frame = frame[~locked].reset_index(drop=True)
+            folds = load_or_create_folds(frame, self.folds, self.folds_path, self.train_path, force=rebuild_folds)
+        except DaigtError:  # refused data leaves nothing behind, not even its de-duplication cache
+            for path in set(cache_dir.glob(DEDUP_CACHE_GLOB)) - cached:
+                path.unlink(missing_ok=True)
+            raise
+        if report["clusters_with_conflicting_labels"]:
+            print(
+                f"WARNING: {self.train_path}: {report['clusters_with_conflicting_labels']} groups of duplicate essays "
+                "carry both labels (they share a fold; check the sources that disagree)",
+                file=sys.stderr,
+            )
         report["holdout_rows"] = int(locked.sum())
         self._train = (frame.assign(fold=folds["fold"].to_numpy()), report)
         return self._train[0].copy(), dict(report)
@@ -141,17 +160,27 @@ class Project:
     def test_frame(self) -> pd.DataFrame:
         if self.test_path is None or not self.test_path.is_file():
             raise DaigtError(f"no test essays at {self.test_path}: {PLACE_DATA.format(flag='test')}")
-        return load_essays(self.test_path, "test", self.columns)
+        test = load_essays(self.test_path, "test", self.columns)
+        if self._train is not None:
+            self._warn_if_test_is_training(test)
+        return test
+
+    def _warn_if_test_is_training(self, test: pd.DataFrame) -> None:
+        """Test ids that are also training ids: usually the training file given as the test file."""
+        trained = set(self._train[0]["id"]) | set(self._holdout["id"] if self._holdout is not None else [])
+        shared = [i for i in test["id"] if i in trained]
+        if shared:
+            print(
+                f"WARNING: {len(shared)} of {len(test)} test ids in {self.test_path} are also training ids "
+                f"(e.g. {shared[:3]}): is --test the training file? Their scores are not held-out scores",
+                file=sys.stderr,
+            )
 
     def sample_submission_path(self) -> Path | None:
         """Configured sample, else sample_submission.csv beside the test file, else none."""
         if self.config.sample_submission:
             return repo_path(self.config.sample_submission)
-        if self.test_path is not None:
-            beside = self.test_path.parent / "sample_submission.csv"
-            if beside.is_file():
-                return beside
-        return None
+        return sample_beside(self.test_path) if self.test_path is not None else None
 
 
 def kaggle_fallback(path: Path) -> Path:

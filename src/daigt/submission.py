@@ -8,8 +8,27 @@ import numpy as np
 import pandas as pd
 
 from daigt.errors import DaigtError
+from essayio import atomic
 
 COLUMNS = ["id", "generated"]
+SAMPLE_NAME = "sample_submission.csv"
+
+
+def sample_beside(test_path: Path) -> Path | None:
+    """Kaggle's sample_submission.csv next to the test file, when it is there (the competition's layout)."""
+    beside = test_path.parent / SAMPLE_NAME
+    return beside if beside.is_file() else None
+
+
+def build_submission(ids: pd.Series, probabilities: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"id": ids.to_numpy(), COLUMNS[1]: np.clip(probabilities, 0.0, 1.0)})
+
+
+def write_submission(path: Path, ids: pd.Series, probabilities: np.ndarray, sample_path: Path | None) -> None:
+    """Validate, then write in one rename: a submission that fails a check is never on disk."""
+    submission = build_submission(ids, probabilities)
+    validate_submission(submission, ids, sample_path)
+    atomic.write_csv(path, submission)
 
 
 def validate_submission(sub: pd.DataFrame, test_ids: pd.Series, sample_path: Path | None = None) -> None:

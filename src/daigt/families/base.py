@@ -39,6 +39,8 @@ class ModelFamily(ABC):
 
     Params: ClassVar[type]  # a dataclass: the keys a config's ``params:`` may hold, with their defaults
     trains_in_epochs: ClassVar[bool] = False  # True: honours FitContext.epoch_texts (augment.each_epoch)
+    # distributions it needs at run time beyond requirements-kaggle.txt (the offline Kaggle package adds them)
+    requirements: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: Any, seed: int) -> None:
         if not isinstance(params, self.Params):
@@ -60,6 +62,12 @@ class ModelFamily(ABC):
     @abstractmethod
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Probability that each row of ``frame`` is AI-generated, shape (len(frame),), in [0, 1]."""
+
+    @classmethod
+    def load_folds(cls, directories: Sequence[Path]) -> list[ModelFamily]:
+        """A model's fold models, for predicting together; families may share what folds have in common
+        (LoRA folds of one base share that base)."""
+        return [cls.load(directory) for directory in directories]
 
     @classmethod
     def fold_predictor(cls, models: Sequence[ModelFamily]) -> Callable[[pd.DataFrame], np.ndarray]:

@@ -16,6 +16,8 @@ from daigt import distributed
 from daigt.config import repo_path
 from daigt.errors import DaigtError
 
+# what an LM-based family needs at run time; torch itself comes from the Kaggle image (its CUDA build)
+TORCH_STACK = ("transformers", "tokenizers", "safetensors", "sentencepiece", "protobuf", "accelerate", "peft")
 ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout")  # BERT/DeBERTa, Mistral/Llama
 
 

@@ -31,7 +31,7 @@ import pandas as pd
 
 from daigt.errors import DaigtError
 from daigt.families.base import FitContext, ModelFamily
-from daigt.families.hf_loading import configure_runtime, device, from_pretrained, load_tokenizer
+from daigt.families.hf_loading import TORCH_STACK, configure_runtime, device, from_pretrained, load_tokenizer
 from daigt.schema import Invalid, parse, to_dict
 
 PARAMS_FILE = "lm_score.json"
@@ -149,6 +149,7 @@ class PairScorer:
 class LmScoreFamily(ModelFamily):
     """Zero-shot detector: a pair of causal LMs' score, mapped to P(AI); no training (unless ``calibrate``)."""
 
+    requirements = TORCH_STACK
     Params = LmScoreParams
     params: LmScoreParams
 

@@ -112,6 +112,7 @@ def _columns(params: ReferenceLMParams) -> list[str]:
 
 class ReferenceLMFamily(ModelFamily):
     Params = ReferenceLMParams
+    requirements = ("wordfreq",)
 
     def __init__(self, params: Any, seed: int) -> None:
         super().__init__(params, seed)
