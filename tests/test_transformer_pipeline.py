@@ -187,3 +187,74 @@ def test_per_epoch_augmentation_is_deterministic_and_changes_training(
     first, second = (oof(a, "deberta") for a in runs)
     pd.testing.assert_frame_equal(first, second)
     assert not np.allclose(first["pred"], oof(workspace["artifacts"], "deberta")["pred"], atol=1e-4)
+
+
+def test_evaluation_logs_curves_and_keeps_the_best_weights(workspace: dict[str, Path], tiny_models) -> None:
+    watch = {"fraction": 0.2, "every": 2, "patience": None, "keep_best": True}
+    model = model_config(workspace, "watched", "encoder", tiny_models["deberta"], evaluation=watch,
+                         logging={"every": 1, "tensorboard": True})  # fmt: skip
+    train_fold.main(fold_args(workspace, model))
+    folder = workspace["artifacts"] / "watched" / "fold0"
+    m, curves = metrics(workspace["artifacts"], "watched"), json.loads((folder / "model" / "curves.json").read_text())
+    steps = m["optimizer_steps"]
+    assert [p["step"] for p in curves["train"]] == list(range(1, steps + 1))  # logging.every 1
+    assert [p["step"] for p in curves["validation"]] == sorted({*range(2, steps + 1, 2), steps})
+    best = max(curves["validation"], key=lambda p: p["auc"])
+    assert m["validation_auc_best"] == pytest.approx(best["auc"], abs=1e-6)
+    assert m["kept_step"] == m["best_step"] == best["step"] == curves["best"]["step"]
+    assert m["validation_rows"] > 0 and m["stopped_early_at_step"] is None
+    assert (folder / "model" / "training_curve.png").stat().st_size > 0
+    assert any((folder / "model" / "tensorboard").glob("events.out.tfevents.*"))
+    # the kept weights are the ones saved and the ones that wrote the OOF predictions
+    reloaded = EncoderFamily.load(folder / "model")
+    predictions = oof(workspace["artifacts"], "watched")
+    train = pd.read_csv(workspace["train"], dtype={"id": str}).set_index("id")
+    frame = pd.DataFrame({"text": train.loc[predictions["id"], "text"].to_numpy()})
+    assert np.allclose(reloaded.predict(frame), predictions["pred"], atol=1e-5)
+
+
+def test_wandb_gets_every_point_when_enabled(workspace: dict[str, Path], tiny_models, monkeypatch) -> None:
+    import types
+
+    calls: list[tuple[str, Any]] = []
+    run = types.SimpleNamespace(
+        log=lambda data, step: calls.append(("log", step)), finish=lambda: calls.append(("end", 0))
+    )
+    fake = types.SimpleNamespace(init=lambda **kw: calls.append(("init", kw)) or run)
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    model = model_config(workspace, "wb", "encoder", tiny_models["deberta"], epochs=1,
+                         logging={"every": 1, "tensorboard": False, "wandb": True})  # fmt: skip
+    train_fold.main(fold_args(workspace, model))
+    steps = metrics(workspace["artifacts"], "wb")["optimizer_steps"]
+    assert calls[0][0] == "init" and calls[-1] == ("end", 0)
+    assert [step for kind, step in calls if kind == "log"] == list(range(1, steps + 1))
+    assert not (workspace["artifacts"] / "wb" / "fold0" / "model" / "tensorboard").exists()
+
+
+def test_wandb_enabled_but_not_installed_is_one_line(
+    workspace: dict[str, Path], tiny_models, monkeypatch, capsys
+) -> None:
+    monkeypatch.setitem(sys.modules, "wandb", None)  # import wandb raises ModuleNotFoundError
+    model = model_config(workspace, "wb", "encoder", tiny_models["deberta"], logging={"wandb": True})
+    with pytest.raises(SystemExit):
+        train_fold.main(fold_args(workspace, model))
+    assert capsys.readouterr().err.strip().endswith("logging.wandb: true needs the wandb package: pip install wandb")
+
+
+def test_lora_folds_of_one_base_share_it_and_score_as_loaded_one_by_one(
+    workspace: dict[str, Path], tiny_models
+) -> None:
+    lora = {"r": 4, "alpha": 8, "dropout": 0.0, "targets": ["q_proj", "v_proj"]}
+    model = model_config(workspace, "mistral", "causal_lm", tiny_models["mistral"], lora=lora, epochs=1)
+    for fold in ("0", "1"):
+        train_fold.main(fold_args(workspace, model, fold))
+    dirs = [workspace["artifacts"] / "mistral" / f"fold{k}" / "model" for k in (0, 1)]
+    shared = CausalLMFamily.load_folds(dirs)
+    alone = [CausalLMFamily.load(d) for d in dirs]
+    assert shared[0].model is shared[1].model  # one base in memory, two adapters
+    assert alone[0].model is not alone[1].model
+    frame = pd.DataFrame({"text": pd.read_csv(workspace["test"])["text"]})
+    for _ in range(2):  # back and forth: each fold's adapter is swapped in before it scores
+        for together, single in zip(shared, alone, strict=True):
+            assert np.allclose(together.predict(frame), single.predict(frame), atol=1e-6)
+    assert not np.allclose(alone[0].predict(frame), alone[1].predict(frame), atol=1e-4)  # the folds do differ

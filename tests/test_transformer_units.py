@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import types
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -182,3 +184,41 @@ def test_qlora_4bit_trains_and_reloads_on_the_same_quantized_base(
     reloaded = CausalLMFamily.load(tmp_path)
     assert reloaded.params.quantization == "4bit"
     np.testing.assert_allclose(reloaded.predict(train), family.predict(train), atol=1e-3)
+
+
+class _ScriptedFamily:
+    """Stands in for a transformer: each evaluation's scores are scripted; the 'weights' are a counter."""
+
+    def __init__(self, aucs: list[float]) -> None:
+        self.labels = np.array([0.0, 0.0, 1.0, 1.0])
+        self.rounds = iter(aucs)
+        self.calls = 0
+        self.model = types.SimpleNamespace(train=lambda: None)
+
+    def _encode(self, texts: pd.Series) -> list[list[int]]:
+        return [[1]] * len(texts)
+
+    def _score(self, ids: list[list[int]]) -> np.ndarray:
+        target = next(self.rounds)  # AUC 1.0: ordered; 0.5: one pair swapped; 0.0: reversed
+        return {1.0: np.array([0.1, 0.2, 0.8, 0.9]), 0.75: np.array([0.1, 0.85, 0.8, 0.9]),
+                0.5: np.array([0.1, 0.95, 0.8, 0.2]), 0.0: np.array([0.9, 0.8, 0.2, 0.1])}[target]  # fmt: skip
+
+    def _gather_trained_state(self) -> dict[str, int]:
+        self.calls += 1
+        return {"snapshot": self.calls}
+
+
+@pytest.mark.parametrize(("patience", "stops_at", "best_step"), [(2, 8, 4), (None, None, 4), (3, None, 4)])
+def test_the_watcher_keeps_the_best_and_stops_when_patience_is_spent(patience, stops_at, best_step) -> None:
+    from daigt.families.training_log import EvaluationSpec, LoggingSpec, TrainingLog
+    from daigt.families.transformer import _Watcher
+
+    family = _ScriptedFamily([0.75, 1.0, 0.5, 0.0])
+    watch = pd.DataFrame({"text": ["a", "b", "c", "d"], "label": family.labels})
+    watcher = _Watcher(family, watch, EvaluationSpec(every=2, patience=patience), per_epoch=10)
+    log = TrainingLog(LoggingSpec(tensorboard=False), None, True, "test")
+    stopped = [step for step in range(1, 9) if watcher.due(step, 100) and watcher.evaluate(step, 0, log)]
+    assert stopped == ([stops_at] if stops_at else [])
+    assert watcher.best_step == best_step and watcher.best_state == {"snapshot": 2}  # taken at each improvement
+    assert [round(p["auc"], 2) for p in log.validation] == [0.75, 1.0, 0.5, 0.0]
+    assert log.best is not None and log.best["step"] == best_step

@@ -22,7 +22,7 @@ from daigt.artifacts import ModelArtifacts, read_ensemble, write_ensemble
 from daigt.config import DeobfuscateSpec
 from daigt.decisions import Thresholds, decide
 from daigt.errors import DaigtError
-from daigt.families import ModelFamily
+from daigt.families import ModelFamily, get_family
 from daigt.hardening import deobfuscate_texts
 from daigt.schema import parse, to_dict
 from daigt.stacking import (
@@ -111,7 +111,7 @@ class EnsemblePredictor:
         fold_models: dict[str, list[ModelFamily]] = {}
         deobfuscation: dict[str, DeobfuscateSpec | None] = {}
         for name, entry in spec["models"].items():
-            fold_models[name] = []
+            folders = []
             for k, run_key in enumerate(entry["run_keys"]):
                 folder = ModelArtifacts(root, name).fold(k)
                 retrain = f"python src/train_fold.py --fold {k} --model {name}, then python src/blend.py"
@@ -120,7 +120,9 @@ class EnsemblePredictor:
                 metrics = folder.verified()  # a damaged fold names its file first
                 if metrics.get("run_key") != run_key:
                     raise DaigtError(f"{folder.path}: retrained since the blend that saved {directory}; rerun blend")
-                fold_models[name].append(folder.load_model(metrics))
+                folders.append(folder)
+            # one call for all folds: a family may share what they have in common (LoRA folds: one base)
+            fold_models[name] = get_family(entry["family"]).load_folds([f.model_dir for f in folders])
             spec_deobfuscate = entry.get("deobfuscate")
             deobfuscation[name] = None if spec_deobfuscate is None else parse(DeobfuscateSpec, spec_deobfuscate, source)
         boosters = [lgb.Booster(model_file=str(p)) for p in saved.booster_files]

@@ -19,6 +19,7 @@ import math
 import re
 import sys
 import time
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,6 +36,7 @@ from daigt.errors import DaigtError
 from daigt.families.base import FitContext, ModelFamily
 from daigt.families.checkpoints import Checkpoints, trainable_names
 from daigt.families.hf_loading import (
+    TORCH_STACK,
     configure_runtime,
     from_pretrained,
     load_tokenizer,
@@ -45,6 +47,9 @@ from daigt.families.hf_loading import (
     device as compute_device,
 )
 from daigt.families.text_batches import collate, encode_texts, length_grouped_batches, shard, sorted_batches
+from daigt.families.training_log import EvaluationSpec, LoggingSpec, TrainingLog
+from daigt.folds import HoldoutConfig, draw_holdout
+from daigt.metrics import auc
 from daigt.schema import Invalid, to_dict
 from essayio import atomic
 
@@ -93,6 +98,9 @@ class TransformerParams:
     deepspeed: str | None = None  # path to a DeepSpeed JSON config (configs/deepspeed/)
     lora: LoraSpec | None = None
     quantization: Literal["4bit"] | None = None  # QLoRA via bitsandbytes (CUDA only)
+    # a validation split watched while training: curves, early stopping, the best weights kept (training_log.py)
+    evaluation: EvaluationSpec | None = None
+    logging: LoggingSpec = field(default_factory=LoggingSpec)  # curves.json, PNG, TensorBoard (optional wandb)
 
     def check(self) -> None:
         if not self.pretrained:
@@ -116,6 +124,7 @@ def _hf_deepspeed_config(config: dict[str, Any]) -> Any:
 class TransformerFamily(ModelFamily):
     """The shared loop; subclasses say how to build the model and on which side to pad."""
 
+    requirements = TORCH_STACK
     Params = TransformerParams
     trains_in_epochs = True
     padding_side = "right"
@@ -128,6 +137,8 @@ class TransformerFamily(ModelFamily):
         self._scaler: Any = None
         self._trained_state: dict[str, torch.Tensor] | None = None
         self._report: dict[str, Any] = {}
+        self._log: TrainingLog | None = None
+        self._adapter: dict[str, torch.Tensor] | None = None  # set when this fold shares its base (load_folds)
 
     # ---- building -------------------------------------------------------------------------------
     def _build_tokenizer(self, source: str | None = None) -> Any:
@@ -289,6 +300,7 @@ class TransformerFamily(ModelFamily):
             for param in model.parameters():
                 if not hasattr(param, "ds_id"):
                     param.data = param.data.to(AUTOCAST_DTYPES[p.precision])
+        train, watch = self._validation_split(train)
         target = torch.tensor(train["label"].to_numpy(dtype=np.float32))
         epoch_ids = self._epoch_encoder(train, context.epoch_texts)
 
@@ -300,6 +312,7 @@ class TransformerFamily(ModelFamily):
 
         total_micro = len(epoch_batches(0)) * p.epochs
         total_steps = math.ceil(total_micro / p.grad_accum)
+        steps_per_epoch = max(1, len(epoch_batches(0)) // p.grad_accum)
         if p.max_steps:
             total_steps = min(total_steps, p.max_steps)
         optimizer = torch.optim.AdamW(self._parameter_groups(model), lr=p.lr)
@@ -315,6 +328,9 @@ class TransformerFamily(ModelFamily):
         checkpoints = Checkpoints(context.workdir, model, optimizer, scheduler, self._engine, bool(p.lora))
         step = checkpoints.restore()
         self._report = {"resumed_from_step": step} if step else {}
+        log = TrainingLog(p.logging, context.workdir, distributed.is_main(), f"{type(self).__name__}-{self.seed}")
+        self._log = log
+        watcher = _Watcher(self, watch, p.evaluation, steps_per_epoch) if watch is not None else None
 
         started, samples = time.perf_counter(), 0
         bar = tqdm(
@@ -338,8 +354,11 @@ class TransformerFamily(ModelFamily):
                 step += 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.4f}")
+                log.step(step, epoch, loss.item(), float(scheduler.get_last_lr()[0]))
                 if p.checkpoint_every and step % p.checkpoint_every == 0 and step < total_steps:
                     checkpoints.save(step)
+                if watcher is not None and watcher.due(step, total_steps) and watcher.evaluate(step, epoch, log):
+                    break  # early stopping: patience spent
         bar.close()
         elapsed = time.perf_counter() - started
         self._report.update(
@@ -350,7 +369,40 @@ class TransformerFamily(ModelFamily):
                 "world_size": world,
             }
         )
+        if watcher is not None:
+            self._report.update(watcher.report(step))
+        if watcher is not None and watcher.best_state is not None and watcher.best_step != step:
+            self._restore_state(watcher.best_state)  # OOF and test predictions come from the kept weights
         self._trained_state = self._gather_trained_state()
+
+    def _validation_split(self, train: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        """The rows to train on and, with ``evaluation``, the rows to watch: stratified, whole duplicate clusters,
+        drawn from this fold's training rows only (the held-out fold stays unseen)."""
+        spec = self.params.evaluation
+        if spec is None:
+            return train, None
+        watched = train["id"].isin(set(draw_holdout(train, HoldoutConfig(fraction=spec.fraction, seed=self.seed))))
+        if watched.all() or not watched.any():
+            raise DaigtError(f"evaluation.fraction {spec.fraction}: too few training rows to hold some out")
+        return train[~watched].reset_index(drop=True), train[watched].reset_index(drop=True)
+
+    def _restore_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Load full copies of trained weights back into the live model (ZeRO-3: into each rank's shard)."""
+        assert self.model is not None
+        params = dict(self.model.named_parameters())
+        with torch.no_grad():
+            for name, value in state.items():
+                param = params.get(name)
+                if param is None:
+                    continue
+                if hasattr(param, "ds_id"):
+                    import deepspeed
+
+                    with deepspeed.zero.GatheredParameters([param], modifier_rank=0):
+                        if distributed.is_main():
+                            param.data.copy_(value.to(param.device, param.dtype))
+                else:
+                    param.data.copy_(value.to(param.device, param.dtype))
 
     def _epoch_encoder(self, train: pd.DataFrame, epoch_texts: Any) -> Any:
         """Token ids per epoch: the rows' own texts, or with ``epoch_texts`` (augment.each_epoch) that epoch's
@@ -438,8 +490,15 @@ class TransformerFamily(ModelFamily):
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         if self.model is None:
             raise DaigtError("predict called before fit or load")
+        if self._adapter is not None and getattr(self.model, "_daigt_active", None) is not self._adapter:
+            self.model.load_state_dict(self._adapter, strict=False)  # this fold's adapter and head on the base
+            self.model._daigt_active = self._adapter
+        return self._score(self._encode(frame["text"]))
+
+    def _score(self, ids: list[list[int]]) -> np.ndarray:
+        """P(AI) of each encoded essay; under DeepSpeed every rank scores its share and all get every score."""
+        assert self.model is not None
         device = next(self.model.parameters()).device
-        ids = self._encode(frame["text"])
         batches = sorted_batches([len(x) for x in ids], self.params.eval_batch_size)
         if self._engine is not None:  # every rank scores its share; ZeRO-3 needs all ranks in each forward
             batches = shard(batches, distributed.rank(), distributed.world_size())
@@ -453,7 +512,7 @@ class TransformerFamily(ModelFamily):
                 scores.update(zip(rows.tolist(), torch.sigmoid(logits.float()).cpu().tolist(), strict=True))
         for part in distributed.all_gather_objects(scores):
             scores.update(part)
-        return np.array([scores[i] for i in range(len(frame))], dtype=float)
+        return np.array([scores[i] for i in range(len(ids))], dtype=float)
 
     def fit_report(self) -> dict[str, Any]:
         return dict(self._report)
@@ -468,10 +527,17 @@ class TransformerFamily(ModelFamily):
         base.config.save_pretrained(directory / CONFIG_DIR)
         self.tokenizer.save_pretrained(directory / TOKENIZER_DIR)
         save_file({k: v.contiguous() for k, v in self._trained_state.items()}, str(directory / WEIGHTS_FILE))
+        if self._log is not None:
+            self._log.save(directory)
         all_trained = all(prm.requires_grad for prm in self.model.parameters())
         meta = {"family": type(self).__name__, "params": to_dict(self.params), "seed": self.seed}
         meta["all_trained"] = all_trained
         atomic.write_json(directory / META_FILE, meta)
+
+    @classmethod
+    def load_folds(cls, directories: Sequence[Path]) -> list[ModelFamily]:
+        """LoRA folds of one base share it: predict memory is one base plus K adapters, not K bases."""
+        return _shared_base_folds(cls, directories) or super().load_folds(directories)
 
     @classmethod
     def load(cls, directory: Path) -> TransformerFamily:
@@ -500,6 +566,70 @@ class TransformerFamily(ModelFamily):
             raise DaigtError(f"{directory}: saved weights do not fit the model ({(unexpected or not_restored)[:3]})")
         family.model = model.to(compute_device())
         return family
+
+
+def _shared_base_folds(cls: type[TransformerFamily], directories: Sequence[Path]) -> list[TransformerFamily] | None:
+    """LoRA folds of one base (same params): the base loaded once, each fold's adapter and head kept aside and
+    swapped in before it predicts. None when the folds cannot share (fully trained, or different params)."""
+    from safetensors.torch import load_file
+
+    metas = [json.loads((d / META_FILE).read_text()) for d in directories]
+    if len(metas) < 2 or any(m["all_trained"] or m["params"] != metas[0]["params"] for m in metas):
+        return None
+    first = cls.load(directories[0])
+    families = [first]
+    for meta in metas[1:]:
+        family = cls(meta["params"], meta["seed"])
+        family.params, family.tokenizer, family.model = first.params, first.tokenizer, first.model
+        families.append(family)
+    for family, directory in zip(families, directories, strict=True):
+        family._adapter = load_file(str(directory / WEIGHTS_FILE))
+    first.model._daigt_active = first._adapter  # loaded with its own weights
+    return families
+
+
+class _Watcher:
+    """Scores the validation rows at evaluation steps; keeps the best weights; says when patience is spent."""
+
+    def __init__(self, family: TransformerFamily, watch: pd.DataFrame, spec: EvaluationSpec, per_epoch: int) -> None:
+        self.family, self.spec = family, spec
+        self.ids = family._encode(watch["text"])
+        self.labels = watch["label"].to_numpy(dtype=float)
+        self.every = spec.every or per_epoch
+        self.best_auc, self.best_step, self.waited = -math.inf, 0, 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.stopped_at: int | None = None
+
+    def due(self, step: int, total_steps: int) -> bool:
+        return step % self.every == 0 or step == total_steps
+
+    def evaluate(self, step: int, epoch: int, log: TrainingLog) -> bool:
+        """One evaluation; True when training should stop (every rank computes the same scores and decides alike)."""
+        probabilities = np.clip(self.family._score(self.ids), 1e-7, 1 - 1e-7)
+        self.family.model.train()
+        loss = float(-np.mean(self.labels * np.log(probabilities) + (1 - self.labels) * np.log(1 - probabilities)))
+        value = auc(self.labels, probabilities)
+        improved = value > self.best_auc
+        if improved:
+            self.best_auc, self.best_step, self.waited = value, step, 0
+            if self.spec.keep_best:
+                self.best_state = self.family._gather_trained_state()
+        else:
+            self.waited += 1
+        log.evaluation(step, epoch, loss, value, improved)
+        if self.spec.patience is not None and self.waited >= self.spec.patience:
+            self.stopped_at = step
+            return True
+        return False
+
+    def report(self, last_step: int) -> dict[str, Any]:
+        return {
+            "validation_rows": len(self.ids),
+            "validation_auc_best": round(self.best_auc, 6),
+            "best_step": self.best_step,
+            "kept_step": self.best_step if self.spec.keep_best else last_step,
+            "stopped_early_at_step": self.stopped_at,
+        }
 
 
 class EncoderFamily(TransformerFamily):
