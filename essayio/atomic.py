@@ -18,12 +18,17 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def temp_prefix(path: Path) -> str:
+    """Temp names carry the writer's pid, so a later run can tell a dead run's leftovers from live work."""
+    return f".{path.name}.pid{os.getpid()}."
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temp path beside ``path``; on success it replaces ``path`` in one rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     tmp_path.chmod(0o666 & ~_UMASK)  # mkstemp makes 0600; artifacts should read like any other file
@@ -39,7 +44,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield an empty temp folder beside ``path``; on success it becomes ``path`` (old one removed)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent))
     tmp.chmod(0o777 & ~_UMASK)
     try:
         yield tmp

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from essayio import atomic
 JOURNAL = ".publish-journal.json"
 STAGING_PREFIX = ".staging-"
 STALE_TEMP_SECONDS = 600  # temp files of atomic writes older than this belong to a dead run
+TEMP_PID = re.compile(r"\.pid(\d+)\.")  # atomic.temp_prefix: the writer's pid in a temp file's name
 
 
 class Stage:
@@ -74,14 +76,28 @@ def recover(home: Path) -> None:
             for folder in Path(staged).parents:
                 if folder.parent == home and folder.name.startswith(STAGING_PREFIX):
                     shutil.rmtree(folder, ignore_errors=True)
-    for entry in home.iterdir() if home.is_dir() else []:
+    sweep(home)
+
+
+def sweep(folder: Path) -> None:
+    """Remove what killed runs left in ``folder``: staging folders, ``.old-`` folders and temp files of writers
+    that are no longer running (temp files without a pid in their name: once older than STALE_TEMP_SECONDS)."""
+    for entry in folder.iterdir() if folder.is_dir() else []:
         if entry.name.startswith(STAGING_PREFIX) and not _alive(entry.name.rsplit("-", 1)[-1]):
             shutil.rmtree(entry, ignore_errors=True)
         elif entry.name.startswith(".") and (
-            (".old-" in entry.name and not _alive(entry.name.rsplit("-", 1)[-1]))
-            or (entry.name.endswith(".tmp") and time.time() - entry.lstat().st_mtime > STALE_TEMP_SECONDS)
+            (".old-" in entry.name and not _alive(entry.name.rsplit("-", 1)[-1])) or _dead_temp(entry)
         ):
             shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+
+
+def _dead_temp(entry: Path) -> bool:
+    if not entry.name.endswith(".tmp"):
+        return False
+    writer = TEMP_PID.search(entry.name)
+    if writer:
+        return not _alive(writer[1])
+    return time.time() - entry.lstat().st_mtime > STALE_TEMP_SECONDS
 
 
 def _move(staged: Path, final: Path) -> None:

@@ -4,6 +4,7 @@ with the file, the row and the fix. The column names the pipeline recognises, an
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
@@ -57,6 +58,25 @@ def read_table(path: str | Path, replace_undecodable: bool = False) -> pd.DataFr
     if frame.empty:
         raise DataError(path, "has a header but no rows", fix="point to a file with essays in it")
     return frame
+
+
+def physical_line(path: str | Path, row: int) -> int | None:
+    """The file line where data row ``row`` (1-based, header not counted) of a CSV/TSV starts, or None when it
+    cannot be told (not a CSV file, unreadable, fewer rows). Essays span lines, so rows and lines differ."""
+    path = Path(path)
+    if path.suffix.lower() not in CSV_SUFFIXES or not path.is_file():
+        return None
+    try:
+        with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+            reader = csv.reader(handle, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+            end_of_previous = 0
+            for number, _ in enumerate(reader):  # record 0 is the header
+                if number == row:
+                    return end_of_previous + 1
+                end_of_previous = reader.line_num
+    except (OSError, csv.Error):
+        return None
+    return None
 
 
 def check_file(path: str | Path) -> Path:

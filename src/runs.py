@@ -3,6 +3,10 @@
 python src/runs.py                                # every run: time, commit, pick, OOF / holdout / held-out AUC
 python src/runs.py --model tfidf_bpe --sort loso  # runs that blended tfidf_bpe, best held-out-source mean first
 python src/runs.py diff 20261122-101500 20261122-113000   # config keys that differ (run ids, or prefixes)
+python src/runs.py prune                          # delete fold folders kept from earlier configs
+
+A retrain under a changed config keeps the folds it replaces (artifacts/<model>/.kept/<run key>/); going back
+to that config restores them instead of retraining, until they are pruned.
 """
 
 from __future__ import annotations
@@ -11,8 +15,10 @@ import argparse
 from pathlib import Path
 
 from daigt import history
-from daigt.config import repo_path
+from daigt.artifacts import ModelArtifacts, model_names
+from daigt.config import PROJECT_CONFIG, load_config, repo_path
 from daigt.errors import cli_entry
+from daigt.project import ProjectConfig
 
 SORTS = {
     "time": lambda r: r["run_id"],
@@ -57,18 +63,27 @@ def diff(a: dict, b: dict) -> str:
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", nargs="*", help="nothing (list) or: diff RUN_A RUN_B")
+    parser.add_argument("command", nargs="*", help="nothing (list), diff RUN_A RUN_B, or prune")
     parser.add_argument("--history", type=Path, default=repo_path(history.HISTORY))
     parser.add_argument("--sort", choices=sorted(SORTS), default="time")
-    parser.add_argument("--model", help="only runs that blended this model")
+    parser.add_argument("--model", help="only runs that blended this model (prune: only this model's kept folds)")
+    parser.add_argument("--artifacts", type=Path, help="prune: the artifacts root (default: 'artifacts:' in project)")
     args = parser.parse_args(argv)
+    if args.command == ["prune"]:
+        root = args.artifacts or repo_path(load_config(ProjectConfig, PROJECT_CONFIG).artifacts)
+        names = [args.model] if args.model else model_names(root)
+        freed = {name: ModelArtifacts(root, name).prune_kept() for name in names}
+        pruned = {name: size for name, size in freed.items() if size}
+        mib = sum(pruned.values()) / 2**20
+        print(f"pruned the kept folds of {len(pruned)} model(s) under {root}: {mib:.1f} MiB freed")
+        return
     records = history.read(args.history)
     if not args.command:
         print(table(records, args.sort, args.model))
     elif args.command[0] == "diff" and len(args.command) == 3:
         print(diff(history.find(records, args.command[1]), history.find(records, args.command[2])))
     else:
-        parser.error("use no command (list) or: diff RUN_A RUN_B")
+        parser.error("use no command (list), diff RUN_A RUN_B, or prune")
 
 
 if __name__ == "__main__":

@@ -73,6 +73,12 @@ def test_generic_parquet_and_jsonl_with_mapping(tmp_path: Path) -> None:
             "row 1, column 'generated': label 1.5 is outside [0, 1]",
         ),
         ("dupid.csv", "id,text,generated\na,x,1\nb,y,0\na,z,1\n", "train", "duplicate id: 'a' at rows [1, 3]"),
+        (  # essays span lines: the message gives the data row and the line an editor shows
+            "multiline.csv",
+            'id,text,generated\na,"first\n\nessay",1\nb,"second\nessay",0\nc,ok,maybe\n',
+            "train",
+            "row 3 (line 7), column 'generated': label 'maybe' is not a number",
+        ),
         ("testdup.csv", "id,text\nq,x\nq,y\n", "test", "test ids repeat: 'q'"),
         (
             "latin1.csv",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from daigt.decisions import (
@@ -84,3 +85,13 @@ def test_too_short_essays_are_unknown_whatever_their_score() -> None:
     decisions = decide(np.array([0.98, 0.98]), cuts, ["Aaa bbb ccc.", long_essay])
     assert decisions.tolist() == [UNKNOWN, AI]
     assert decide(np.array([0.98]), cuts).tolist() == [AI]  # without texts, the scores alone decide
+
+
+def test_pergroup_auc_tables_sort_numbered_prompts_numerically() -> None:
+    from daigt.analysis import group_auc_table
+
+    groups = pd.Series(["prompt 10", "prompt 2", "prompt 1", "Car-free cities", "prompt 2", "prompt 10"])
+    labels = np.array([1.0, 0.0, 1.0, 0.0, 1.0, 0.0])
+    table = group_auc_table(labels, np.linspace(0, 1, 6), groups)
+    assert list(table) == ["Car-free cities", "prompt 1", "prompt 2", "prompt 10"]
+    assert table["prompt 10"]["n"] == 2

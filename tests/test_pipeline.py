@@ -52,7 +52,35 @@ def test_fold_training_writes_complete_artifacts_and_resumes(workspace: dict[str
     assert capsys.readouterr().out.count("up to date") == 2
     assert fold1_metrics()["run_key"] == first["run_key"]
     train_fold.main(train_args(workspace, "--seed", "99"))  # a different run key retrains every fold
-    assert fold1_metrics()["seed"] == 99 and fold1_metrics()["run_key"] != first["run_key"]
+    changed = fold1_metrics()
+    assert changed["seed"] == 99 and changed["run_key"] != first["run_key"]
+
+
+def test_going_back_to_an_earlier_config_restores_its_kept_folds_until_pruned(
+    workspace: dict[str, Path], capsys
+) -> None:
+    import runs
+
+    model_dir = workspace["artifacts"] / "tiny_tfidf"
+    train_fold.main(train_args(workspace))
+    first = (model_dir / "fold1" / "metrics.json").read_text()
+    train_fold.main(train_args(workspace, "--seed", "99"))  # replaces the folds; the earlier ones are kept
+    kept = sorted(p.parent.name for p in (model_dir / ".kept").glob("*/fold1"))
+    assert kept == [json.loads(first)["run_key"]]
+    capsys.readouterr()
+    train_fold.main(train_args(workspace))  # back to the first config: restored, not retrained
+    assert capsys.readouterr().out.count("restored, trained before under this config") == 3
+    assert (model_dir / "fold1" / "metrics.json").read_text() == first
+    assert len(list((model_dir / ".kept").glob("*/fold*"))) == 3  # the seed-99 folds are kept in turn
+    out = workspace["root"] / "sub" / "submission.csv"
+    blend.main(blend_args(workspace, out))  # kept folders are not models
+    assert set(json.loads((out.parent / "report.json").read_text())["candidates"]) >= {"tiny_tfidf"}
+    capsys.readouterr()
+    runs.main(["prune", "--artifacts", str(workspace["artifacts"])])
+    assert capsys.readouterr().out.startswith("pruned the kept folds of 1 model(s)")
+    assert not (model_dir / ".kept").exists()
+    train_fold.main(train_args(workspace, "--seed", "99"))  # pruned: trained again
+    assert "restored" not in capsys.readouterr().out
 
 
 def test_crash_mid_fold_leaves_no_half_written_fold(workspace: dict[str, Path], monkeypatch) -> None:
@@ -110,7 +138,9 @@ def test_blend_leaves_out_partial_and_stale_models_loudly(workspace: dict[str, P
     out = workspace["root"] / "submission.csv"
     blend.main(blend_args(workspace, out))
     err = capsys.readouterr().err
-    assert "'partial' left out" in err and "folds [2] missing" in err
+    assert "'partial' left out" in err
+    hint = f"python src/train_fold.py --fold all --model partial --train {workspace['train']}"
+    assert f"folds [2] missing ({hint})" in err
     assert "'stale' left out" in err and "fold0/oof.csv: changed since it was written" in err
     assert "'broken' left out" in err and "missing; retrain it with python src/train_fold.py --fold 1" in err
     excluded = json.loads((workspace["root"] / "report.json").read_text())["excluded"]

@@ -7,6 +7,7 @@ histograms per class with the thresholds, and a calibration (reliability) curve.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +49,17 @@ def confident_mistakes(train: pd.DataFrame, scores: np.ndarray, n: int) -> dict[
     return out
 
 
-def _group_table(labels: np.ndarray, scores: np.ndarray, groups: pd.Series) -> dict[str, dict[str, Any]]:
+def group_auc_table(labels: np.ndarray, scores: np.ndarray, groups: pd.Series) -> dict[str, dict[str, Any]]:
     values = groups.to_numpy()
     if not groups.str.len().gt(0).any():
         return {}
     aucs = per_group_auc(labels, scores, values)
-    return {g: {"n": int((values == g).sum()), "auc": aucs[g]} for g in sorted(set(values))}
+    return {g: {"n": int((values == g).sum()), "auc": aucs[g]} for g in sorted(set(values), key=natural_key)}
+
+
+def natural_key(name: str) -> list[str | int]:
+    """Sort "prompt 2" before "prompt 10" (Kaggle's prompt ids are numbers)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(name))]
 
 
 def analyse(train: pd.DataFrame, scores: np.ndarray, thresholds: Thresholds, n_mistakes: int = 5) -> dict[str, Any]:
@@ -65,8 +71,8 @@ def analyse(train: pd.DataFrame, scores: np.ndarray, thresholds: Thresholds, n_m
         "at_cut": coverage_report(labels, decide(scores, single_cut)),
         "with_band": coverage_report(labels, decide(scores, thresholds)),
         "confident_mistakes": confident_mistakes(train, scores, n_mistakes),
-        "per_source": _group_table(labels, scores, train["source"]),
-        "per_prompt": _group_table(labels, scores, train["group"]),
+        "per_source": group_auc_table(labels, scores, train["source"]),
+        "per_prompt": group_auc_table(labels, scores, train["group"]),
     }
 
 

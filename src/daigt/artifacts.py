@@ -11,6 +11,9 @@
 - ``config.yaml``  the resolved model config
 - ``model/``       whatever the family's ``save`` wrote; ``load_model`` rebuilds it
 
+``artifacts/<model>/.kept/<run key>/fold<k>/``: a fold folder a retrain under another run key replaced; training
+under that key again restores it instead of retraining (``python src/runs.py prune`` deletes them).
+
 ``artifacts/<model>/generalization/<split>/`` (written by src/evaluate.py): ``predictions.csv`` (id, role
 train|eval, fold, pred: the split's inner-fold OOF and its held-out rows) and ``meta.json`` (its run key).
 
@@ -22,6 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,13 +48,15 @@ SCORED_FILES = {"test": "test.csv", "holdout": "holdout.csv"}  # sets every fold
 CONFIG_FILE, MODEL_DIR = "config.yaml", "model"
 ENSEMBLE_FILE, REFERENCES_FILE, STACKER_DIR = "ensemble.json", "oof_references.npz", "stacker"
 WORK_PREFIX, ATTACK_DIR, GENERALIZATION_DIR = ".work-fold", "attack", "generalization"
+KEPT_DIR = ".kept"  # <model>/.kept/<run key>/fold<k>/: folds of earlier configs, restored when one comes back
 SPLIT_PREDICTIONS, SPLIT_META = "predictions.csv", "meta.json"
 
 
-def file_digests(folder: Path) -> dict[str, str]:
-    """SHA-256 of every file under ``folder`` but metrics.json, by path relative to it."""
+def file_digests(folder: Path, skip: str | None = METRICS_FILE) -> dict[str, str]:
+    """SHA-256 of every file under ``folder`` but those named ``skip`` (a fold's metrics.json, which holds
+    the others' digests), by path relative to it."""
     digests = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != METRICS_FILE):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != skip):
         digest = hashlib.sha256()
         with path.open("rb") as handle:
             for block in iter(lambda h=handle: h.read(1 << 20), b""):
@@ -125,6 +132,41 @@ class FoldFolder:
         """id, pred of a scored set ("test" or "holdout")."""
         return pd.read_csv(self.path / SCORED_FILES[name], dtype={"id": str})
 
+    def kept(self, run_key: str) -> FoldFolder:
+        """Where this fold, trained under ``run_key``, is kept once a retrain under another key replaced it."""
+        return FoldFolder(self.path.parent / KEPT_DIR / run_key / self.path.name, self.model, self.fold)
+
+    def park(self, new_run_key: str) -> None:
+        """Move the current folder aside to ``.kept/<its run key>/`` unless it was trained under ``new_run_key``
+        (or is unreadable: nothing worth keeping)."""
+        if not self.exists():
+            return
+        try:
+            old_key = self.metrics().get("run_key")
+        except DaigtError:
+            return
+        if not isinstance(old_key, str) or old_key == new_run_key:
+            return
+        target = self.kept(old_key).path
+        if target.exists():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.path, target)
+
+    def restore_kept(self, run_key: str) -> bool:
+        """Bring back this fold as trained under ``run_key`` when it was kept and is intact; True if it was."""
+        kept = self.kept(run_key)
+        try:
+            if not kept.exists() or kept.verified().get("run_key") != run_key:
+                return False
+        except DaigtError:
+            return False
+        self.park(run_key)
+        if self.path.exists():  # an unreadable current folder: nothing worth keeping
+            shutil.rmtree(self.path)
+        os.replace(kept.path, self.path)
+        return True
+
     def load_model(self, verified: dict[str, Any] | None = None) -> ModelFamily:
         """The fold's model; ``verified``: the metrics a caller already got from ``verified()`` (files hashed once)."""
         return get_family((verified or self.verified())["family"]).load(self.model_dir)
@@ -138,7 +180,9 @@ class FoldFolder:
         save_model: Callable[[Path], None],
         oof_attacked: pd.DataFrame | None = None,
     ) -> None:
-        """Everything at once: the folder appears in one rename when all of it is written."""
+        """Everything at once: the folder appears in one rename when all of it is written. A fold trained under
+        another run key is kept (``.kept/<its key>/``), not deleted."""
+        self.park(metrics["run_key"])
         with atomic.atomic_dir(self.path) as tmp:
             oof.to_csv(tmp / OOF_FILE, index=False)
             if oof_attacked is not None:
@@ -197,6 +241,15 @@ class ModelArtifacts:
 
     def missing_folds(self, n_folds: int) -> list[int]:
         return [k for k in range(n_folds) if not self.fold(k).exists()]
+
+    def prune_kept(self) -> int:
+        """Delete every kept fold of earlier configs; the bytes freed."""
+        kept = self.path / KEPT_DIR
+        if not kept.is_dir():
+            return 0
+        size = sum(p.stat().st_size for p in kept.rglob("*") if p.is_file())
+        shutil.rmtree(kept)
+        return size
 
 
 def model_names(root: Path) -> list[str]:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from essayio.errors import DataError
-from essayio.table import CANDIDATES, derive_ids, read_table
+from essayio.table import CANDIDATES, derive_ids, physical_line, read_table
 
 CANONICAL = tuple(CANDIDATES)
 MAPPING_FIX = "rename the column or map it under 'columns:' in configs/project.yaml"
@@ -102,7 +102,8 @@ def _first_bad(at: _Located, column: str, mask: np.ndarray, problem: str, fix: s
     rows = at.rows(mask)
     if rows:
         more = f" ({len(rows)} rows in all: {rows[:5]}{'…' if len(rows) > 5 else ''})" if len(rows) > 1 else ""
-        raise DataError(at.path, problem + more, row=rows[0], column=column, fix=fix)
+        line = physical_line(at.path, rows[0])
+        raise DataError(at.path, problem + more, row=rows[0], column=column, fix=fix, line=line)
 
 
 def _texts(values: pd.Series, at: _Located, column: str) -> pd.Series:

@@ -29,6 +29,7 @@ from daigt.metrics import auc, peak_rss_mb
 from daigt.project import Project
 from daigt.schema import to_dict
 from essayio import atomic
+from essayio.publish import sweep
 
 PSEUDO_ID = "pseudo:"
 
@@ -135,7 +136,15 @@ class FoldTrainer:
                 "holdout": frame_fingerprint(holdout, ["id", "text"]),
             }
         )
+        if distributed.is_main():
+            sweep(self.artifacts.path)  # half-written fold folders of killed runs
         todo = [k for k in wanted if force or not self._is_done(k, run_key)]
+        # a fold kept from an earlier run under this very key comes back (one process: ranks would race on it)
+        single = distributed.world_size() == 1 and not force
+        restored = [k for k in todo if single and self.artifacts.fold(k).restore_kept(run_key)]
+        for k in restored:
+            print(f"[{self.model_name}] fold {k}: restored, trained before under this config and data (no retraining)")
+        todo = [k for k in todo if k not in restored]
         for k in sorted(set(wanted) - set(todo)) if distributed.is_main() else []:
             print(f"[{self.model_name}] fold {k}: up to date in {self.artifacts.fold(k).path} (use --force to retrain)")
         results = [self.artifacts.fold(k).metrics() for k in wanted if k not in todo]
