@@ -64,3 +64,14 @@ def test_long_ngrams_of_a_large_vocabulary_stay_exact(max_code: int, monkeypatch
     counts, terms = count_ngrams(texts, {**params, "dtype": np.float64})
     assert list(terms) == list(reference.get_feature_names_out())
     assert abs(counts - expected).sum() == 0
+
+
+@pytest.mark.parametrize("min_df", [2, 3])
+def test_min_df_drops_only_rare_columns_and_keeps_the_rest_exact(min_df: int) -> None:
+    texts = AWKWARD + make_essays(40)["text"].tolist()
+    params = {"analyzer": "word", "ngram_range": (1, 3)}
+    full, full_terms = count_ngrams(texts, {**params, "dtype": np.float64})
+    pruned, terms = count_ngrams(texts, {**params, "dtype": np.float64}, min_df=min_df)
+    kept = np.flatnonzero(full.getnnz(axis=0) >= min_df)
+    assert 0 < len(terms) < len(full_terms) and list(terms) == list(full_terms[kept])
+    assert abs(pruned - full[:, kept]).sum() == 0

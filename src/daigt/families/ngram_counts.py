@@ -26,8 +26,14 @@ SUPPORTED = {"analyzer", "ngram_range", "lowercase", "token_pattern", "dtype", "
 MAX_CODE = 2**62
 
 
-def count_ngrams(texts: Sequence[str], params: Mapping[str, Any]) -> tuple[sp.csr_matrix, np.ndarray] | None:
-    """(counts, terms) with sklearn's column order (sorted terms), or None if sklearn must do it."""
+def count_ngrams(
+    texts: Sequence[str], params: Mapping[str, Any], min_df: int = 1
+) -> tuple[sp.csr_matrix, np.ndarray] | None:
+    """(counts, terms) with sklearn's column order (sorted terms), or None if sklearn must do it.
+
+    ``min_df``: n-grams in fewer documents are dropped before they are spelled as strings or sorted (most BPE
+    5-grams occur in one essay only: spelling them was most of the time and memory). A column kept here has the
+    same counts as without it, so a later min_df over any subset of these documents prunes exactly the same."""
     analyzer = params.get("analyzer", "word")
     if analyzer not in ("word", "char") or set(params) - SUPPORTED:
         return None
@@ -63,14 +69,16 @@ def count_ngrams(texts: Sequence[str], params: Mapping[str, Any]) -> tuple[sp.cs
             code = code * base + flat[starts + j]
             bound *= base
         column, unique = pd.factorize(code, sort=False)
-        blocks.append(
-            sp.csr_matrix(
-                (np.ones(len(code)), (doc_of[starts], column)), shape=(len(ids), len(unique)), dtype=np.float64
-            )
+        block = sp.csr_matrix(
+            (np.ones(len(code)), (doc_of[starts], column)), shape=(len(ids), len(unique)), dtype=np.float64
         )
         _, first = np.unique(column, return_index=True)  # one occurrence of each distinct n-gram spells it
+        if min_df > 1:
+            frequent = np.flatnonzero(block.getnnz(axis=0) >= min_df)  # duplicates summed: nnz = documents
+            block, first = block[:, frequent], first[frequent]
+        blocks.append(block)
         parts = flat[starts[first][:, None] + np.arange(n)] - 1
-        terms.append([joiner.join(row) for row in tokens[parts]] if len(unique) else [])
+        terms.append([joiner.join(row) for row in tokens[parts]] if len(first) else [])
     counts = sp.hstack(blocks, format="csr") if blocks else sp.csr_matrix((len(ids), 0))
     names = np.array([t for block in terms for t in block], dtype=object)
     listed = names.tolist()  # Python's sort of a str list is ~2x numpy's argsort of an object array

@@ -174,12 +174,14 @@ class NgramTfidf:
 
     def prepare(self, texts: Sequence[str]) -> None:
         unique = list(dict.fromkeys(texts))
-        counts, terms = self.count(unique)
+        # an n-gram in fewer than min_df of all these essays is in fewer than min_df of any fold's: never kept
+        min_df = self.params.get("min_df", 1)
+        counts, terms = self.count(unique, min_df if isinstance(min_df, int) else 1)
         self._cache = (counts, {t: i for i, t in enumerate(unique)}, terms)
 
-    def count(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray]:
+    def count(self, texts: Sequence[str], min_df: int = 1) -> tuple[sp.csr_matrix, np.ndarray]:
         """Document-term counts and the sorted terms: numpy where it reproduces sklearn exactly, else sklearn."""
-        fast = count_ngrams(texts, {**self.counting, "dtype": np.float64})
+        fast = count_ngrams(texts, {**self.counting, "dtype": np.float64}, min_df)
         if fast is not None:
             return fast
         counter = CountVectorizer(**self.counting, dtype=np.float64)
@@ -193,6 +195,10 @@ class NgramTfidf:
         return None if min(rows, default=-1) < 0 else counts[rows]
 
     def fit(self, texts: Sequence[str]) -> None:
+        """Vocabulary and IDF from the distinct ``texts``: an essay given twice (a test essay that is also a
+        pseudo-labelled row, a copy identical to its original once tokenised) is one document, so min_df means
+        "in this many different essays" and the corpus-level pruning in ``prepare`` is exact."""
+        texts = list(dict.fromkeys(texts))
         counts = self._cached_counts(texts)
         if counts is None:  # no cache: count these documents directly (same result, slower across folds)
             counts, terms = self.count(texts)

@@ -1,0 +1,124 @@
+"""How the default pipeline scales with the training set: wall time and peak memory per stage at 1x, 4x, 10x...
+
+Each size k is the training file (or its first --base essays) plus k-1 augmented copies of every essay
+(`python -m augment`, the student recipe's cheap character and punctuation ops). Copies carry ``parent_id``,
+so an essay and its copies share a fold and a holdout side: no leak across folds, whatever the size. Every
+size runs the default models (configs/project.yaml, `--jobs 2`) and the blend in its own workspace under
+--work; each stage runs in a fresh process whose children's peak resident memory is read when it ends.
+
+    python benchmarks/bench_scale.py --train ../shared/data/train.csv --test ../shared/data/test_essays.csv \
+        --scales 1 4 10
+    python benchmarks/bench_scale.py ... --base 1000 --scales 1 4 --max-ratio 1.5   # the CI gate
+
+Prints time and memory per essay against 1x; with --max-ratio it exits 1 when the largest size's peak memory
+per essay exceeds that multiple of 1x's (memory must grow at most linearly).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from daigt.config import PROJECT_CONFIG
+
+ROOT = Path(__file__).resolve().parents[1]
+AUGMENT_RECIPE = ROOT / "configs" / "augment" / "student.yaml"
+MEASURE = (
+    "import json, resource, subprocess, sys; done = subprocess.run(sys.argv[1:]); "
+    "print(json.dumps({'rc': done.returncode, "
+    "'peak_mib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))"
+)
+
+
+def measured(command: list[str]) -> tuple[float, float]:
+    """Wall seconds and the peak resident MiB of the largest process ``command`` started (itself included)."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, *command], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    seconds = time.perf_counter() - started
+    result = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {"rc": done.returncode}
+    if result["rc"] != 0:
+        raise SystemExit(f"failed: {' '.join(command)}\n{done.stderr[-3000:]}")
+    return seconds, result["peak_mib"]
+
+
+def training_set(train: Path, base: int | None, scale: int, work: Path) -> tuple[Path, int]:
+    """train (or its first ``base`` essays) plus scale-1 augmented copies of each, grouped by parent_id."""
+    import pandas as pd
+
+    work.mkdir(parents=True, exist_ok=True)
+    source = work / "base.csv"
+    if not source.is_file():
+        frame = pd.read_csv(train, dtype=str, keep_default_na=False)
+        (frame.head(base) if base else frame).to_csv(source, index=False)
+    out = work / f"train_{scale}x.csv"
+    if not out.is_file():
+        cmd = [sys.executable, "-m", "augment", "--in", str(source), "--out", str(out), "--recipe", str(AUGMENT_RECIPE)]
+        subprocess.run([*cmd, "--copies", str(scale - 1), "--no-progress"], cwd=ROOT, check=True, capture_output=True)
+    return out, len(pd.read_csv(out, usecols=["parent_id"]))
+
+
+def workspace(work: Path, scale: int) -> Path:
+    """A project config whose folds, holdout and artifacts live under work/<scale>x/ (the repo's stay as they are)."""
+    config = yaml.safe_load(PROJECT_CONFIG.read_text())
+    home = work / f"{scale}x"
+    config["folds"]["path"] = str(home / "folds" / "folds.csv")
+    config["holdout"]["path"] = str(home / "folds" / "holdout.csv")
+    config["artifacts"] = str(home / "artifacts")
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "project.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train", type=Path, default=ROOT / "data" / "train.csv")
+    parser.add_argument("--test", type=Path, default=ROOT / "data" / "test_essays.csv")
+    parser.add_argument("--scales", type=int, nargs="+", default=[1, 4, 10])
+    parser.add_argument("--base", type=int, help="take only the first N training essays as 1x")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--work", type=Path, default=ROOT / "dist" / "scale")
+    parser.add_argument("--max-ratio", type=float, help="fail when peak MiB per essay at the largest size > this x 1x")
+    args = parser.parse_args()
+    rows = []
+    for scale in sorted(set(args.scales)):
+        train, n = training_set(args.train, args.base, scale, args.work)
+        config = workspace(args.work, scale)
+        common = ["--config", str(config), "--train", str(train), "--test", str(args.test), "--no-progress"]
+        train_cmd = ["src/train_fold.py", "--fold", "all", "--model", "all", "--force", "--jobs", str(args.jobs)]
+        home = config.parent
+        outputs = ["--out", str(home / "submission.csv"), "--ensemble", str(home / "ensemble")]
+        stages = {
+            "train": measured([sys.executable, *train_cmd, *common]),
+            "blend": measured([sys.executable, "src/blend.py", *common, *outputs, "--history", str(home / "h.jsonl")]),
+        }
+        rows.append((scale, n, stages))
+        print(f"{scale}x: {n} essays  " + "  ".join(f"{k} {s:.0f} s / {m:.0f} MiB" for k, (s, m) in stages.items()),
+              flush=True)  # fmt: skip
+    base_scale, base_n, base_stages = rows[0]
+    print("\n| size | essays | stage | wall s | peak MiB (largest process) | s per essay vs 1x | MiB per essay vs 1x |")
+    print("|---|---|---|---|---|---|---|")
+    worst = 0.0
+    for scale, n, stages in rows:
+        for stage, (seconds, mib) in stages.items():
+            base_s, base_mib = base_stages[stage]
+            time_ratio = (seconds / n) / (base_s / base_n)
+            mem_ratio = (mib / n) / (base_mib / base_n)
+            if scale == rows[-1][0]:
+                worst = max(worst, mem_ratio)
+            print(f"| {scale}x | {n} | {stage} | {seconds:.0f} | {mib:.0f} | {time_ratio:.2f} | {mem_ratio:.2f} |")
+    if args.max_ratio is not None and worst > args.max_ratio:
+        raise SystemExit(f"peak memory per essay at {rows[-1][0]}x is {worst:.2f}x that of {base_scale}x "
+                         f"(limit {args.max_ratio})")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
