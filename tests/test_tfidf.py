@@ -101,7 +101,7 @@ def test_fold_predictor_counts_once_and_equals_each_fold_predicting_alone(tmp_pa
         (tmp_path / str(k)).mkdir()
         model.save(tmp_path / str(k))
         folds.append(type(model).load(tmp_path / str(k)))
-    assert len({tuple(sorted(m.features.vectorizer.vocabulary)) for m in folds}) == 3  # three vocabularies
+    assert len({tuple(sorted(m.features.vectorizer.vocabulary_)) for m in folds}) == 3  # three vocabularies
     shared = type(folds[0]).fold_predictor(folds)(new)
     alone = np.mean([m.predict(new) for m in folds], axis=0)
     np.testing.assert_allclose(shared, alone, rtol=0, atol=1e-12)
@@ -131,7 +131,7 @@ def test_function_word_view_model_scores_new_essays_like_its_folds(tmp_path: Pat
         model.prepare(fit)
         model.fit(fit, FitContext())
         folds.append(model)
-    assert all("w" in m.features.vectorizer.vocabulary for m in folds)  # masked words are features
-    assert not any("furthermore" in m.features.vectorizer.vocabulary for m in folds)  # content words are not
+    assert all("w" in m.features.vectorizer.vocabulary_ for m in folds)  # masked words are features
+    assert not any("furthermore" in m.features.vectorizer.vocabulary_ for m in folds)  # content words are not
     shared = type(folds[0]).fold_predictor(folds)(new)
     np.testing.assert_allclose(shared, np.mean([m.predict(new) for m in folds], axis=0), rtol=0, atol=1e-12)
