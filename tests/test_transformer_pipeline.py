@@ -258,3 +258,16 @@ def test_lora_folds_of_one_base_share_it_and_score_as_loaded_one_by_one(
         for together, single in zip(shared, alone, strict=True):
             assert np.allclose(together.predict(frame), single.predict(frame), atol=1e-6)
     assert not np.allclose(alone[0].predict(frame), alone[1].predict(frame), atol=1e-4)  # the folds do differ
+
+
+def test_evaluation_can_watch_the_held_out_fold_as_the_winning_solutions_did(
+    workspace: dict[str, Path], tiny_models
+) -> None:
+    watch = {"rows": "held_out_fold", "every": 5, "keep_best": True}
+    model = model_config(workspace, "on_fold", "encoder", tiny_models["deberta"], evaluation=watch, epochs=1)
+    train_fold.main(fold_args(workspace, model))
+    m = metrics(workspace["artifacts"], "on_fold")
+    assert m["validation_rows"] == m["n_valid"]  # every held-out row watched, none taken from training
+    assert m["n_train"] + m["n_valid"] == len(pd.read_csv(workspace["train"]))
+    # the kept weights wrote the OOF predictions, so the best watched AUC is the fold's OOF AUC
+    assert m["validation_auc_best"] == pytest.approx(m["auc"], abs=1e-6)

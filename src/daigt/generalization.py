@@ -185,7 +185,12 @@ def run_model(
         oof, oof_attacked = np.zeros(len(fit)), np.zeros(len(fit))
         evaluated = {name: np.zeros((cfg.inner_folds, len(held))) for name in scored}
         for k in range(cfg.inner_folds):
-            context = FitContext(unlabeled=unlabeled, progress=False, epoch_texts=hardening.epoch_texts())
+            context = FitContext(
+                unlabeled=unlabeled,
+                progress=False,
+                epoch_texts=hardening.epoch_texts(),
+                held_out=fit[inner == k][["id", "text", "label"]],
+            )
             extra = {} if fit_attacked is None else {TRAIN_ATTACKED: fit_attacked[inner == k]}
             result = fit_and_score(
                 model,

@@ -206,6 +206,7 @@ class FoldTrainer:
         workdir = self._workdir(fold, run_key)
         test = scored["test"]
         context = FitContext(
+            held_out=held_out[["id", "text", "label"]],
             unlabeled=test[["id", "text"]],
             workdir=workdir,
             progress=self.progress,

@@ -26,12 +26,16 @@ class FitContext:
     DAIGT recipe does. ``workdir``: a folder that survives a crash, for checkpoints a rerun resumes from.
     ``epoch_texts``: for families that train in epochs, the texts of the fit rows for an epoch (a fresh
     augmented copy each epoch, cleaned like every other text); None trains on the rows' own texts.
+    ``held_out``: the fold's held-out rows (id, text, label). Only a family told to watch them while training
+    may look (transformer ``evaluation.rows: held_out_fold``, the winning solutions' way, which makes OOF
+    optimistic); predictions for them come from ``predict`` like any other rows.
     """
 
     unlabeled: pd.DataFrame | None = None
     workdir: Path | None = None
     progress: bool = True
     epoch_texts: Callable[[pd.DataFrame, int], pd.Series] | None = None
+    held_out: pd.DataFrame | None = None
 
 
 class ModelFamily(ABC):

@@ -15,7 +15,7 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from daigt.errors import DaigtError
 from daigt.schema import Invalid
@@ -27,7 +27,10 @@ CURVES_FILE, CURVE_PLOT, TENSORBOARD_DIR = "curves.json", "training_curve.png", 
 class EvaluationSpec:
     """``params.evaluation`` of a transformer config: watch a validation split while training."""
 
-    fraction: float = 0.1  # training rows held out to watch (stratified, whole duplicate clusters); not trained on
+    # train_split: a share of the fold's training rows is held out and watched (OOF stays honest);
+    # held_out_fold: the fold's held-out rows are watched (as the winning solutions did; OOF then reads high)
+    rows: Literal["train_split", "held_out_fold"] = "train_split"
+    fraction: float = 0.1  # train_split: training rows held out (stratified, whole duplicate clusters)
     every: int = 0  # optimizer steps between evaluations; 0: at the end of each epoch
     patience: int | None = None  # stop after this many evaluations without a better validation AUC; null: never
     keep_best: bool = True  # end with the weights of the best evaluation, not the last step's

@@ -300,7 +300,7 @@ class TransformerFamily(ModelFamily):
             for param in model.parameters():
                 if not hasattr(param, "ds_id"):
                     param.data = param.data.to(AUTOCAST_DTYPES[p.precision])
-        train, watch = self._validation_split(train)
+        train, watch = self._validation_split(train, context.held_out)
         target = torch.tensor(train["label"].to_numpy(dtype=np.float32))
         epoch_ids = self._epoch_encoder(train, context.epoch_texts)
 
@@ -375,12 +375,18 @@ class TransformerFamily(ModelFamily):
             self._restore_state(watcher.best_state)  # OOF and test predictions come from the kept weights
         self._trained_state = self._gather_trained_state()
 
-    def _validation_split(self, train: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-        """The rows to train on and, with ``evaluation``, the rows to watch: stratified, whole duplicate clusters,
-        drawn from this fold's training rows only (the held-out fold stays unseen)."""
+    def _validation_split(
+        self, train: pd.DataFrame, held_out: pd.DataFrame | None
+    ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        """The rows to train on and, with ``evaluation``, the rows to watch: by default a stratified share of this
+        fold's training rows (whole duplicate clusters; the held-out fold stays unseen), or the held-out fold."""
         spec = self.params.evaluation
         if spec is None:
             return train, None
+        if spec.rows == "held_out_fold":
+            if held_out is None or held_out.empty:
+                raise DaigtError("evaluation.rows: held_out_fold needs a held-out fold (train through train_fold)")
+            return train, held_out.reset_index(drop=True)
         watched = train["id"].isin(set(draw_holdout(train, HoldoutConfig(fraction=spec.fraction, seed=self.seed))))
         if watched.all() or not watched.any():
             raise DaigtError(f"evaluation.fraction {spec.fraction}: too few training rows to hold some out")
