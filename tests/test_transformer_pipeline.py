@@ -68,9 +68,14 @@ def run_script(args: list[str], launcher: list[str] | None = None) -> subprocess
 @pytest.fixture
 def plain_deberta(workspace: dict[str, Path], tiny_models: dict[str, Path]) -> Path:
     """A tiny DeBERTa fold 0 trained without DeepSpeed: the reference the other engines must match."""
-    model = model_config(workspace, "deberta", "encoder", tiny_models["deberta"])
+    model = model_config(workspace, "deberta", "encoder", tiny_models["deberta"], logging={"every": 1})
     train_fold.main(fold_args(workspace, model))
     return model
+
+
+def step_losses(artifacts: Path, name: str) -> np.ndarray:
+    curves = json.loads((artifacts / name / "fold0" / "model" / "curves.json").read_text())
+    return np.array([point["loss"] for point in curves["train"]])
 
 
 def test_encoder_fold_writes_artifacts_that_reload_to_the_same_predictions(
@@ -114,6 +119,10 @@ def test_deepspeed_zero_trains_the_same_model_as_plain_torch(
     ds, plain = oof(artifacts, "deberta"), oof(workspace["artifacts"], "deberta")
     assert (ds["id"] == plain["id"]).all()
     assert np.allclose(ds["pred"], plain["pred"], atol=2e-3)
+    # the same trajectory, step by step: every one of the 20 optimizer steps' loss within 1e-3 of plain torch
+    ds_losses, plain_losses = step_losses(artifacts, "deberta"), step_losses(workspace["artifacts"], "deberta")
+    assert len(ds_losses) == len(plain_losses) == 20
+    assert np.allclose(ds_losses, plain_losses, atol=1e-3), np.abs(ds_losses - plain_losses).max()
     reloaded = EncoderFamily.load(artifacts / "deberta" / "fold0" / "model")  # ZeRO-3 shards were gathered
     assert reloaded.predict(pd.DataFrame({"text": ["some essay text."]})).shape == (1,)
 
@@ -271,3 +280,24 @@ def test_evaluation_can_watch_the_held_out_fold_as_the_winning_solutions_did(
     assert m["n_train"] + m["n_valid"] == len(pd.read_csv(workspace["train"]))
     # the kept weights wrote the OOF predictions, so the best watched AUC is the fold's OOF AUC
     assert m["validation_auc_best"] == pytest.approx(m["auc"], abs=1e-6)
+
+
+@pytest.mark.parametrize(("base", "tiny"), [("deberta_v3_large", "deberta"), ("mistral_7b_lora", "mistral")])
+def test_the_real_gpu_configs_shrunk_train_a_few_steps_on_cpu(
+    workspace: dict[str, Path], tiny_models: dict[str, Path], base: str, tiny: str
+) -> None:
+    """configs/models/<base>.yaml as shipped (DeepSpeed ZeRO-2, bf16, gradient checkpointing, head+tail
+    truncation, evaluation, LoRA for Mistral), only the model and the sizes shrunk through a `base:` variant."""
+    shrunk = {"pretrained": str(tiny_models[tiny]), "max_length": 64, "batch_size": 4, "eval_batch_size": 8,
+              "grad_accum": 1, "max_steps": 4, "checkpoint_every": 0,
+              "evaluation": {"fraction": 0.2, "every": 2}}  # fmt: skip
+    path = workspace["root"] / f"{base}_shrunk.yaml"
+    path.write_text(yaml.safe_dump({"base": base, "params": shrunk}))
+    run_script(fold_args(workspace, path))
+    m = metrics(workspace["artifacts"], f"{base}_shrunk")
+    assert m["engine"] == "deepspeed-zero2" and m["optimizer_steps"] == 4 and m["best_step"] in (2, 4)
+    resolved = yaml.safe_load((workspace["artifacts"] / f"{base}_shrunk" / "fold0" / "config.yaml").read_text())
+    shipped = yaml.safe_load((REPO_ROOT / "configs" / "models" / f"{base}.yaml").read_text())["params"]
+    kept = ("precision", "gradient_checkpointing", "truncation", "lr", "deepspeed", "lora", "prompt_suffix")
+    for key in (k for k in kept if k in shipped):
+        assert resolved["params"][key] == shipped[key], key  # everything but the sizes is the real recipe
