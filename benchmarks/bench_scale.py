@@ -23,9 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
-from daigt.config import PROJECT_CONFIG
+from workspace import isolated_project
 
 ROOT = Path(__file__).resolve().parents[1]
 AUGMENT_RECIPE = ROOT / "configs" / "augment" / "student.yaml"
@@ -65,19 +63,6 @@ def training_set(train: Path, base: int | None, scale: int, work: Path) -> tuple
     return out, len(pd.read_csv(out, usecols=["parent_id"]))
 
 
-def workspace(work: Path, scale: int) -> Path:
-    """A project config whose folds, holdout and artifacts live under work/<scale>x/ (the repo's stay as they are)."""
-    config = yaml.safe_load(PROJECT_CONFIG.read_text())
-    home = work / f"{scale}x"
-    config["folds"]["path"] = str(home / "folds" / "folds.csv")
-    config["holdout"]["path"] = str(home / "folds" / "holdout.csv")
-    config["artifacts"] = str(home / "artifacts")
-    home.mkdir(parents=True, exist_ok=True)
-    path = home / "project.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", type=Path, default=ROOT / "data" / "train.csv")
@@ -91,7 +76,7 @@ def main() -> None:
     rows = []
     for scale in sorted(set(args.scales)):
         train, n = training_set(args.train, args.base, scale, args.work)
-        config = workspace(args.work, scale)
+        config = isolated_project(args.work / f"{scale}x")
         common = ["--config", str(config), "--train", str(train), "--test", str(args.test), "--no-progress"]
         train_cmd = ["src/train_fold.py", "--fold", "all", "--model", "all", "--force", "--jobs", str(args.jobs)]
         home = config.parent

@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from workspace import isolated_project
 
 from daigt.artifacts import ModelArtifacts
-from daigt.config import PROJECT_CONFIG, load_model_config
+from daigt.config import load_model_config
 from daigt.metrics import auc
 from daigt.project import Project
 
@@ -44,13 +45,8 @@ def main() -> None:
     parser.add_argument("--no-heldout", action="store_true", help="OOF and holdout only (skip src/evaluate.py)")
     args = parser.parse_args()
     work = (ROOT / args.work).resolve()
-    project = yaml.safe_load(PROJECT_CONFIG.read_text())
-    project["folds"]["path"] = str(work / "folds" / "folds.csv")
-    project["holdout"]["path"] = str(work / "folds" / "holdout.csv")
-    project["artifacts"] = str(work / "artifacts")
-    work.mkdir(parents=True, exist_ok=True)
-    config = work / "project.yaml"
-    config.write_text(yaml.safe_dump(project))
+    config = isolated_project(work)
+    project = yaml.safe_load(config.read_text())
     data = ["--config", str(config), "--train", args.train]
     rows = []
     for model in args.models:

@@ -269,3 +269,27 @@ def test_stacker_attack_scores_each_held_out_fold_attacked_and_the_stacker_train
     blend.main(blend_args(workspace, workspace["root"] / "sub" / "submission.csv"))
     n_train = sum(len(pd.read_csv(f)) for f in (workspace["artifacts"] / "tiny_tfidf").glob("fold*/oof.csv"))
     assert rows == [2 * n_train]  # clean OOF rows and their attacked copies
+
+
+def test_a_misspelled_pick_fallback_stops_blend_with_one_line_before_any_stacking(
+    workspace: dict[str, Path], capsys, monkeypatch
+) -> None:
+    import daigt.blending
+
+    train_fold.main(train_args(workspace))
+    cfg = yaml.safe_load((Path(blend.__file__).parents[1] / "configs" / "blend.yaml").read_text())
+    cfg["pick_fallback"] = "rank_maen"
+    bad = workspace["root"] / "blend.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+
+    def stacking(*args, **kwargs):
+        raise AssertionError("the stacker ran before the config was checked")
+
+    monkeypatch.setattr(daigt.blending, "build_candidates", stacking)
+    out = workspace["root"] / "sub" / "submission.csv"
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        blend.main([*blend_args(workspace, out), "--blend-config", str(bad)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and err[-1].startswith("error: pick_fallback: 'rank_maen' is neither best_oof")
+    assert not out.exists()

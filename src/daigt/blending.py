@@ -34,6 +34,7 @@ from daigt.stacking import (
     FeatureConfig,
     StackerConfig,
     build_candidates,
+    check_pick,
     collect_models,
     pick_candidate,
 )
@@ -125,6 +126,7 @@ def blend(
         print(f"WARNING: model '{name}' left out of the blend — {reason}", file=sys.stderr)
     if not models:
         raise DaigtError(f"no complete model under {project.artifacts}: run `{project.train_command()}` first")
+    check_pick(cfg.pick, cfg.pick_fallback, [*models, RANK_MEAN, STACKER])
     stage(f"style features and the nested stacker over {len(models)} models, {len(train)} essays")
     recipe = project.config.stacker_attack
     attacked_texts = attacked(train, recipe)["text"] if recipe else None

@@ -290,12 +290,18 @@ def pick_candidate(
 
         eligible = [c for c in candidates.values() if c.oof_auc >= min_oof_auc] or list(candidates.values())
         return max(eligible, key=held_out)
-    if fallback not in candidates and fallback not in (BEST_OOF, RANK_MEAN, STACKER):
-        raise DaigtError(f"pick_fallback: '{fallback}' is neither {BEST_OOF} nor a candidate ({', '.join(candidates)})")
+    check_pick(pick, fallback, list(candidates))
     if pick == "auto" and fallback in candidates:
         return candidates[fallback]
     if pick == "auto":
         return max(candidates.values(), key=lambda c: (np.nan_to_num(c.oof_auc, nan=-1.0), c.name == STACKER))
-    if pick not in candidates:
-        raise DaigtError(f"pick: '{pick}' is not a candidate (have: {', '.join(candidates)})")
     return candidates[pick]
+
+
+def check_pick(pick: str, fallback: str, names: list[str]) -> None:
+    """``pick`` is auto or one of the candidate ``names``; ``fallback`` is best_oof, rank_mean, stacker or one of
+    them. Blend checks this before the stacker's work, so a typo costs nothing."""
+    if pick != "auto" and pick not in names:
+        raise DaigtError(f"pick: '{pick}' is not a candidate (have: {', '.join(names)})")
+    if fallback not in names and fallback not in (BEST_OOF, RANK_MEAN, STACKER):
+        raise DaigtError(f"pick_fallback: '{fallback}' is neither {BEST_OOF} nor a candidate ({', '.join(names)})")
