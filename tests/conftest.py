@@ -129,7 +129,8 @@ def make_workspace(tmp_path: Path, essays: pd.DataFrame) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A tiny DeBERTa-v2 encoder and two tiny Mistrals, saved as from_pretrained folders (built once per run)."""
+    """Tiny DeBERTa-v2 encoders (with and without dropout) and two tiny Mistrals, saved as from_pretrained
+    folders (built once per run)."""
     from tiny_models import tiny_deberta, tiny_mistral
 
     root = tmp_path_factory.mktemp("tiny_models")
@@ -139,6 +140,10 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     torch.manual_seed(0)
     return {
         "deberta": tiny_deberta(root / "deberta", texts),
+        # no dropout: two ranks draw other dropout masks than one process, so only this one can match exactly
+        "deberta_no_dropout": tiny_deberta(
+            root / "deberta_no_dropout", texts, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
+        ),
         "mistral": tiny_mistral(root / "mistral", texts),
         "mistral_b": tiny_mistral(root / "mistral_b", texts),  # same tokenizer, other weights: an LM pair
     }

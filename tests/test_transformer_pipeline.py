@@ -156,6 +156,30 @@ def test_two_processes_on_loopback_write_one_set_of_artifacts_that_blend_stacks(
     assert len(pd.read_csv(out)) == 9
 
 
+def test_two_ranks_train_the_model_one_process_trains_with_grad_accum_two(
+    workspace: dict[str, Path], tiny_models: dict[str, Path], tmp_path: Path
+) -> None:
+    """Rank r takes micro-batches r, r+2, ... and DeepSpeed averages the two gradients: the same update as one
+    process accumulating micro-batches 2i and 2i+1. Step losses (each the step's mean over micro-batches and
+    ranks) and OOF predictions must agree; only the order of floating-point sums differs."""
+    pretrained = tiny_models["deberta_no_dropout"]
+    single = model_config(workspace, "pair", "encoder", pretrained, grad_accum=2, logging={"every": 1})
+    run_script([*fold_args(workspace, single, artifacts=tmp_path / "one")])
+    two = model_config(workspace, "pair", "encoder", pretrained, logging={"every": 1})
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1"]
+    run_script([*fold_args(workspace, two, artifacts=tmp_path / "two"), "--deepspeed", "configs/deepspeed/zero2.json"],
+               torchrun)  # fmt: skip
+    assert metrics(tmp_path / "two", "pair")["world_size"] == 2
+    assert metrics(tmp_path / "one", "pair")["world_size"] == 1
+    one_losses, two_losses = step_losses(tmp_path / "one", "pair"), step_losses(tmp_path / "two", "pair")
+    assert len(one_losses) == len(two_losses) == 10  # 80 training rows / 8 per micro-batch x 2 epochs / 2
+    assert np.allclose(two_losses, one_losses, atol=1e-3), np.abs(two_losses - one_losses).max()
+    assert np.ptp(one_losses) > 1e-3  # the losses moved: the comparison is over a real trajectory
+    one, two_ranks = oof(tmp_path / "one", "pair"), oof(tmp_path / "two", "pair")
+    assert (one["id"] == two_ranks["id"]).all()
+    assert np.allclose(two_ranks["pred"], one["pred"], atol=2e-3), np.abs(two_ranks["pred"] - one["pred"]).max()
+
+
 @pytest.mark.parametrize("engine", [[], ["--deepspeed", "configs/deepspeed/zero2.json"]], ids=["torch", "zero2"])
 def test_a_fold_killed_mid_training_resumes_to_the_same_predictions(
     workspace: dict[str, Path], tiny_models: dict[str, Path], tmp_path: Path, engine: list[str]

@@ -23,14 +23,17 @@ def _sentencepiece(texts: Sequence[str], path: Path, vocab_size: int, **specials
     )
 
 
-def tiny_deberta(folder: Path, texts: Sequence[str]) -> Path:
+def tiny_deberta(folder: Path, texts: Sequence[str], **config_overrides: float) -> Path:
+    """``config_overrides`` change the architecture's config (e.g. dropout 0 where ranks must match exactly)."""
     from transformers import DebertaV2Config, DebertaV2Model, DebertaV2Tokenizer
 
     folder.mkdir(parents=True, exist_ok=True)
     _sentencepiece(texts, folder / "spm", 300, pad_id=0, unk_id=1, bos_id=2, eos_id=3)
     tokenizer = DebertaV2Tokenizer.from_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    config = DebertaV2Config(vocab_size=len(tokenizer), max_position_embeddings=256, pad_token_id=0, **TINY)
+    config = DebertaV2Config(
+        vocab_size=len(tokenizer), max_position_embeddings=256, pad_token_id=0, **{**TINY, **config_overrides}
+    )
     DebertaV2Model(config).save_pretrained(folder)
     return folder
 

@@ -338,6 +338,7 @@ class TransformerFamily(ModelFamily):
         )
         model.train()
         stream = ((epoch, rows) for epoch in range(p.epochs) for rows in epoch_batches(epoch))
+        micro_losses: list[float] = []
         for micro, (epoch, batch_rows) in enumerate(stream, start=1):
             if micro > total_steps * p.grad_accum:
                 break
@@ -350,11 +351,14 @@ class TransformerFamily(ModelFamily):
             boundary = micro % p.grad_accum == 0 or micro == total_micro
             self._backward_step(loss, optimizer, scheduler, boundary)
             samples += len(batch_rows)
+            micro_losses.append(loss.item())
             if boundary:
                 step += 1
+                step_loss = _step_loss(micro_losses, world)
+                micro_losses.clear()
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.4f}")
-                log.step(step, epoch, loss.item(), float(scheduler.get_last_lr()[0]))
+                bar.set_postfix(loss=f"{step_loss:.4f}")
+                log.step(step, epoch, step_loss, float(scheduler.get_last_lr()[0]))
                 if p.checkpoint_every and step % p.checkpoint_every == 0 and step < total_steps:
                     checkpoints.save(step)
                 if watcher is not None and watcher.due(step, total_steps) and watcher.evaluate(step, epoch, log):
@@ -572,6 +576,13 @@ class TransformerFamily(ModelFamily):
             raise DaigtError(f"{directory}: saved weights do not fit the model ({(unexpected or not_restored)[:3]})")
         family.model = model.to(compute_device())
         return family
+
+
+def _step_loss(micro_losses: Sequence[float], world: int) -> float:
+    """One optimizer step's loss: the mean over its micro-batches and, with several ranks, over the ranks, so
+    two ranks log what one process with ``grad_accum`` 2 logs (the gradient is that same mean)."""
+    mean = sum(micro_losses) / len(micro_losses)
+    return sum(distributed.all_gather_objects(mean)) / world if world > 1 else mean
 
 
 def _shared_base_folds(cls: type[TransformerFamily], directories: Sequence[Path]) -> list[TransformerFamily] | None:
