@@ -49,7 +49,7 @@ from daigt.families.hf_loading import (
 from daigt.families.text_batches import collate, encode_texts, length_grouped_batches, shard, sorted_batches
 from daigt.families.training_log import EvaluationSpec, LoggingSpec, TrainingLog
 from daigt.folds import HoldoutConfig, draw_holdout
-from daigt.metrics import auc
+from daigt.metrics import auc, peak_rss_mb
 from daigt.schema import Invalid, to_dict
 from essayio import atomic
 
@@ -325,6 +325,7 @@ class TransformerFamily(ModelFamily):
             )
             self._engine = engine
         self.model = model
+        load_peaks = distributed.all_gather_objects(round(peak_rss_mb(), 1))  # ZeRO-3 vs 2: what zero.Init saves
         checkpoints = Checkpoints(context.workdir, model, optimizer, scheduler, self._engine, bool(p.lora))
         step = checkpoints.restore()
         self._report = {"resumed_from_step": step} if step else {}
@@ -371,6 +372,8 @@ class TransformerFamily(ModelFamily):
                 "train_samples_per_second": round(samples * world / elapsed, 2) if elapsed else None,
                 "engine": f"deepspeed-zero{self._zero_stage()}" if use_ds else "torch",
                 "world_size": world,
+                "peak_rss_mb_at_load_per_rank": load_peaks,
+                "peak_rss_mb_training_per_rank": distributed.all_gather_objects(round(peak_rss_mb(), 1)),
             }
         )
         if watcher is not None:
