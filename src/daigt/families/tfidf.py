@@ -37,6 +37,7 @@ CLASSIFIERS: dict[str, type] = {
 }
 # Vocabulary pruning is per fold; everything else decides which n-grams exist and is shared.
 PRUNING_KEYS = ("min_df", "max_df", "max_features")
+ENCODE_BATCH = 1024  # texts per tokenizers.encode_batch call: parallel inside a batch, bounded memory across
 MODEL_FILE = "tfidf.joblib"
 LETTERS = re.compile(r"[A-Za-z]+")
 FUNCTION_WORDS = frozenset(ENGLISH_STOP_WORDS) | {"i"}
@@ -84,8 +85,16 @@ def fitted_vectorizer(params: Mapping[str, Any], terms: np.ndarray, idf: np.ndar
 
 
 def bpe_tokens(tokenizer: Any, texts: Sequence[str]) -> list[str]:
-    """Each text as its BPE tokens joined by single spaces (what the vectorizer's token pattern splits)."""
-    return [" ".join(encoding.tokens) for encoding in tokenizer.encode_batch(list(texts))]
+    """Each text as its BPE tokens joined by single spaces (what the vectorizer's token pattern splits).
+
+    Encoded ``ENCODE_BATCH`` texts at a time: an ``Encoding`` keeps ids, offsets, masks and token strings per
+    token, so the whole corpus's at once (10^5 essays at scale) would hold gigabytes that are dropped anyway."""
+    texts = list(texts)
+    return [
+        " ".join(encoding.tokens)
+        for start in range(0, len(texts), ENCODE_BATCH)
+        for encoding in tokenizer.encode_batch(texts[start : start + ENCODE_BATCH])
+    ]
 
 
 def sklearn_params_error(estimator: Any, params: Mapping[str, Any]) -> str | None:
@@ -191,70 +200,90 @@ class NgramTfidf:
         unique = list(dict.fromkeys(texts))
         # an n-gram in fewer than min_df of all these essays is in fewer than min_df of any fold's: never kept
         min_df = self.params.get("min_df", 1)
-        counts, terms = self.count(unique, min_df if isinstance(min_df, int) else 1)
+        counts, terms = self.count(unique, min_df if isinstance(min_df, int) else 1, dtype=np.float32)
         self._cache = (counts, {t: i for i, t in enumerate(unique)}, terms)
 
-    def count(self, texts: Sequence[str], min_df: int = 1) -> tuple[sp.csr_matrix, np.ndarray]:
-        """Document-term counts and the sorted terms: numpy where it reproduces sklearn exactly, else sklearn."""
-        fast = count_ngrams(texts, {**self.counting, "dtype": np.float64}, min_df)
+    def count(
+        self, texts: Sequence[str], min_df: int = 1, dtype: type = np.float64
+    ) -> tuple[sp.csr_matrix, np.ndarray]:
+        """Document-term counts and the sorted terms: numpy where it reproduces sklearn exactly, else sklearn.
+        The run-wide cache holds them in float32 (exact for counts below 2^24: a third less memory)."""
+        fast = count_ngrams(texts, {**self.counting, "dtype": dtype}, min_df)
         if fast is not None:
             return fast
-        counter = CountVectorizer(**self.counting, dtype=np.float64)
+        counter = CountVectorizer(**self.counting, dtype=dtype)
         return counter.fit_transform(texts).tocsr(), counter.get_feature_names_out()
 
-    def _cached_counts(self, texts: Sequence[str]) -> sp.csr_matrix | None:
+    def _cached_rows(self, texts: Sequence[str]) -> np.ndarray | None:
+        """The cache rows of ``texts``, or None when one of them was not prepared."""
         if self._cache is None:
             return None
-        counts, row_of, _ = self._cache
-        rows = [row_of.get(t, -1) for t in texts]
-        return None if min(rows, default=-1) < 0 else counts[rows]
+        row_of = self._cache[1]
+        rows = np.fromiter((row_of.get(t, -1) for t in texts), np.int64, len(texts))
+        return None if len(rows) == 0 or rows.min() < 0 else rows
 
     def fit(self, texts: Sequence[str]) -> None:
         """Vocabulary and IDF from the distinct ``texts``: an essay given twice (a test essay that is also a
         pseudo-labelled row, a copy identical to its original once tokenised) is one document, so min_df means
         "in this many different essays" and the corpus-level pruning in ``prepare`` is exact."""
         texts = list(dict.fromkeys(texts))
-        counts = self._cached_counts(texts)
-        if counts is None:  # no cache: count these documents directly (same result, slower across folds)
+        rows = self._cached_rows(texts)
+        if rows is None:  # no cache: count these documents directly (same result, slower across folds)
             counts, terms = self.count(texts)
-            columns = np.arange(len(terms))
-        else:
-            terms = self._cache[2]
-            columns = np.flatnonzero(counts.getnnz(axis=0) > 0)  # n-grams present in the fit documents
-            counts = counts[:, columns]
-        keep = self._prune(counts)
-        counts, self._kept = counts[:, keep], columns[keep]
-        n_docs = counts.shape[0]
-        df = counts.getnnz(axis=0)
-        tfidf_params = {k: v for k, v in self.params.items() if k not in PRUNING_KEYS}
-        smooth = int(self.params.get("smooth_idf", True))
-        idf = np.log((n_docs + smooth) / (df + smooth)) + 1.0
-        self.vectorizer = fitted_vectorizer(tfidf_params, terms[columns[keep]], idf)
+            entries = slice(None)
+        else:  # document frequencies straight from the cache's index arrays: no per-fold copy of the counts
+            counts, terms = self._cache[0], self._cache[2]
+            selected = np.zeros(counts.shape[0], bool)
+            selected[rows] = True
+            entries = np.repeat(selected, np.diff(counts.indptr))
+        dfs = np.bincount(counts.indices[entries], minlength=counts.shape[1])  # duplicates summed: nnz = docs
 
-    def _prune(self, counts: sp.csr_matrix) -> np.ndarray:
-        """Columns kept by min_df / max_df / max_features, exactly as sklearn's _limit_features."""
-        n_docs = counts.shape[0]
+        def tfs() -> np.ndarray:
+            return np.bincount(counts.indices[entries], counts.data[entries], counts.shape[1])
+
+        kept = self._prune(dfs, len(texts), tfs)
+        self._kept = kept if rows is not None else None
+        smooth = int(self.params.get("smooth_idf", True))
+        idf = np.log((len(texts) + smooth) / (dfs[kept] + smooth)) + 1.0
+        tfidf_params = {k: v for k, v in self.params.items() if k not in PRUNING_KEYS}
+        self.vectorizer = fitted_vectorizer(tfidf_params, terms[kept], idf)
+
+    def _prune(self, dfs: np.ndarray, n_docs: int, term_frequencies: Callable[[], np.ndarray]) -> np.ndarray:
+        """Columns kept by min_df / max_df / max_features, exactly as sklearn's _limit_features (n-grams absent
+        from the fit documents never are)."""
         min_df, max_df = self.params.get("min_df", 1), self.params.get("max_df", 1.0)
         low = min_df if isinstance(min_df, int) else min_df * n_docs
         high = max_df if isinstance(max_df, int) else max_df * n_docs
-        dfs = counts.getnnz(axis=0)
-        mask = (dfs >= low) & (dfs <= high)
+        present = np.flatnonzero(dfs > 0)
+        mask = (dfs[present] >= low) & (dfs[present] <= high)
         limit = self.params.get("max_features")
         if limit is not None and mask.sum() > limit:
-            tfs = np.asarray(counts.sum(axis=0)).ravel()
+            tfs = term_frequencies()[present]
             chosen = np.where(mask)[0][(-tfs[mask]).argsort()[:limit]]
             mask = np.zeros_like(mask)
             mask[chosen] = True
         if not mask.any():
             raise DaigtError("TF-IDF vocabulary is empty after min_df/max_df: lower vectorizer.min_df")
-        return np.flatnonzero(mask)
+        return present[mask]
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         assert self.vectorizer is not None, "fit first"
-        counts = self._cached_counts(texts)
-        if counts is None:
+        rows = self._cached_rows(texts) if self._kept is not None else None
+        if rows is None:
             return self.vectorizer.transform(texts)
-        return self.vectorizer._tfidf.transform(counts[:, self._kept])
+        # one float64 matrix of the kept columns, built from the cache rows' arrays and TF-IDF-weighted in place
+        counts = self._cache[0][rows]
+        lookup = np.full(counts.shape[1], -1, np.int64)
+        lookup[self._kept] = np.arange(len(self._kept))
+        column = lookup[counts.indices]
+        keep = column >= 0
+        indptr = np.concatenate([[0], np.cumsum(keep)])[counts.indptr]
+        matrix = sp.csr_matrix(
+            (counts.data[keep].astype(np.float64), column[keep].astype(counts.indices.dtype), indptr),
+            shape=(len(rows), len(self._kept)),
+        )
+        del counts, column, keep
+        return self.vectorizer._tfidf.transform(matrix, copy=False)
 
     def __getstate__(self) -> dict[str, Any]:
         """The count cache is a run-time accelerator, never saved. The vocabulary (10^5-10^6 n-grams) is saved
