@@ -18,7 +18,7 @@ from daigt import distributed
 from daigt.artifacts import ModelArtifacts
 from daigt.config import load_model_config
 from daigt.errors import DaigtError, cli_entry
-from daigt.parallel import map_models
+from daigt.parallel import map_models, parse_memory
 from daigt.project import Project
 from daigt.train import FoldTrainer
 
@@ -50,6 +50,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (CI logs)")
     parser.add_argument(
         "--jobs", type=int, default=1, help="with --model all: train this many models at once, each in its own process"
+    )
+    parser.add_argument(
+        "--max-memory",
+        help="with --jobs: start a model only when its estimated peak (from its last run, scaled to these essays) "
+        "fits beside the running ones; 12G, 8000M, or auto (90%% of free memory)",
     )
     return parser.parse_args(argv)
 
@@ -88,9 +93,23 @@ def train_in_parallel(args: argparse.Namespace, project: Project, names: list[st
     """One process per model, ``--jobs`` at a time (daigt.parallel)."""
     if args.deepspeed or distributed.world_size() > 1:
         raise DaigtError("--jobs runs models side by side on CPU; drop it for DeepSpeed or multi-rank runs")
-    project.train_frame()  # create the shared folds once, before any worker reads them
-    for lines in map_models(partial(train_model, args, progress=False), names, args.jobs):
+    train, _ = project.train_frame()  # create the shared folds once, before any worker reads them
+    budget, estimates = None, {}
+    if args.max_memory:
+        budget = parse_memory(args.max_memory)
+        essays = len(train) + len(project.holdout_frame()) + len(project.test_frame())
+        for name in names:
+            per_essay = ModelArtifacts(project.artifacts, load_model_config(name)[0]).peak_memory_per_essay()
+            estimates[name] = None if per_essay is None else per_essay * essays
+        print(memory_plan(budget, estimates), flush=True)
+    for lines in map_models(partial(train_model, args, progress=False), names, args.jobs, budget, estimates):
         print("\n".join(lines), flush=True)
+
+
+def memory_plan(budget: float, estimates: dict[str, float | None]) -> str:
+    """One line: the budget and each model's estimate (unknown ones run alone until they have a record)."""
+    parts = [f"{name} {'unknown: runs alone' if mb is None else f'~{mb:,.0f} MiB'}" for name, mb in estimates.items()]
+    return f"memory budget {budget:,.0f} MiB: " + ", ".join(parts)
 
 
 @cli_entry
@@ -100,6 +119,8 @@ def main(argv: list[str] | None = None) -> None:
     parse_folds(args.fold)  # a bad --fold fails before any work
     if args.jobs < 1:
         raise DaigtError(f"--jobs {args.jobs}: give 1 or more")
+    if args.max_memory:
+        parse_memory(args.max_memory)  # a bad size fails before any work
     names = project.models if args.model == "all" else [args.model or (project.models or ["tfidf_word"])[0]]
     if args.jobs > 1 and len(names) > 1:
         train_in_parallel(args, project, names)

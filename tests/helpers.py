@@ -48,6 +48,15 @@ def predict_args(ws: dict[str, Path], source: str, out: Path | None, *extra: str
     return [*args, "--output", str(out)] if out else args
 
 
+def timed_nap(name: str) -> tuple[str, float, float]:
+    """A model job that takes a second and says when it ran (for the --max-memory scheduling tests)."""
+    import time
+
+    started = time.monotonic()
+    time.sleep(1.0)
+    return name, started, time.monotonic()
+
+
 def sleep_long(name: str) -> str:
     """A model job that never finishes on its own (for the kill -9 test of --jobs workers)."""
     import time

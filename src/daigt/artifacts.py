@@ -239,6 +239,19 @@ class ModelArtifacts:
     def split(self, key: str) -> SplitFolder:
         return SplitFolder(self.path / GENERALIZATION_DIR / key)
 
+    def peak_memory_per_essay(self) -> float | None:
+        """MiB of peak resident memory per essay of the run (train, held-out, holdout and test essays) in this
+        model's last recorded folds; None when there are none. An estimate for scheduling, not a guarantee."""
+        ratios = []
+        for folder in sorted(self.path.glob("fold*")):
+            try:
+                m = json.loads((folder / METRICS_FILE).read_text())
+                essays = sum(int(m[k]) for k in ("n_train", "n_valid", "n_holdout", "n_test"))
+                ratios.append(float(m["peak_rss_mb"]) / essays)
+            except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+                continue  # a fold without usable figures tells nothing; the others may
+        return max(ratios, default=None)
+
     def missing_folds(self, n_folds: int) -> list[int]:
         return [k for k in range(n_folds) if not self.fold(k).exists()]
 
