@@ -120,3 +120,10 @@ def test_memo_equals_direct_computation_in_any_order() -> None:
     reordered = texts.iloc[::-1].reset_index(drop=True)
     pd.testing.assert_frame_equal(memo(reordered), direct.iloc[::-1].reset_index(drop=True))
     assert memo(texts.head(0)).shape == (0, direct.shape[1])
+
+
+def test_essays_split_between_processes_give_the_rows_of_one_process(essays: pd.DataFrame) -> None:
+    texts = essays["text"].head(30)
+    split = style_features(texts, True, jobs=2)  # two spawned processes, 15 essays each
+    pd.testing.assert_frame_equal(split, style_features(texts, True, jobs=1))
+    assert len(split) == 30

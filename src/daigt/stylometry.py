@@ -20,18 +20,23 @@ Features come in groups, selected in configs/blend.yaml (``features.meta``):
 
 from __future__ import annotations
 
+import os
 import re
 import zlib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from daigt.errors import DaigtError
+from daigt.parallel import map_in_order
+
+ESSAYS_PER_PROCESS = 2000  # below this many essays per process, one process is faster than spawning more
 
 
 @dataclass
@@ -264,11 +269,20 @@ def selected_groups(setting: bool | Sequence[str] | None) -> list[str]:
 
 
 def style_features(
-    texts: pd.Series, groups: bool | Sequence[str] | None = True, cfg: StyleConfig | None = None
+    texts: pd.Series, groups: bool | Sequence[str] | None = True, cfg: StyleConfig | None = None, jobs: int = 0
 ) -> pd.DataFrame:
-    """The selected feature groups for each text, one row per text, in a fixed column order."""
+    """The selected feature groups for each text, one row per text, in a fixed column order.
+
+    The groups loop per essay in Python, so large inputs are split between processes: ``jobs`` of them, or
+    with 0 one per core and per ``ESSAYS_PER_PROCESS`` essays (none below that: starting one costs ~1 s)."""
     cfg = cfg or StyleConfig()
     texts = texts.astype(str).reset_index(drop=True)
+    jobs = jobs or min(os.cpu_count() or 1, len(texts) // ESSAYS_PER_PROCESS)
+    if jobs > 1 and len(texts) >= jobs:
+        bounds = np.linspace(0, len(texts), jobs + 1).astype(int)
+        chunks = [texts.iloc[a:b] for a, b in pairwise(bounds)]
+        parts = map_in_order(partial(style_features, groups=groups, cfg=cfg, jobs=1), chunks, jobs)
+        return pd.concat(parts, ignore_index=True)
     words = [[w.lower() for w in WORD.findall(t)] for t in texts]  # split once, shared by the groups
     frames = [GROUPS[g](texts, words, cfg).reset_index(drop=True) for g in selected_groups(groups)]
     return pd.concat(frames, axis=1) if frames else pd.DataFrame(index=texts.index)
