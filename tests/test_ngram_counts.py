@@ -16,6 +16,7 @@ AWKWARD = [
     "Ünïcödé café — naïve résumé; emoji 🙂 and\ttabs\r\nCRLF",
     "x x x x x x",
     "   leading and trailing   ",
+    "ab a b abc a bc ab c Ġab Ġa ĠĠ zz z",  # tokens that are prefixes of others: "a b" < "ab" < "ab c" < "abc"
 ]
 
 
@@ -27,6 +28,9 @@ AWKWARD = [
         {"analyzer": "char", "ngram_range": (2, 2), "strip_accents": "unicode"},
         {"analyzer": "word", "ngram_range": (1, 3), "lowercase": False, "token_pattern": r"(?u)\b\w+\b|[^\w\s]"},
         {"analyzer": "word", "ngram_range": (2, 4)},
+        {"analyzer": "word", "ngram_range": (1, 3), "token_pattern": r"\S+"},
+        # a token with a character below the space the n-grams are joined by: sorted as strings, not as tokens
+        {"analyzer": "word", "ngram_range": (1, 2), "token_pattern": r"[^ ]+", "lowercase": False},
     ],
 )
 def test_counts_and_terms_equal_sklearn(params: dict) -> None:

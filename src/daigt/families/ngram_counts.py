@@ -67,7 +67,7 @@ def count_ngrams(
     doc_of = np.repeat(np.arange(n_docs, dtype=np.int32), lengths)
     remaining = np.concatenate([np.arange(n, 0, -1, dtype=np.int32) for n in lengths]) if len(flat) else doc_of
     tokens = np.array(list(vocabulary), dtype=object)
-    blocks, terms = [], []
+    blocks, terms, token_parts = [], [], []
     for n in range(low, high + 1):
         starts = np.flatnonzero(remaining >= n)  # an n-gram starts here and ends inside the same document
         code, bound = np.zeros(len(starts), np.int64), 1
@@ -100,16 +100,37 @@ def count_ngrams(
         blocks.append(block)
         parts = flat[starts[first][:, None] + np.arange(n)] - 1
         terms.append([joiner.join(row) for row in tokens[parts]] if len(first) else [])
+        token_parts.append(parts)
     counts = hstack_rows(blocks) if blocks else sp.csr_matrix((n_docs, 0), dtype=np.float32)
     names = np.array([t for block in terms for t in block], dtype=object)
-    listed = names.tolist()  # Python's sort of a str list is ~2x numpy's argsort of an object array
-    order = np.array(sorted(range(len(listed)), key=listed.__getitem__), dtype=np.int64)
+    order = term_order(names, tokens, token_parts, joiner)
     new_column = np.empty(len(order), np.int64)
     new_column[order] = np.arange(len(order))
     counts.indices = new_column[counts.indices].astype(counts.indices.dtype)  # relabel columns, O(non-zeros)
     counts.has_sorted_indices = False
     counts.sort_indices()
     return counts.astype(params.get("dtype", np.int64), copy=False), names[order]
+
+
+def term_order(names: np.ndarray, tokens: np.ndarray, token_parts: Sequence[np.ndarray], joiner: str) -> np.ndarray:
+    """The permutation that sorts ``names`` (each the ``joiner``-join of a row of ``token_parts``) as strings.
+
+    Sorting millions of strings in Python was a fifth of the counting time at 10^4 essays. When every token's
+    characters sort after the joiner, comparing two joined strings is comparing their token sequences, token
+    by token, a shorter sequence first when it is a prefix: a numpy lexsort of the tokens' string ranks, with
+    -1 padding the shorter n-grams. Otherwise (a token pattern that keeps control characters) Python sorts."""
+    if joiner and not all(token and min(token) > joiner for token in tokens):
+        listed = names.tolist()
+        return np.array(sorted(range(len(listed)), key=listed.__getitem__), dtype=np.int64)
+    rank = np.empty(len(tokens), np.int32)
+    rank[np.array(sorted(range(len(tokens)), key=tokens.__getitem__), dtype=np.int64)] = np.arange(len(tokens))
+    width = max((p.shape[1] for p in token_parts), default=0)
+    ranks = np.full((len(names), width), -1, np.int32)
+    row = 0
+    for parts in token_parts:
+        ranks[row : row + len(parts), : parts.shape[1]] = rank[parts]
+        row += len(parts)
+    return np.lexsort(ranks.T[::-1]) if width else np.arange(len(names))
 
 
 def hstack_rows(blocks: Sequence[sp.csr_matrix]) -> sp.csr_matrix:
