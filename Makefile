@@ -10,7 +10,7 @@ JOBS    ?= 2
 LOSO    ?= 0
 STAMP   := .venv/.installed
 
-.PHONY: setup run evaluate folds train blend test lint bench clean package textattack-env
+.PHONY: setup run evaluate folds train blend test lint bench bench-scale clean package textattack-env
 
 setup: $(STAMP)
 
@@ -41,6 +41,13 @@ lint: setup
 
 bench: setup
 	$(PY) benchmarks/bench_pipeline.py --train $(TRAIN) --test $(TEST)
+
+# SCALES=1 4 10 (23 is ~100k essays); BASE=1000 takes only the first 1,000 essays as 1x; MAX_RATIO=1.5 fails
+# when peak memory per essay at the largest size exceeds 1.5x that of 1x (what .ci/run gates on)
+SCALES ?= 1 4 10
+bench-scale: setup  ## the default pipeline at k times the training data: time and peak memory per essay vs 1x
+	$(PY) benchmarks/bench_scale.py --train $(TRAIN) --test $(TEST) --scales $(SCALES) $(if $(BASE),--base $(BASE)) \
+	  $(if $(MAX_RATIO),--max-ratio $(MAX_RATIO))
 
 textattack-env:  ## optional: textattack ops in their own venv (flair pins transformers<5; see README)
 	[ -x .venv-textattack/bin/python ] || python3 -m venv .venv-textattack

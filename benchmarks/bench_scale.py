@@ -74,9 +74,10 @@ def main() -> None:
     parser.add_argument("--max-ratio", type=float, help="fail when peak MiB per essay at the largest size > this x 1x")
     args = parser.parse_args()
     rows = []
+    work = args.work / (f"base{args.base}" if args.base else "full")  # sets of another base are never reused
     for scale in sorted(set(args.scales)):
-        train, n = training_set(args.train, args.base, scale, args.work)
-        config = isolated_project(args.work / f"{scale}x")
+        train, n = training_set(args.train, args.base, scale, work)
+        config = isolated_project(work / f"{scale}x")
         common = ["--config", str(config), "--train", str(train), "--test", str(args.test), "--no-progress"]
         train_cmd = ["src/train_fold.py", "--fold", "all", "--model", "all", "--force", "--jobs", str(args.jobs)]
         home = config.parent
