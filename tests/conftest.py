@@ -140,10 +140,11 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     torch.manual_seed(0)
     return {
         "deberta": tiny_deberta(root / "deberta", texts),
+        "mistral": tiny_mistral(root / "mistral", texts),
+        "mistral_b": tiny_mistral(root / "mistral_b", texts),  # same tokenizer, other weights: an LM pair
+        # built last, so the models above keep their weights (the lm_score tests' 1e-5 tolerances rest on them);
         # no dropout: two ranks draw other dropout masks than one process, so only this one can match exactly
         "deberta_no_dropout": tiny_deberta(
             root / "deberta_no_dropout", texts, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
         ),
-        "mistral": tiny_mistral(root / "mistral", texts),
-        "mistral_b": tiny_mistral(root / "mistral_b", texts),  # same tokenizer, other weights: an LM pair
     }
