@@ -31,6 +31,7 @@ def _run(
 ) -> list[str]:
     name, part, parts = job
     project = Project.load(args.config, args.train, None, args.artifacts)
+    project.warn = False  # main() loaded the same data first and said its warnings once
     return generalization.run_model(project, name, cfg, progress=progress, part=(part, parts))
 
 

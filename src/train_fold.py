@@ -73,7 +73,9 @@ def train_model(args: argparse.Namespace, name: str, progress: bool, project: Pr
 
     In a row, the models share ``project`` (the data is read, de-duplicated and checked once); a ``--jobs``
     worker gets None and loads its own."""
-    project = project or Project.load(args.config, args.train, args.test, args.artifacts)
+    if project is None:  # a --jobs worker: its parent loaded the same data and printed its warnings once
+        project = Project.load(args.config, args.train, args.test, args.artifacts)
+        project.warn = False
     model_name, model_config = load_model_config(name)
     if args.deepspeed:
         if not hasattr(model_config.params, "deepspeed"):
@@ -94,10 +96,11 @@ def train_in_parallel(args: argparse.Namespace, project: Project, names: list[st
     if args.deepspeed or distributed.world_size() > 1:
         raise DaigtError("--jobs runs models side by side on CPU; drop it for DeepSpeed or multi-rank runs")
     train, _ = project.train_frame()  # create the shared folds once, before any worker reads them
+    test = project.test_frame()  # ... and say what is wrong with the data here, once, not once per worker
     budget, estimates = None, {}
     if args.max_memory:
         budget = parse_memory(args.max_memory)
-        essays = len(train) + len(project.holdout_frame()) + len(project.test_frame())
+        essays = len(train) + len(project.holdout_frame()) + len(test)
         for name in names:
             per_essay = ModelArtifacts(project.artifacts, load_model_config(name)[0]).peak_memory_per_essay()
             estimates[name] = None if per_essay is None else per_essay * essays

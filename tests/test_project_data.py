@@ -77,6 +77,21 @@ def test_test_ids_that_are_training_ids_and_conflicting_duplicates_are_warned(
     assert "training ids" not in capsys.readouterr().err
 
 
+def test_jobs_workers_leave_the_data_warnings_to_their_parent(workspace: dict[str, Path], capfd) -> None:
+    """--jobs 2: the parent says what is wrong with the data once; the two model workers stay quiet."""
+    essays = pd.read_csv(workspace["train"], dtype={"id": str})
+    twin = essays.iloc[[0]].assign(id="twin", generated=1 - int(essays["generated"].iloc[0]))
+    pd.concat([essays, twin]).to_csv(workspace["train"], index=False)
+    second = workspace["root"] / "tiny_tfidf_b.yaml"
+    second.write_text(workspace["model"].read_text().replace("seed: 3", "seed: 4"))
+    config = yaml.safe_load(workspace["project"].read_text())
+    workspace["project"].write_text(yaml.safe_dump({**config, "models": [str(workspace["model"]), str(second)]}))
+    args = train_args(workspace, "--jobs", "2", "--test", str(workspace["train"]))
+    train_fold.main([*args[:2], "--model", "all", *args[4:]])
+    err = capfd.readouterr().err
+    assert err.count("carry both labels") == 1 and err.count("are also training ids") == 1, err
+
+
 def test_refused_data_leaves_no_dedup_cache_behind(workspace: dict[str, Path]) -> None:
     Project.load(workspace["project"]).train_frame()  # draws the folds for this data
     folds_dir = workspace["folds"].parent

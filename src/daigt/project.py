@@ -57,6 +57,9 @@ class Project:
 
     _train: tuple[pd.DataFrame, dict[str, int]] | None = field(init=False, default=None, repr=False)
     _holdout: pd.DataFrame | None = field(init=False, default=None, repr=False)
+    # data warnings (conflicting duplicate labels, test ids that are training ids); off in --jobs workers,
+    # whose parent already said them once
+    warn: bool = field(default=True, repr=False)
 
     @classmethod
     def load(
@@ -140,7 +143,7 @@ class Project:
             for path in set(cache_dir.glob(DEDUP_CACHE_GLOB)) - cached:
                 path.unlink(missing_ok=True)
             raise
-        if report["clusters_with_conflicting_labels"]:
+        if report["clusters_with_conflicting_labels"] and self.warn:
             print(
                 f"WARNING: {self.train_path}: {report['clusters_with_conflicting_labels']} groups of duplicate essays "
                 "carry both labels (they share a fold; check the sources that disagree)",
@@ -169,7 +172,7 @@ class Project:
         """Test ids that are also training ids: usually the training file given as the test file."""
         trained = set(self._train[0]["id"]) | set(self._holdout["id"] if self._holdout is not None else [])
         shared = [i for i in test["id"] if i in trained]
-        if shared:
+        if shared and self.warn:
             print(
                 f"WARNING: {len(shared)} of {len(test)} test ids in {self.test_path} are also training ids "
                 f"(e.g. {shared[:3]}): is --test the training file? Their scores are not held-out scores",
