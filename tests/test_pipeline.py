@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -46,6 +47,11 @@ def test_fold_training_writes_complete_artifacts_and_resumes(workspace: dict[str
     capsys.readouterr()
     train_fold.main(train_args(workspace))  # resume: nothing to do
     assert capsys.readouterr().out.count("up to date") == 3
+    assert fold1_metrics() == first
+    relative = os.path.relpath(workspace["train"], Path.cwd())  # the same file, its path spelled another way
+    test = f"{workspace['test'].parent}/./{workspace['test'].name}"
+    train_fold.main(train_args(workspace, "--train", relative, "--test", test))
+    assert capsys.readouterr().out.count("up to date") == 3  # data is compared by content, not by path
     assert fold1_metrics() == first
     shutil.rmtree(model_dir / "fold1")  # a lost fold is the only one retrained
     train_fold.main(train_args(workspace))

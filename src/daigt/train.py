@@ -113,12 +113,16 @@ class FoldTrainer:
     def stacker_attack(self) -> str | None:
         return self.project.config.stacker_attack
 
-    def config_key(self) -> str:
-        """The model's identity for the generalization figures: its resolved config without the data paths
-        (the data itself is compared by content; evaluate reads no test file)."""
+    def config_without_paths(self) -> dict[str, Any]:
+        """The resolved config without the data paths: the data is compared by content, so the same file
+        under another spelling of its path (relative, absolute, moved) is the same run."""
         resolved = self.resolved_config()
         del resolved["train"], resolved["test"]
-        return fingerprint(resolved)
+        return resolved
+
+    def config_key(self) -> str:
+        """The model's identity for the generalization figures (evaluate reads no test file)."""
+        return fingerprint(self.config_without_paths())
 
     def run(self, folds: list[int] | None = None, force: bool = False) -> list[dict[str, Any]]:
         train, _ = self.project.train_frame()
@@ -130,7 +134,7 @@ class FoldTrainer:
             raise DaigtError(f"fold {bad[0]} does not exist: folds are 0..{n_folds - 1} (or 'all')")
         run_key = fingerprint(
             {
-                "config": self.resolved_config(),
+                "config": self.config_without_paths(),
                 "train": frame_fingerprint(train, ["id", "text", "label", "fold"]),
                 "test": frame_fingerprint(test, ["id", "text"]),
                 "holdout": frame_fingerprint(holdout, ["id", "text"]),
