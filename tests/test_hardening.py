@@ -18,7 +18,7 @@ from augment.lexicon import HOMOGLYPHS, ZERO_WIDTH
 from augment.ops import OPS
 from daigt.config import AugmentSpec, DeobfuscateSpec
 from daigt.deobfuscate import deobfuscate, normalise
-from daigt.hardening import Hardening, for_fold
+from daigt.hardening import Hardening, attacked, for_fold
 
 
 def test_deobfuscation_undoes_invisible_and_lookalike_attacks() -> None:
@@ -69,3 +69,26 @@ def test_epoch_copies_are_fresh_per_epoch_deterministic_and_cleaned(tmp_path: Pa
     assert any(c in "".join(first) for c in ZERO_WIDTH)
     assert not any(c in "".join(cleaned(rows, 0)) for c in ZERO_WIDTH)  # the model sees cleaned text
     assert Hardening(None, None).epoch_texts() is None
+
+
+def test_attacked_texts_are_cached_by_recipe_and_essays_and_a_damaged_cache_is_recomputed(
+    tmp_path: Path, essays: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import augment.pipeline
+
+    recipe = "configs/augment/attack_heldout.yaml"
+    frame = essays.head(20)[["id", "text"]]
+    direct = attacked(frame, recipe)
+    calls = []
+    real = augment.pipeline.augment_frame
+    monkeypatch.setattr(augment.pipeline, "augment_frame", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first, again = attacked(frame, recipe, tmp_path), attacked(frame, recipe, tmp_path)
+    pd.testing.assert_frame_equal(first, direct)
+    pd.testing.assert_frame_equal(again, direct)
+    assert len(calls) == 1 and not (first["text"] == frame["text"]).all()  # computed once, then read back
+    (cache,) = tmp_path.glob("attacked-*.json")
+    cache.write_text('["only one text"]')  # damaged: not one text per essay
+    pd.testing.assert_frame_equal(attacked(frame, recipe, tmp_path), direct)
+    assert len(calls) == 2
+    attacked(frame.assign(text=frame["text"] + " more"), recipe, tmp_path)  # other essays: another cache file
+    assert len(list(tmp_path.glob("attacked-*.json"))) == 2 and len(calls) == 3

@@ -11,8 +11,11 @@ copies, held-out rows, test rows, and essays at predict time.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -21,6 +24,7 @@ from daigt.config import AugmentSpec, DeobfuscateSpec, ModelConfig, load_yaml, r
 from daigt.data import binary_labels, canonical_frame, read_table
 from daigt.deobfuscate import deobfuscate
 from daigt.errors import DaigtError
+from essayio import atomic
 
 AUGMENTED_COLUMNS = ["id", "text", "label", "group", "source", "parent_id"]
 
@@ -41,17 +45,44 @@ def _recipe(path: str) -> Any:
         raise DaigtError(str(err)) from None
 
 
+ATTACK_CACHE_GLOB = "attacked-*.json"  # attacked training texts kept beside the folds (see ``attacked``)
 ATTACKED = "attacked"  # the name of a scored set of attacked essays (a fold's held-out rows, a split's)
 
 
-def attacked(frame: pd.DataFrame, recipe_path: str) -> pd.DataFrame:
+def attacked(frame: pd.DataFrame, recipe_path: str, cache_dir: Path | None = None) -> pd.DataFrame:
     """``frame`` with every text attacked by the recipe (one deterministic copy per essay, by id): what an
-    obfuscating user would send. Used to score held-out essays under attack."""
+    obfuscating user would send. Used to score held-out essays under attack.
+
+    With ``cache_dir`` the attacked texts are kept there (``ATTACK_CACHE_GLOB``) under a hash of the recipe,
+    the ids and the texts: src/evaluate.py attacks the same training essays in every worker and again for the
+    stacker (~18 s each on train.csv here). A cache file that does not read back as one text per essay is
+    recomputed, never trusted."""
     from augment.pipeline import augment_frame
 
+    path = None
+    if cache_dir is not None:
+        digest = hashlib.sha256(json.dumps(load_yaml(repo_path(recipe_path)), sort_keys=True).encode())
+        for essay_id, text in zip(frame["id"], frame["text"], strict=True):
+            digest.update(f"{essay_id}\x00{text}\x00".encode("utf-8", "surrogatepass"))
+        path = Path(cache_dir) / ATTACK_CACHE_GLOB.replace("*", digest.hexdigest()[:20])
+        cached = _read_attack_cache(path, len(frame))
+        if cached is not None:
+            return frame.assign(text=cached)
     done = augment_frame(frame[["id", "text"]], _recipe(recipe_path), copies=1, progress=False)
-    texts = done[done["copy"] == 1].set_index("parent_id")["text"]
-    return frame.assign(text=texts.loc[frame["id"]].to_numpy())
+    texts = done[done["copy"] == 1].set_index("parent_id")["text"].loc[frame["id"]].tolist()
+    if path is not None:
+        atomic.write_text(path, json.dumps(texts))
+    return frame.assign(text=texts)
+
+
+def _read_attack_cache(path: Path, rows: int) -> list[str] | None:
+    try:
+        texts = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(texts, list) or len(texts) != rows or not all(isinstance(t, str) for t in texts):
+        return None
+    return texts
 
 
 @dataclass(frozen=True)
