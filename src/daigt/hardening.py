@@ -11,7 +11,6 @@ copies, held-out rows, test rows, and essays at predict time.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +19,15 @@ from typing import Any
 
 import pandas as pd
 
-from daigt.config import AugmentSpec, DeobfuscateSpec, ModelConfig, load_yaml, repo_path
+from daigt.config import (
+    AugmentSpec,
+    DeobfuscateSpec,
+    ModelConfig,
+    fingerprint,
+    frame_fingerprint,
+    load_yaml,
+    repo_path,
+)
 from daigt.data import binary_labels, canonical_frame, read_table
 from daigt.deobfuscate import deobfuscate
 from daigt.errors import DaigtError
@@ -61,10 +68,9 @@ def attacked(frame: pd.DataFrame, recipe_path: str, cache_dir: Path | None = Non
 
     path = None
     if cache_dir is not None:
-        digest = hashlib.sha256(json.dumps(load_yaml(repo_path(recipe_path)), sort_keys=True).encode())
-        for essay_id, text in zip(frame["id"], frame["text"], strict=True):
-            digest.update(f"{essay_id}\x00{text}\x00".encode("utf-8", "surrogatepass"))
-        path = Path(cache_dir) / ATTACK_CACHE_GLOB.replace("*", digest.hexdigest()[:20])
+        essays = frame_fingerprint(frame, ["id", "text"])
+        key = fingerprint({"recipe": load_yaml(repo_path(recipe_path)), "essays": essays})
+        path = Path(cache_dir) / ATTACK_CACHE_GLOB.replace("*", key)
         cached = _read_attack_cache(path, len(frame))
         if cached is not None:
             return frame.assign(text=cached)

@@ -59,11 +59,10 @@ def map_models(
         known = estimates.get(name)
         return known if known is not None and budget_mb is not None else (budget_mb or 0.0)
 
-    context = multiprocessing.get_context("spawn")
     workers = min(jobs, len(names))
     pending: list[J] = list(names)
     running: dict[Future, J] = {}
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_die_with, initargs=(os.getpid(),)) as pool:
+    with _spawn_pool(workers) as pool:
         while pending or running:
             in_use = sum(need(name) for name in running.values())
             for name in list(pending):
@@ -81,9 +80,14 @@ def map_models(
 
 def map_in_order(work: Callable[[J], T], items: Sequence[J], jobs: int) -> list[T]:
     """``[work(item) for item in items]`` computed in ``jobs`` spawned processes (same order, same values)."""
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_die_with, initargs=(os.getpid(),)) as pool:
+    with _spawn_pool(jobs) as pool:
         return list(pool.map(work, items))
+
+
+def _spawn_pool(workers: int) -> ProcessPoolExecutor:
+    """Fresh interpreters (spawn: safe with threads and torch), each exiting when this process is gone."""
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_die_with, initargs=(os.getpid(),))
 
 
 def available_memory_mb() -> float | None:

@@ -26,6 +26,11 @@ SUPPORTED = {"analyzer", "ngram_range", "lowercase", "token_pattern", "dtype", "
 MAX_CODE = 2**62
 
 
+def counts_in_numpy(params: Mapping[str, Any]) -> bool:
+    """Whether ``count_ngrams`` reproduces sklearn for these counting parameters (else it returns None)."""
+    return params.get("analyzer", "word") in ("word", "char") and not set(params) - SUPPORTED
+
+
 def count_ngrams(
     texts: Sequence[str], params: Mapping[str, Any], min_df: int = 1
 ) -> tuple[sp.csr_matrix, np.ndarray] | None:
@@ -34,9 +39,9 @@ def count_ngrams(
     ``min_df``: n-grams in fewer documents are dropped before they are spelled as strings or sorted (most BPE
     5-grams occur in one essay only: spelling them was most of the time and memory). A column kept here has the
     same counts as without it, so a later min_df over any subset of these documents prunes exactly the same."""
-    analyzer = params.get("analyzer", "word")
-    if analyzer not in ("word", "char") or set(params) - SUPPORTED:
+    if not counts_in_numpy(params):
         return None
+    analyzer = params.get("analyzer", "word")
     sk = CountVectorizer(**{k: v for k, v in params.items() if k != "dtype"})
     preprocess = sk.build_preprocessor()
     if analyzer == "char":

@@ -26,7 +26,7 @@ from sklearn.naive_bayes import ComplementNB, MultinomialNB
 
 from daigt.errors import DaigtError
 from daigt.families.base import FitContext, ModelFamily, expand_soft_labels
-from daigt.families.ngram_counts import count_ngrams
+from daigt.families.ngram_counts import count_ngrams, counts_in_numpy
 from daigt.schema import Invalid, keys_from, unknown_key_message
 
 CLASSIFIERS: dict[str, type] = {
@@ -194,7 +194,7 @@ class NgramTfidf:
         }
         self.vectorizer: TfidfVectorizer | None = None
         self._cache: tuple[sp.csr_matrix, dict[str, int], np.ndarray] | None = None
-        self._kept: np.ndarray | None = None
+        self._fold_column: np.ndarray | None = None
 
     def prepare(self, texts: Sequence[str]) -> None:
         unique = list(dict.fromkeys(texts))
@@ -242,7 +242,10 @@ class NgramTfidf:
             return np.bincount(counts.indices[entries], counts.data[entries], counts.shape[1])
 
         kept = self._prune(dfs, len(texts), tfs)
-        self._kept = kept if rows is not None else None
+        self._fold_column = None
+        if rows is not None:  # cache column -> this fit's column (-1: pruned), for every transform of the fold
+            self._fold_column = np.full(counts.shape[1], -1, np.int64)
+            self._fold_column[kept] = np.arange(len(kept))
         smooth = int(self.params.get("smooth_idf", True))
         idf = np.log((len(texts) + smooth) / (dfs[kept] + smooth)) + 1.0
         tfidf_params = {k: v for k, v in self.params.items() if k not in PRUNING_KEYS}
@@ -268,19 +271,17 @@ class NgramTfidf:
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         assert self.vectorizer is not None, "fit first"
-        rows = self._cached_rows(texts) if self._kept is not None else None
+        rows = self._cached_rows(texts) if self._fold_column is not None else None
         if rows is None:
             return self.vectorizer.transform(texts)
         # one float64 matrix of the kept columns, built from the cache rows' arrays and TF-IDF-weighted in place
         counts = self._cache[0][rows]
-        lookup = np.full(counts.shape[1], -1, np.int64)
-        lookup[self._kept] = np.arange(len(self._kept))
-        column = lookup[counts.indices]
+        column = self._fold_column[counts.indices]
         keep = column >= 0
         indptr = np.concatenate([[0], np.cumsum(keep)])[counts.indptr]
         matrix = sp.csr_matrix(
             (counts.data[keep].astype(np.float64), column[keep].astype(counts.indices.dtype), indptr),
-            shape=(len(rows), len(self._kept)),
+            shape=(len(rows), len(self.vectorizer.vocabulary_)),
         )
         del counts, column, keep
         return self.vectorizer._tfidf.transform(matrix, copy=False)
@@ -288,7 +289,7 @@ class NgramTfidf:
     def __getstate__(self) -> dict[str, Any]:
         """The count cache is a run-time accelerator, never saved. The vocabulary (10^5-10^6 n-grams) is saved
         as one string plus lengths: pickling it as a list and a dict of strings took seconds per fold."""
-        state = {**self.__dict__, "_cache": None, "_kept": None}
+        state = {**self.__dict__, "_cache": None, "_fold_column": None}
         if self.vectorizer is not None:
             vocabulary = self.vectorizer.vocabulary_
             terms = list(vocabulary)  # insertion order is column order (fitted_vectorizer, __setstate__ build it so)
@@ -302,7 +303,8 @@ class NgramTfidf:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         packed = state.pop("_terms", None)
-        self.__dict__.update(state)
+        state.pop("_kept", None)  # models saved before the fold column map had this run-time field
+        self.__dict__.update({"_fold_column": None, **state})
         if packed is not None:
             blob, lengths = packed
             ends = np.cumsum(lengths).tolist()
@@ -435,18 +437,15 @@ class TfidfFamily(ModelFamily):
         of the cost of analysing the text K times, with no union vocabulary to build at load."""
         folds = [m for m in models if isinstance(m, TfidfFamily) and m.features.vectorizer is not None]
         analysers = {(repr(sorted(m.features.counting.items())), m.text_view, m._bpe_key) for m in folds}
-        if len(folds) != len(models) or len(analysers) != 1:
-            return super().fold_predictor(models)
+        if len(folds) != len(models) or len(analysers) != 1 or not counts_in_numpy(folds[0].features.counting):
+            return super().fold_predictor(models)  # an analyzer only sklearn reproduces: each fold on its own
         counting = {**folds[0].features.counting, "dtype": np.float64}
         # each fold's terms in column order (vocabulary_ is built in that order) as a hash index: looking up
         # millions of n-grams is one C loop (pandas) rather than a Python dict lookup each
         columns = [pd.Index(list(m.features.vectorizer.vocabulary_), dtype=object) for m in folds]
 
         def predict(frame: pd.DataFrame) -> np.ndarray:
-            counted = count_ngrams(folds[0].texts(frame), counting)
-            if counted is None:  # an analyzer only sklearn reproduces: each fold on its own
-                return np.mean([model.predict(frame) for model in folds], axis=0)
-            counts, terms = counted
+            counts, terms = count_ngrams(folds[0].texts(frame), counting)
             rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
             probs = []
             for model, index in zip(folds, columns, strict=True):
