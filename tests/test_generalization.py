@@ -224,7 +224,7 @@ def test_bpe_option_equals_tokenizers_plus_sklearn(tmp_path: Path) -> None:
     vectorizer.fit([tokens[t] for t in test["text"]])
     expected = vectorizer.transform([tokens[t] for t in train["text"]])
     got = family.features.transform(family.texts(train))
-    assert list(family.features.vectorizer.vocabulary_) == list(vectorizer.get_feature_names_out())
+    assert family.features.term_strings() == list(vectorizer.get_feature_names_out())
     np.testing.assert_allclose(got.toarray(), expected.toarray(), atol=1e-12)
     reference = LogisticRegression(C=10.0, random_state=0).fit(expected, train["label"].astype(int))
     np.testing.assert_allclose(family.predict(test), reference.predict_proba(vectorizer.transform(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import CountVectorizer
 
-from daigt.families.ngram_counts import count_ngrams
+from daigt.families.ngram_counts import code_strings, count_ngrams, count_token_ngrams
 from tests.conftest import make_essays
 
 AWKWARD = [
@@ -79,3 +79,36 @@ def test_min_df_drops_only_rare_columns_and_keeps_the_rest_exact(min_df: int) ->
     kept = np.flatnonzero(full.getnnz(axis=0) >= min_df)
     assert 0 < len(terms) < len(full_terms) and list(terms) == list(full_terms[kept])
     assert abs(pruned - full[:, kept]).sum() == 0
+
+
+TOKENS = np.array(["[UNK]", "a", "ab", "b", "abc", "Ġa", "ĠĠ", "c", "bc", "Ġab", "zz", "!"], dtype=object)
+
+
+def token_docs(n_docs: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, len(TOKENS), rng.integers(0, 40)).astype(np.int32) for _ in range(n_docs)]
+
+
+@pytest.mark.parametrize(("ngram_range", "min_df"), [((1, 3), 1), ((3, 5), 2), ((2, 2), 1)])
+def test_rank_codes_count_and_sort_like_the_joined_strings(ngram_range: tuple[int, int], min_df: int) -> None:
+    """Token ids in, codes out: the same counts and column order as sklearn on the tokens joined by spaces."""
+    docs = token_docs(60)
+    counts, codes = count_token_ngrams(docs, TOKENS, ngram_range, min_df=min_df)
+    assert codes.dtype == np.int64 and (np.diff(codes) > 0).all()
+    reference = CountVectorizer(token_pattern=r"\S+", lowercase=False, ngram_range=ngram_range, min_df=min_df)
+    expected = reference.fit_transform([" ".join(TOKENS[d]) for d in docs])
+    assert code_strings(codes, TOKENS, ngram_range[1]) == list(reference.get_feature_names_out())
+    assert abs(counts - expected).sum() == 0
+    strings_counts, strings = count_token_ngrams(docs, TOKENS, ngram_range, min_df=min_df, codes=False)
+    assert list(strings) == list(reference.get_feature_names_out()) and abs(strings_counts - expected).sum() == 0
+
+
+def test_rank_codes_fall_back_to_strings_when_they_would_overflow_or_misorder() -> None:
+    docs = token_docs(20)
+    wide = np.array([f"t{i}" for i in range(7000)], dtype=object)  # 7001^5 > 2^63: 5-grams cannot be coded
+    assert count_token_ngrams(docs, wide, (1, 5))[1].dtype == object
+    assert count_token_ngrams(docs, wide, (1, 4))[1].dtype == np.int64
+    low = TOKENS.copy()
+    low[3] = "b\x01"  # a character below the joining space: token order is not string order
+    _, terms = count_token_ngrams(docs, low, (1, 2))
+    assert terms.dtype == object and list(terms) == sorted(terms)

@@ -32,7 +32,7 @@ def test_prepared_counts_equal_sklearn_fitted_per_fold(params: dict) -> None:
     features.fit(fit_docs)
     sk_params = {**params, "ngram_range": tuple(params["ngram_range"])}
     reference = TfidfVectorizer(**sk_params).fit(fit_docs)
-    assert list(features.vectorizer.vocabulary_) == list(reference.get_feature_names_out())
+    assert features.term_strings() == list(reference.get_feature_names_out())
     np.testing.assert_allclose(features.transform(other).toarray(), reference.transform(other).toarray(), atol=1e-12)
     unseen = ["a brand new essay the cache never saw"]
     np.testing.assert_allclose(features.transform(unseen).toarray(), reference.transform(unseen).toarray())
@@ -44,7 +44,7 @@ def test_max_features_keeps_the_most_frequent_terms() -> None:
     features.prepare(texts)
     features.fit(texts)
     reference = TfidfVectorizer(max_features=10).fit(texts)
-    assert sorted(features.vectorizer.vocabulary_) == sorted(reference.get_feature_names_out())
+    assert sorted(features.term_strings()) == sorted(reference.get_feature_names_out())
 
 
 def test_soft_labels_expand_to_weighted_hard_rows() -> None:
@@ -54,10 +54,14 @@ def test_soft_labels_expand_to_weighted_hard_rows() -> None:
     assert pairs == [("a", 1, 1.0), ("b", 0, 1.0), ("c", 0, 0.75), ("c", 1, 0.25)]
 
 
-def tiny_family(vocabulary_from: str = "train") -> object:
+BPE = {"kind": "bpe", "fit_on": "test", "vocab_size": 300, "min_frequency": 1}
+
+
+def tiny_family(vocabulary_from: str = "train", tokenizer: dict | None = None) -> object:
     params = {
+        **({"tokenizer": tokenizer} if tokenizer else {}),
         "fit_vocabulary_on": vocabulary_from,
-        "vectorizer": {"analyzer": "word"},
+        "vectorizer": {"ngram_range": [1, 3]} if tokenizer else {"analyzer": "word"},
         "classifiers": {
             "nb": {"kind": "multinomial_nb", "weight": 1.0},
             "lr": {"kind": "logistic_regression", "weight": 2.0},
@@ -89,20 +93,31 @@ def test_unknown_classifier_kind_is_a_clear_error() -> None:
         get_family("gpt")
 
 
-def test_fold_predictor_counts_once_and_equals_each_fold_predicting_alone(tmp_path: Path) -> None:
+@pytest.mark.parametrize("tokenizer", [None, BPE], ids=["words", "bpe"])
+def test_fold_predictor_counts_once_and_equals_each_fold_predicting_alone(
+    tmp_path: Path, tokenizer: dict | None, monkeypatch
+) -> None:
     train = make_essays(120).rename(columns={"generated": "label"})
     new = make_essays(15, seed=9).assign(text=lambda f: f["text"] + " only1 fold2word")
+    test = make_essays(30, seed=4)  # the BPE folds' tokenizer is fitted on it: one tokenizer, so one count
     folds = []
     for k in range(3):  # three folds with different vocabularies, reloaded as predict sees them
-        model = tiny_family("train")
+        model = tiny_family("train", tokenizer)
         fit = train[train.index % 3 != k].assign(text=lambda f, k=k: f["text"] + f" only{k} fold{k}word")
         model.prepare(fit)
-        model.fit(fit, FitContext())
+        model.fit(fit, FitContext(unlabeled=test))
         (tmp_path / str(k)).mkdir()
         model.save(tmp_path / str(k))
         folds.append(type(model).load(tmp_path / str(k)))
-    assert len({tuple(sorted(m.features.vectorizer.vocabulary_)) for m in folds}) == 3  # three vocabularies
+    assert len({tuple(sorted(m.features.term_strings())) for m in folds}) == 3  # three vocabularies
+    if tokenizer:
+        assert all(m.features.terms.dtype == np.int64 for m in folds)  # n-grams named by rank codes
+    calls = []
+    monkeypatch.setattr(
+        NgramTfidf, "count", lambda self, *a, _c=NgramTfidf.count, **kw: calls.append(1) or _c(self, *a, **kw)
+    )
     shared = type(folds[0]).fold_predictor(folds)(new)
+    assert len(calls) == 1  # one count for the three folds
     alone = np.mean([m.predict(new) for m in folds], axis=0)
     np.testing.assert_allclose(shared, alone, rtol=0, atol=1e-12)
 
@@ -131,7 +146,24 @@ def test_function_word_view_model_scores_new_essays_like_its_folds(tmp_path: Pat
         model.prepare(fit)
         model.fit(fit, FitContext())
         folds.append(model)
-    assert all("w" in m.features.vectorizer.vocabulary_ for m in folds)  # masked words are features
-    assert not any("furthermore" in m.features.vectorizer.vocabulary_ for m in folds)  # content words are not
+    assert all("w" in m.features.term_strings() for m in folds)  # masked words are features
+    assert not any("furthermore" in m.features.term_strings() for m in folds)  # content words are not
     shared = type(folds[0]).fold_predictor(folds)(new)
     np.testing.assert_allclose(shared, np.mean([m.predict(new) for m in folds], axis=0), rtol=0, atol=1e-12)
+
+
+def test_a_model_saved_before_terms_and_codes_loads_and_scores_the_same() -> None:
+    """Folds saved by earlier versions pickled a fitted TfidfVectorizer (string vocabulary, packed terms)."""
+    texts = make_essays(60)["text"].tolist()
+    features = NgramTfidf({"analyzer": "word", "ngram_range": [1, 2], "sublinear_tf": True})
+    features.prepare(texts)
+    features.fit(texts[:40])
+    old = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, vocabulary=features.term_strings()).fit(texts[:3])
+    old._tfidf.idf_ = features.tfidf.idf_
+    terms = features.term_strings()
+    state = {k: v for k, v in features.__dict__.items() if k not in ("terms", "tfidf", "tokenizer", "codes", "_tokens")}
+    state |= {"vectorizer": old, "_terms": ("".join(terms), np.array([len(t) for t in terms]))}
+    loaded = NgramTfidf.__new__(NgramTfidf)
+    loaded.__setstate__(state)
+    assert loaded.term_strings() == terms and loaded.codes is False
+    np.testing.assert_allclose(loaded.transform(texts[40:]).toarray(), old.transform(texts[40:]).toarray())

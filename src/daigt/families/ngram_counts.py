@@ -58,21 +58,64 @@ def count_ngrams(
             return split(preprocess(text))
 
         joiner = " "
-    low, high = params.get("ngram_range", (1, 1))
     vocabulary: dict[str, int] = {}
     ids = []
     for text in texts:  # one document's token strings alive at a time: at 10^5 essays they would be gigabytes
         doc = tokens_of(text)
         ids.append(np.fromiter((vocabulary.setdefault(tok, len(vocabulary)) for tok in doc), np.int64, len(doc)))
-    n_docs = len(ids)
-    base = len(vocabulary) + 1  # ids are shifted by one so that a leading id 0 still changes the code
-    lengths = np.fromiter(map(len, ids), np.int64, n_docs)
-    flat = np.concatenate(ids) + 1 if ids else np.zeros(0, np.int64)
-    del ids
-    doc_of = np.repeat(np.arange(n_docs, dtype=np.int32), lengths)
-    remaining = np.concatenate([np.arange(n, 0, -1, dtype=np.int32) for n in lengths]) if len(flat) else doc_of
     tokens = np.array(list(vocabulary), dtype=object)
-    blocks, terms, token_parts = [], [], []
+    counts, terms = count_token_ngrams(ids, tokens, params.get("ngram_range", (1, 1)), joiner, min_df, codes=False)
+    return counts.astype(params.get("dtype", np.int64), copy=False), terms
+
+
+def count_token_ngrams(
+    ids: Sequence[np.ndarray],
+    tokens: np.ndarray,
+    ngram_range: tuple[int, int],
+    joiner: str = " ",
+    min_df: int = 1,
+    codes: bool = True,
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Float32 counts of the n-grams of documents given as token ids (``tokens[id]`` is the token's string),
+    columns in the order of the ``joiner``-joined strings, and the terms.
+
+    With ``codes`` the terms are int64 *rank codes* (``rank_codes``) when they fit, else strings: a code sorts
+    like its string and costs 8 bytes where a Python string of a BPE 5-gram costs ~80, and a dict of them
+    per fold ~100 more. Codes are only meaningful against the same ``tokens`` (a tokenizer's fixed vocabulary)."""
+    low, high = ngram_range
+    blocks, token_parts = _ngram_blocks(ids, len(tokens), low, high, min_df)
+    counts = hstack_rows(blocks) if blocks else sp.csr_matrix((len(ids), 0), dtype=np.float32)
+    coded = rank_codes(token_parts, tokens, high, joiner) if codes else None
+    if coded is not None:
+        order = np.argsort(coded, kind="stable")
+        terms = coded[order]
+    else:
+        names = np.array([joiner.join(row) for parts in token_parts for row in tokens[parts]], dtype=object)
+        order = term_order(names, tokens, token_parts, joiner)
+        terms = names[order]
+    new_column = np.empty(len(order), np.int64)
+    new_column[order] = np.arange(len(order))
+    counts.indices = new_column[counts.indices].astype(counts.indices.dtype)  # relabel columns, O(non-zeros)
+    counts.has_sorted_indices = False
+    counts.sort_indices()
+    return counts, terms
+
+
+def _ngram_blocks(
+    ids: Sequence[np.ndarray], n_tokens: int, low: int, high: int, min_df: int
+) -> tuple[list[sp.csr_matrix], list[np.ndarray]]:
+    """Per n-gram order: a CSR block of counts (columns in order of first appearance) and each column's token
+    ids, one row per column."""
+    n_docs = len(ids)
+    base = n_tokens + 1  # ids are shifted by one so that a leading id 0 still changes the code
+    lengths = np.fromiter(map(len, ids), np.int64, n_docs)
+    flat = np.concatenate(ids).astype(np.int64) + 1 if n_docs and lengths.sum() else np.zeros(0, np.int64)
+    doc_of = np.repeat(np.arange(n_docs, dtype=np.int32), lengths)
+    # tokens left in the document from each position (itself included): an n-gram starts where it is >= n
+    remaining = np.arange(len(flat), dtype=np.int64)
+    remaining -= np.repeat(np.cumsum(lengths) - lengths, lengths)
+    remaining = (np.repeat(lengths, lengths) - remaining).astype(np.int32)
+    blocks, token_parts = [], []
     for n in range(low, high + 1):
         starts = np.flatnonzero(remaining >= n)  # an n-gram starts here and ends inside the same document
         code, bound = np.zeros(len(starts), np.int64), 1
@@ -103,18 +146,41 @@ def count_ngrams(
             frequent = np.flatnonzero(block.getnnz(axis=0) >= min_df)  # duplicates summed: nnz = documents
             block, first = block[:, frequent], first[frequent]
         blocks.append(block)
-        parts = flat[starts[first][:, None] + np.arange(n)] - 1
-        terms.append([joiner.join(row) for row in tokens[parts]] if len(first) else [])
-        token_parts.append(parts)
-    counts = hstack_rows(blocks) if blocks else sp.csr_matrix((n_docs, 0), dtype=np.float32)
-    names = np.array([t for block in terms for t in block], dtype=object)
-    order = term_order(names, tokens, token_parts, joiner)
-    new_column = np.empty(len(order), np.int64)
-    new_column[order] = np.arange(len(order))
-    counts.indices = new_column[counts.indices].astype(counts.indices.dtype)  # relabel columns, O(non-zeros)
-    counts.has_sorted_indices = False
-    counts.sort_indices()
-    return counts.astype(params.get("dtype", np.int64), copy=False), names[order]
+        token_parts.append(flat[starts[first][:, None] + np.arange(n)] - 1)
+    return blocks, token_parts
+
+
+def token_ranks(tokens: np.ndarray) -> np.ndarray:
+    """Each token's position among the tokens sorted as strings."""
+    rank = np.empty(len(tokens), np.int64)
+    rank[np.array(sorted(range(len(tokens)), key=tokens.__getitem__), dtype=np.int64)] = np.arange(len(tokens))
+    return rank
+
+
+def rank_codes(token_parts: Sequence[np.ndarray], tokens: np.ndarray, width: int, joiner: str) -> np.ndarray | None:
+    """One int64 per n-gram that sorts as its joined string does: the tokens' string ranks + 1 as digits in base
+    ``len(tokens) + 1``, zero-padded on the right to ``width`` tokens (a prefix sorts first). Exact when every
+    token's characters sort after the joiner (then comparing joined strings is comparing token sequences);
+    None when they do not or the codes would overflow."""
+    base = len(tokens) + 1
+    if base**width >= 2**63 or not joiner or not all(token and min(token) > joiner for token in tokens):
+        return None
+    rank = token_ranks(tokens)
+    coded = [np.zeros(len(parts), np.int64) for parts in token_parts]
+    for code, parts in zip(coded, token_parts, strict=True):
+        for j in range(width):
+            code *= base
+            if j < parts.shape[1]:
+                code += rank[parts[:, j]] + 1
+    return np.concatenate(coded) if coded else np.zeros(0, np.int64)
+
+
+def code_strings(codes: np.ndarray, tokens: np.ndarray, width: int, joiner: str = " ") -> list[str]:
+    """The n-gram strings that ``rank_codes`` coded, in the same order."""
+    by_rank = tokens[np.argsort(token_ranks(tokens))]
+    base = len(tokens) + 1
+    digits = [(codes // base**p) % base for p in range(width - 1, -1, -1)]
+    return [joiner.join(by_rank[d - 1] for d in row if d) for row in zip(*digits, strict=True)]
 
 
 def term_order(names: np.ndarray, tokens: np.ndarray, token_parts: Sequence[np.ndarray], joiner: str) -> np.ndarray:
@@ -127,10 +193,9 @@ def term_order(names: np.ndarray, tokens: np.ndarray, token_parts: Sequence[np.n
     if joiner and not all(token and min(token) > joiner for token in tokens):
         listed = names.tolist()
         return np.array(sorted(range(len(listed)), key=listed.__getitem__), dtype=np.int64)
-    rank = np.empty(len(tokens), np.int32)
-    rank[np.array(sorted(range(len(tokens)), key=tokens.__getitem__), dtype=np.int64)] = np.arange(len(tokens))
+    rank = token_ranks(tokens)
     width = max((p.shape[1] for p in token_parts), default=0)
-    ranks = np.full((len(names), width), -1, np.int32)
+    ranks = np.full((len(names), width), -1, np.int64)
     row = 0
     for parts in token_parts:
         ranks[row : row + len(parts), : parts.shape[1]] = rank[parts]

@@ -3,12 +3,11 @@
 Counting n-grams is most of the cost and does not depend on labels or folds, so ``prepare`` counts every
 text of the run once; each fold then picks its vocabulary (min_df, max_df, max_features) and IDF from its
 own fit documents. The result equals fitting sklearn's TfidfVectorizer per fold (tested), at a fraction
-of the time. Predicting texts that were not prepared uses the plain sklearn vectorizer.
+of the time. Texts that were not prepared are counted the same way and looked up in the fold's terms.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -26,7 +25,7 @@ from sklearn.naive_bayes import ComplementNB, MultinomialNB
 
 from daigt.errors import DaigtError
 from daigt.families.base import FitContext, ModelFamily, expand_soft_labels
-from daigt.families.ngram_counts import count_ngrams, counts_in_numpy
+from daigt.families.ngram_counts import code_strings, count_ngrams, count_token_ngrams
 from daigt.schema import Invalid, keys_from, unknown_key_message
 
 CLASSIFIERS: dict[str, type] = {
@@ -69,32 +68,32 @@ def train_bpe(texts: Sequence[str], spec: TokenizerSpec) -> Any:
     return tokenizer
 
 
-def fitted_vectorizer(params: Mapping[str, Any], terms: np.ndarray, idf: np.ndarray) -> TfidfVectorizer:
-    """A TfidfVectorizer equal to one fitted with ``vocabulary=terms``, built without sklearn's per-term Python
-    validation loop (seconds per fold for the ~10^6 terms of a BPE vocabulary; terms are distinct by
-    construction, counted from one n-gram factorisation)."""
-    vectorizer = TfidfVectorizer(**params, dtype=np.float64)
-    vectorizer.vocabulary_ = dict(zip(terms.tolist(), range(len(terms)), strict=True))
-    vectorizer.fixed_vocabulary_ = True
-    vectorizer._tfidf = TfidfTransformer(
-        norm=vectorizer.norm, use_idf=vectorizer.use_idf, smooth_idf=vectorizer.smooth_idf,
-        sublinear_tf=vectorizer.sublinear_tf,
-    )  # fmt: skip
-    vectorizer._tfidf.idf_ = idf
-    return vectorizer
-
-
-def bpe_tokens(tokenizer: Any, texts: Sequence[str]) -> list[str]:
-    """Each text as its BPE tokens joined by single spaces (what the vectorizer's token pattern splits).
-
-    Encoded ``ENCODE_BATCH`` texts at a time: an ``Encoding`` keeps ids, offsets, masks and token strings per
-    token, so the whole corpus's at once (10^5 essays at scale) would hold gigabytes that are dropped anyway."""
+def bpe_ids(tokenizer: Any, texts: Sequence[str]) -> list[np.ndarray]:
+    """Each text's BPE token ids, ``ENCODE_BATCH`` texts per call: an ``Encoding`` keeps ids, offsets, masks
+    and token strings per token, so the whole corpus's at once (10^5 essays at scale) would hold gigabytes."""
     texts = list(texts)
+    encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)  # fast: no offsets (tokenizers>=0.21)
     return [
-        " ".join(encoding.tokens)
+        np.array(encoding.ids, dtype=np.int32)
         for start in range(0, len(texts), ENCODE_BATCH)
-        for encoding in tokenizer.encode_batch(texts[start : start + ENCODE_BATCH])
+        for encoding in encode(texts[start : start + ENCODE_BATCH])
     ]
+
+
+def token_table(tokenizer: Any) -> np.ndarray:
+    """The tokenizer's token strings, indexed by id."""
+    return np.array([tokenizer.id_to_token(i) for i in range(tokenizer.get_vocab_size())], dtype=object)
+
+
+def lookup(terms: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Position of each ``query`` term in the sorted ``terms``, -1 where absent: a binary search for rank codes,
+    a hash index (one C loop) for strings."""
+    if terms.dtype != object and query.dtype != object:
+        if not len(terms):
+            return np.full(len(query), -1, np.int64)
+        position = np.minimum(np.searchsorted(terms, query), len(terms) - 1)
+        return np.where(terms[position] == query, position, -1)
+    return pd.Index(terms, dtype=object).get_indexer(query)
 
 
 def sklearn_params_error(estimator: Any, params: Mapping[str, Any]) -> str | None:
@@ -180,7 +179,10 @@ class TfidfParams:
 
 
 class NgramTfidf:
-    """TfidfVectorizer semantics with a shared, fold-independent n-gram count cache."""
+    """TfidfVectorizer semantics with a shared, fold-independent n-gram count cache.
+
+    The texts' tokens are the vectorizer's analyzer, or the ids of ``tokenizer`` when one is set: its n-grams
+    are then counted from ids and named by rank codes (``count_token_ngrams``), never spelled as strings."""
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         params = dict(params)
@@ -192,9 +194,13 @@ class NgramTfidf:
             for k, v in params.items()
             if k not in PRUNING_KEYS and k not in ("sublinear_tf", "norm", "use_idf", "smooth_idf")
         }
-        self.vectorizer: TfidfVectorizer | None = None
+        self.tokenizer: Any = None  # a tokenizers.Tokenizer, set by the family once trained
+        self.codes = True  # tokenizer n-grams named by rank codes (False: strings, as models saved before them)
+        self.terms: np.ndarray | None = None  # this fit's columns, sorted: n-gram strings or rank codes
+        self.tfidf: TfidfTransformer | None = None  # this fit's IDF and weighting
         self._cache: tuple[sp.csr_matrix, dict[str, int], np.ndarray] | None = None
         self._fold_column: np.ndarray | None = None
+        self._tokens: np.ndarray | None = None
 
     def prepare(self, texts: Sequence[str]) -> None:
         unique = list(dict.fromkeys(texts))
@@ -208,11 +214,26 @@ class NgramTfidf:
     ) -> tuple[sp.csr_matrix, np.ndarray]:
         """Document-term counts and the sorted terms: numpy where it reproduces sklearn exactly, else sklearn.
         The run-wide cache holds them in float32 (exact for counts below 2^24: a third less memory)."""
+        if self.tokenizer is not None:
+            if self._tokens is None:
+                self._tokens = token_table(self.tokenizer)
+            ids = bpe_ids(self.tokenizer, texts)
+            ngram_range = self.counting.get("ngram_range", (1, 1))
+            counts, terms = count_token_ngrams(ids, self._tokens, ngram_range, " ", min_df, codes=self.codes)
+            return counts.astype(dtype, copy=False), terms
         fast = count_ngrams(texts, {**self.counting, "dtype": dtype}, min_df)
         if fast is not None:
             return fast
         counter = CountVectorizer(**self.counting, dtype=dtype)
-        return counter.fit_transform(texts).tocsr(), counter.get_feature_names_out()
+        return counter.fit_transform(texts).tocsr(), counter.get_feature_names_out().astype(object)
+
+    def term_strings(self) -> list[str]:
+        """This fit's columns as n-gram strings (tokens joined by spaces), in column order."""
+        assert self.terms is not None, "fit first"
+        if self.terms.dtype == object:
+            return self.terms.tolist()
+        tokens = self._tokens if self._tokens is not None else token_table(self.tokenizer)
+        return code_strings(self.terms, tokens, self.counting.get("ngram_range", (1, 1))[1])
 
     def _cached_rows(self, texts: Sequence[str]) -> np.ndarray | None:
         """The cache rows of ``texts``, or None when one of them was not prepared."""
@@ -247,9 +268,12 @@ class NgramTfidf:
             self._fold_column = np.full(counts.shape[1], -1, np.int64)
             self._fold_column[kept] = np.arange(len(kept))
         smooth = int(self.params.get("smooth_idf", True))
-        idf = np.log((len(texts) + smooth) / (dfs[kept] + smooth)) + 1.0
-        tfidf_params = {k: v for k, v in self.params.items() if k not in PRUNING_KEYS}
-        self.vectorizer = fitted_vectorizer(tfidf_params, terms[kept], idf)
+        self.terms = terms[kept]
+        self.tfidf = TfidfTransformer(
+            norm=self.params.get("norm", "l2"), use_idf=self.params.get("use_idf", True),
+            smooth_idf=bool(smooth), sublinear_tf=self.params.get("sublinear_tf", False),
+        )  # fmt: skip
+        self.tfidf.idf_ = np.log((len(texts) + smooth) / (dfs[kept] + smooth)) + 1.0
 
     def _prune(self, dfs: np.ndarray, n_docs: int, term_frequencies: Callable[[], np.ndarray]) -> np.ndarray:
         """Columns kept by min_df / max_df / max_features, exactly as sklearn's _limit_features (n-grams absent
@@ -270,10 +294,10 @@ class NgramTfidf:
         return present[mask]
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
-        assert self.vectorizer is not None, "fit first"
+        assert self.terms is not None and self.tfidf is not None, "fit first"
         rows = self._cached_rows(texts) if self._fold_column is not None else None
         if rows is None:
-            return self.vectorizer.transform(texts)
+            return self.weighted(*self.count(texts))
         # one float64 matrix of the kept columns, built from the cache rows' arrays and TF-IDF-weighted in place
         counts = self._cache[0][rows]
         column = self._fold_column[counts.indices]
@@ -281,37 +305,43 @@ class NgramTfidf:
         indptr = np.concatenate([[0], np.cumsum(keep)])[counts.indptr]
         matrix = sp.csr_matrix(
             (counts.data[keep].astype(np.float64), column[keep].astype(counts.indices.dtype), indptr),
-            shape=(len(rows), len(self.vectorizer.vocabulary_)),
+            shape=(len(rows), len(self.terms)),
         )
         del counts, column, keep
-        return self.vectorizer._tfidf.transform(matrix, copy=False)
+        return self.tfidf.transform(matrix, copy=False)
+
+    def weighted(self, counts: sp.csr_matrix, terms: np.ndarray, column: np.ndarray | None = None) -> sp.csr_matrix:
+        """TF-IDF of counts over ``terms`` in this fit's columns (n-grams it does not know are dropped).
+        ``column``: ``lookup(self.terms, terms)``, when the caller has it."""
+        assert self.terms is not None and self.tfidf is not None, "fit first"
+        column = lookup(self.terms, terms)[counts.indices] if column is None else column[counts.indices]
+        keep = column >= 0  # O(non-zeros), not O(vocabulary)
+        rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
+        matrix = sp.csr_matrix(
+            (counts.data[keep].astype(np.float64), (rows[keep], column[keep])), shape=(counts.shape[0], len(self.terms))
+        )
+        return self.tfidf.transform(matrix, copy=False)
 
     def __getstate__(self) -> dict[str, Any]:
-        """The count cache is a run-time accelerator, never saved. The vocabulary (10^5-10^6 n-grams) is saved
-        as one string plus lengths: pickling it as a list and a dict of strings took seconds per fold."""
-        state = {**self.__dict__, "_cache": None, "_fold_column": None}
-        if self.vectorizer is not None:
-            vocabulary = self.vectorizer.vocabulary_
-            terms = list(vocabulary)  # insertion order is column order (fitted_vectorizer, __setstate__ build it so)
-            assert all(vocabulary[t] == i for i, t in ((0, terms[0]), (len(terms) - 1, terms[-1])))
-            vectorizer = copy.copy(self.vectorizer)
-            vectorizer.vocabulary = None
-            vectorizer.__dict__.pop("vocabulary_", None)
-            state["vectorizer"] = vectorizer
-            state["_terms"] = ("".join(terms), np.fromiter(map(len, terms), dtype=np.int64, count=len(terms)))
+        """The count cache is a run-time accelerator, never saved. String terms (10^5-10^6 n-grams) are saved as
+        one string plus lengths: pickling them as a list of strings took seconds per fold."""
+        state = {**self.__dict__, "_cache": None, "_fold_column": None, "_tokens": None}
+        if self.terms is not None and self.terms.dtype == object:
+            terms = self.terms.tolist()
+            state["terms"] = ("".join(terms), np.fromiter(map(len, terms), dtype=np.int64, count=len(terms)))
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        packed = state.pop("_terms", None)
         state.pop("_kept", None)  # models saved before the fold column map had this run-time field
-        self.__dict__.update({"_fold_column": None, **state})
-        if packed is not None:
-            blob, lengths = packed
+        vectorizer = state.pop("vectorizer", None)
+        if vectorizer is not None:  # saved before terms and codes: a fitted TfidfVectorizer, string terms
+            terms = state.pop("_terms", None) or np.array(list(vectorizer.vocabulary_), dtype=object)
+            state.update(codes=False, terms=terms, tfidf=vectorizer._tfidf, tokenizer=None)
+        self.__dict__.update({"_fold_column": None, "_tokens": None, **state})
+        if isinstance(self.terms, tuple):
+            blob, lengths = self.terms
             ends = np.cumsum(lengths).tolist()
-            terms = [blob[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
-            self.vectorizer.vocabulary = None
-            self.vectorizer.vocabulary_ = dict(zip(terms, range(len(terms)), strict=True))
-            self.vectorizer.fixed_vocabulary_ = True
+            self.terms = np.array([blob[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)], dtype=object)
 
 
 class TfidfFamily(ModelFamily):
@@ -341,11 +371,7 @@ class TfidfFamily(ModelFamily):
         return cls(**kwargs)
 
     def _view(self) -> Callable[[list[str]], list[str]] | None:
-        """Raw texts -> the texts the vectorizer reads (None: the raw texts themselves)."""
-        if self.params.tokenizer is not None:
-            if self.bpe is None:
-                raise DaigtError("tfidf tokenizer: fit before predict")
-            return lambda texts: bpe_tokens(self.bpe, texts)
+        """Raw texts -> the texts the vectorizer reads (None: the raw texts themselves, which a tokenizer reads)."""
         view = TEXT_VIEWS[self.text_view]
         return None if view is None else lambda texts: [view(t) for t in texts]
 
@@ -397,11 +423,16 @@ class TfidfFamily(ModelFamily):
             return
         assert self.params.tokenizer is not None
         self.bpe, self._bpe_key = train_bpe(texts, self.params.tokenizer), digest.hexdigest()
-        self._views = {}
+        self.features.tokenizer = self.bpe
         self._count_corpus()
 
     def __getstate__(self) -> dict[str, Any]:  # views and the corpus are a run-time cache of the prepared essays
         return {**self.__dict__, "_views": {}, "_corpus": []}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self.bpe is not None and self.features.tokenizer is None:  # saved when the family gave it token views
+            self.features.tokenizer = self.bpe
 
     def fit(self, train: pd.DataFrame, context: FitContext) -> None:
         if self.params.tokenizer is not None:
@@ -432,30 +463,20 @@ class TfidfFamily(ModelFamily):
     @classmethod
     def fold_predictor(cls, models: Sequence[ModelFamily]) -> Callable[[pd.DataFrame], np.ndarray]:
         """Score new essays with all folds from one n-gram count: the folds share the analyzer and differ only
-        in vocabulary, so the essays' n-grams are counted once (numpy, ``count_ngrams``) and each fold looks up
-        the distinct n-grams in its own vocabulary: each fold's own TF-IDF matrix (same values) at a fraction
-        of the cost of analysing the text K times, with no union vocabulary to build at load."""
-        folds = [m for m in models if isinstance(m, TfidfFamily) and m.features.vectorizer is not None]
-        analysers = {(repr(sorted(m.features.counting.items())), m.text_view, m._bpe_key) for m in folds}
-        if len(folds) != len(models) or len(analysers) != 1 or not counts_in_numpy(folds[0].features.counting):
-            return super().fold_predictor(models)  # an analyzer only sklearn reproduces: each fold on its own
-        counting = {**folds[0].features.counting, "dtype": np.float64}
-        # each fold's terms in column order (vocabulary_ is built in that order) as a hash index: looking up
-        # millions of n-grams is one C loop (pandas) rather than a Python dict lookup each
-        columns = [pd.Index(list(m.features.vectorizer.vocabulary_), dtype=object) for m in folds]
+        in vocabulary, so the essays' n-grams are counted once and each fold looks up the distinct n-grams in
+        its own sorted terms: each fold's own TF-IDF matrix (same values) at a fraction of the cost of
+        analysing the text K times, with no union vocabulary to build at load."""
+        folds = [m for m in models if isinstance(m, TfidfFamily) and m.features.terms is not None]
+        analysers = {
+            (repr(sorted(m.features.counting.items())), m.text_view, m._bpe_key, m.features.codes) for m in folds
+        }
+        if len(folds) != len(models) or len(analysers) != 1:
+            return super().fold_predictor(models)  # folds that count differently: each fold on its own
+        counter = folds[0]
 
         def predict(frame: pd.DataFrame) -> np.ndarray:
-            counts, terms = count_ngrams(folds[0].texts(frame), counting)
-            rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
-            probs = []
-            for model, index in zip(folds, columns, strict=True):
-                column = index.get_indexer(terms)[counts.indices]  # -1 where the fold lacks the n-gram
-                keep = column >= 0  # O(non-zeros), not O(vocabulary)
-                fold_counts = sp.csr_matrix(
-                    (counts.data[keep], (rows[keep], column[keep])), shape=(counts.shape[0], len(index))
-                )
-                probs.append(model.predict_matrix(model.features.vectorizer._tfidf.transform(fold_counts)))
-            return np.mean(probs, axis=0)
+            counts, terms = counter.features.count(counter.texts(frame))
+            return np.mean([m.predict_matrix(m.features.weighted(counts, terms)) for m in folds], axis=0)
 
         return predict
 
