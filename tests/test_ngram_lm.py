@@ -27,15 +27,16 @@ def test_leave_one_out_statistics_equal_a_model_fit_without_the_essay(labeled: p
     """The statistics a training essay gets in fit (its own counts removed) are those of an unseen essay."""
     model = family(order=order)
     model.fit(labeled, FitContext())
-    enc = model.encode(labeled["text"].tolist())
+    enc = model.encode(model.tokenize(labeled["text"].tolist()))
     label = labeled["label"].to_numpy(dtype=float)
-    loo = model._statistics(enc, model._own_counts(enc, np.stack([1 - label, label])))
+    rows = model._rows(enc)  # every key of these essays was counted: the rows _count gave fit
+    loo = model._statistics(enc, model._own_counts(enc, np.stack([1 - label, label]), rows), rows)
     for i in (0, 7, 42):  # every word of these essays also occurs elsewhere, so the vocabulary is unchanged
         rest = labeled.drop(index=labeled.index[i])
         without = family(order=order)
         without.fit(rest, FitContext())
         assert len(without.vocab) == len(model.vocab)
-        alone = without._statistics(without.encode([labeled["text"].iloc[i]]))
+        alone = without._statistics(without.encode(without.tokenize([labeled["text"].iloc[i]])))
         np.testing.assert_allclose(loo.iloc[i].to_numpy(), alone.iloc[0].to_numpy(), rtol=1e-9, atol=1e-9)
 
 
@@ -95,4 +96,41 @@ def test_prepared_tokens_change_nothing_but_speed(labeled: pd.DataFrame) -> None
     for model in (plain, prepared):
         model.fit(labeled.head(80), FitContext())
     np.testing.assert_array_equal(plain.predict(labeled.tail(40)), prepared.predict(labeled.tail(40)))
-    assert prepared._token_cache and not plain._token_cache
+    assert prepared._run_ids and not plain._run_ids
+
+
+def test_keys_are_the_n_grams_of_each_essay_after_its_start_pads(labeled: pd.DataFrame) -> None:
+    """The vectorised encoding against the definition, essay by essay, with unknown tokens and empty essays."""
+    model = family(order=3)
+    model.prepare(labeled)
+    model.fit(labeled.head(60), FitContext())
+    texts = ["", "Zyzzyva quux, never seen.", *labeled["text"].tail(5), "a"]
+    enc = model.encode(model.tokenize(texts))
+    base, unknown = len(model.vocab) + 1, len(model.vocab)
+    expected_keys, expected_docs = [[], [], []], []
+    for d, text in enumerate(texts):
+        ids = [0, 0] + [model.vocab.get(t, unknown) for t in model._split(text)]  # 0: the start-of-essay pad
+        for p in range(2, len(ids)):
+            expected_docs.append(d)
+            for j in range(3):
+                key = 0
+                for token in ids[p - j : p + 1]:
+                    key = key * base + token
+                expected_keys[j].append(key)
+    assert enc.doc.tolist() == expected_docs and enc.n_docs == len(texts)
+    assert [k.tolist() for k in enc.keys] == expected_keys
+
+
+def test_fold_predictor_tokenizes_once_and_equals_each_fold_alone(labeled: pd.DataFrame, monkeypatch) -> None:
+    folds = []
+    for k in range(3):
+        model = family(order=2)
+        model.fit(labeled[labeled.index % 3 != k], FitContext())
+        folds.append(model)
+    new = make_essays(20, seed=11)
+    alone = np.mean([m.predict(new) for m in folds], axis=0)
+    NgramLM = type(folds[0])
+    calls = []
+    monkeypatch.setattr(NgramLM, "tokenize", lambda self, t, _f=NgramLM.tokenize: calls.append(1) or _f(self, t))
+    np.testing.assert_allclose(NgramLM.fold_predictor(folds)(new), alone, rtol=0, atol=1e-12)
+    assert len(calls) == 1

@@ -86,14 +86,11 @@ def token_table(tokenizer: Any) -> np.ndarray:
 
 
 def lookup(terms: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """Position of each ``query`` term in the sorted ``terms``, -1 where absent: a binary search for rank codes,
-    a hash index (one C loop) for strings."""
-    if terms.dtype != object and query.dtype != object:
-        if not len(terms):
-            return np.full(len(query), -1, np.int64)
-        position = np.minimum(np.searchsorted(terms, query), len(terms) - 1)
-        return np.where(terms[position] == query, position, -1)
-    return pd.Index(terms, dtype=object).get_indexer(query)
+    """Position of each rank code of ``query`` in the sorted codes ``terms``, -1 where absent."""
+    if not len(terms):
+        return np.full(len(query), -1, np.int64)
+    position = np.minimum(np.searchsorted(terms, query), len(terms) - 1)
+    return np.where(terms[position] == query, position, -1)
 
 
 def sklearn_params_error(estimator: Any, params: Mapping[str, Any]) -> str | None:
@@ -201,6 +198,7 @@ class NgramTfidf:
         self._cache: tuple[sp.csr_matrix, dict[str, int], np.ndarray] | None = None
         self._fold_column: np.ndarray | None = None
         self._tokens: np.ndarray | None = None
+        self._index: pd.Index | None = None  # string terms as a hash index, built at the first lookup
 
     def prepare(self, texts: Sequence[str]) -> None:
         unique = list(dict.fromkeys(texts))
@@ -268,7 +266,7 @@ class NgramTfidf:
             self._fold_column = np.full(counts.shape[1], -1, np.int64)
             self._fold_column[kept] = np.arange(len(kept))
         smooth = int(self.params.get("smooth_idf", True))
-        self.terms = terms[kept]
+        self.terms, self._index = terms[kept], None
         self.tfidf = TfidfTransformer(
             norm=self.params.get("norm", "l2"), use_idf=self.params.get("use_idf", True),
             smooth_idf=bool(smooth), sublinear_tf=self.params.get("sublinear_tf", False),
@@ -298,34 +296,41 @@ class NgramTfidf:
         rows = self._cached_rows(texts) if self._fold_column is not None else None
         if rows is None:
             return self.weighted(*self.count(texts))
-        # one float64 matrix of the kept columns, built from the cache rows' arrays and TF-IDF-weighted in place
-        counts = self._cache[0][rows]
-        column = self._fold_column[counts.indices]
+        return self._weighted(self._cache[0][rows], self._fold_column)
+
+    def weighted(self, counts: sp.csr_matrix, terms: np.ndarray) -> sp.csr_matrix:
+        """TF-IDF of counts over ``terms`` in this fit's columns (n-grams it does not know are dropped)."""
+        return self._weighted(counts, self.columns(terms))
+
+    def _weighted(self, counts: sp.csr_matrix, column_of: np.ndarray) -> sp.csr_matrix:
+        """One float64 matrix of the kept columns, built from the counts' arrays (O(non-zeros), not
+        O(vocabulary)) and TF-IDF-weighted in place. ``column_of``: this fit's column of each counted column,
+        -1 where it has none; increasing where it is not (both term lists are sorted), so rows stay sorted."""
+        assert self.terms is not None and self.tfidf is not None, "fit first"
+        column = column_of[counts.indices]
         keep = column >= 0
         indptr = np.concatenate([[0], np.cumsum(keep)])[counts.indptr]
         matrix = sp.csr_matrix(
             (counts.data[keep].astype(np.float64), column[keep].astype(counts.indices.dtype), indptr),
-            shape=(len(rows), len(self.terms)),
+            shape=(counts.shape[0], len(self.terms)),
         )
-        del counts, column, keep
+        del column, keep
         return self.tfidf.transform(matrix, copy=False)
 
-    def weighted(self, counts: sp.csr_matrix, terms: np.ndarray, column: np.ndarray | None = None) -> sp.csr_matrix:
-        """TF-IDF of counts over ``terms`` in this fit's columns (n-grams it does not know are dropped).
-        ``column``: ``lookup(self.terms, terms)``, when the caller has it."""
-        assert self.terms is not None and self.tfidf is not None, "fit first"
-        column = lookup(self.terms, terms)[counts.indices] if column is None else column[counts.indices]
-        keep = column >= 0  # O(non-zeros), not O(vocabulary)
-        rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
-        matrix = sp.csr_matrix(
-            (counts.data[keep].astype(np.float64), (rows[keep], column[keep])), shape=(counts.shape[0], len(self.terms))
-        )
-        return self.tfidf.transform(matrix, copy=False)
+    def columns(self, terms: np.ndarray) -> np.ndarray:
+        """This fit's column of each term, -1 where it has none: a binary search of rank codes, a hash index
+        (one C loop, built once) of strings."""
+        assert self.terms is not None, "fit first"
+        if self.terms.dtype != object and terms.dtype != object:
+            return lookup(self.terms, terms)
+        if self._index is None:
+            self._index = pd.Index(self.terms, dtype=object)
+        return self._index.get_indexer(terms)
 
     def __getstate__(self) -> dict[str, Any]:
         """The count cache is a run-time accelerator, never saved. String terms (10^5-10^6 n-grams) are saved as
         one string plus lengths: pickling them as a list of strings took seconds per fold."""
-        state = {**self.__dict__, "_cache": None, "_fold_column": None, "_tokens": None}
+        state = {**self.__dict__, "_cache": None, "_fold_column": None, "_tokens": None, "_index": None}
         if self.terms is not None and self.terms.dtype == object:
             terms = self.terms.tolist()
             state["terms"] = ("".join(terms), np.fromiter(map(len, terms), dtype=np.int64, count=len(terms)))
@@ -337,7 +342,7 @@ class NgramTfidf:
         if vectorizer is not None:  # saved before terms and codes: a fitted TfidfVectorizer, string terms
             terms = state.pop("_terms", None) or np.array(list(vectorizer.vocabulary_), dtype=object)
             state.update(codes=False, terms=terms, tfidf=vectorizer._tfidf, tokenizer=None)
-        self.__dict__.update({"_fold_column": None, "_tokens": None, **state})
+        self.__dict__.update({"_fold_column": None, "_tokens": None, "_index": None, **state})
         if isinstance(self.terms, tuple):
             blob, lengths = self.terms
             ends = np.cumsum(lengths).tolist()
