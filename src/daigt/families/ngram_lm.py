@@ -13,6 +13,7 @@ regression learns from statistics as honest as those of unseen essays.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -55,6 +56,7 @@ class NgramLMParams:
             raise Invalid("add_k and backoff_k must be > 0")
 
 
+TOKENIZE_CHUNK = 1000  # essays whose token strings are alive at once while they become ids
 STATS_FILE, CLASSIFIER_FILE, VOCAB_FILE, CONFIG_FILE = "counts.npz", "classifier.joblib", "vocab.json", "lm.json"
 BOS = "\x02"  # pads the context at the start of an essay; never produced by the tokenizer
 
@@ -109,30 +111,30 @@ class NgramLMFamily(ModelFamily):
         """Tokenize every essay of the run once, as int32 ids into one run-wide token table; the folds reuse it
         (the regex and a dict lookup per token were most of a fold's encoding; id arrays take ~1/15 of the
         memory of lists of token strings)."""
-        table: dict[str, int] = {}
-        self._run_ids = {}
-        for text in dict.fromkeys(corpus["text"]):
-            tokens = self._split(text)
-            self._run_ids[text] = np.fromiter((table.setdefault(t, len(table)) for t in tokens), np.int32, len(tokens))
-        self._run_table = table
+        texts = list(dict.fromkeys(corpus["text"]))
+        self._run_table = {}
+        self._run_ids = dict(zip(texts, self._token_ids(texts, self._run_table), strict=True))
+
+    def _token_ids(self, texts: Sequence[str], table: dict[str, int]) -> list[np.ndarray]:
+        """Each text's tokens as int32 ids into ``table``, which grows by the tokens it lacks. A chunk of essays
+        at a time, its tokens become ids by one hash factorisation (C), not a dict lookup per token."""
+        ids: list[np.ndarray] = []
+        for start in range(0, len(texts), TOKENIZE_CHUNK):
+            chunk = [self._split(t) for t in texts[start : start + TOKENIZE_CHUNK]]
+            lengths = np.fromiter(map(len, chunk), np.int64, len(chunk))
+            flat = np.fromiter(itertools.chain.from_iterable(chunk), object, int(lengths.sum()))
+            codes, distinct = pd.factorize(flat)
+            known = np.fromiter((table.setdefault(t, len(table)) for t in distinct), np.int32, len(distinct))
+            ids.extend(np.split(known[codes], np.cumsum(lengths)[:-1]))
+        return ids
 
     def tokenize(self, texts: Sequence[str]) -> Tokenized:
         """``texts`` as ids: prepared essays from the run's table, others into ids added after it for this call."""
-        table, extra = self._run_table, {}
-        size = len(table)
-
-        def id_of(token: str) -> int:
-            found = table.get(token)
-            return extra.setdefault(token, size + len(extra)) if found is None else found
-
-        ids = []
-        for text in texts:
-            cached = self._run_ids.get(text)
-            if cached is None:
-                tokens = self._split(text)
-                cached = np.fromiter(map(id_of, tokens), np.int32, len(tokens))
-            ids.append(cached)
-        return Tokenized(ids, [*table, *extra])
+        missing = [t for t in dict.fromkeys(texts) if t not in self._run_ids]
+        table = dict(self._run_table) if missing else self._run_table
+        made = dict(zip(missing, self._token_ids(missing, table), strict=True))
+        ids = [self._run_ids[t] if t in self._run_ids else made[t] for t in texts]
+        return Tokenized(ids, list(table))
 
     def encode(self, tokenized: Tokenized, grow: bool = False) -> Encoded:
         """Token ids as n-gram keys; unknown tokens share one id. ``grow`` makes the vocabulary these essays'
@@ -179,8 +181,12 @@ class NgramLMFamily(ModelFamily):
         self._index = {}
         rows = {}
         for table, keys in self._tables(enc):
-            unique, inverse = np.unique(keys, return_inverse=True)
-            rows[table] = inverse.ravel()
+            codes, distinct = pd.factorize(keys)  # a hash, O(tokens); only the distinct keys are sorted
+            order = np.argsort(distinct)
+            rank = np.empty(len(order), np.int64)
+            rank[order] = np.arange(len(order))
+            rows[table] = rank[codes]
+            unique = distinct[order]
             self.counts[f"{table}_ids"] = unique
             self.counts[f"{table}_n"] = np.stack([np.bincount(rows[table], w, len(unique)) for w in weights])
         return rows
