@@ -93,9 +93,9 @@ def count_token_ngrams(
         names = np.array([joiner.join(row) for parts in token_parts for row in tokens[parts]], dtype=object)
         order = term_order(names, tokens, token_parts, joiner)
         terms = names[order]
-    new_column = np.empty(len(order), np.int64)
+    new_column = np.empty(len(order), counts.indices.dtype)
     new_column[order] = np.arange(len(order))
-    counts.indices = new_column[counts.indices].astype(counts.indices.dtype)  # relabel columns, O(non-zeros)
+    counts.indices = new_column[counts.indices]  # relabel columns, O(non-zeros), in the index dtype
     counts.has_sorted_indices = False
     counts.sort_indices()
     return counts, terms

@@ -263,7 +263,7 @@ class NgramTfidf:
         kept = self._prune(dfs, len(texts), tfs)
         self._fold_column = None
         if rows is not None:  # cache column -> this fit's column (-1: pruned), for every transform of the fold
-            self._fold_column = np.full(counts.shape[1], -1, np.int64)
+            self._fold_column = np.full(counts.shape[1], -1, np.int32 if len(kept) < 2**31 else np.int64)
             self._fold_column[kept] = np.arange(len(kept))
         smooth = int(self.params.get("smooth_idf", True))
         self.terms, self._index = terms[kept], None
@@ -296,24 +296,27 @@ class NgramTfidf:
         rows = self._cached_rows(texts) if self._fold_column is not None else None
         if rows is None:
             return self.weighted(*self.count(texts))
-        return self._weighted(self._cache[0][rows], self._fold_column)
+        return self._weighted(self._cache[0], self._fold_column, rows)
 
     def weighted(self, counts: sp.csr_matrix, terms: np.ndarray) -> sp.csr_matrix:
         """TF-IDF of counts over ``terms`` in this fit's columns (n-grams it does not know are dropped)."""
         return self._weighted(counts, self.columns(terms))
 
-    def _weighted(self, counts: sp.csr_matrix, column_of: np.ndarray) -> sp.csr_matrix:
+    def _weighted(self, counts: sp.csr_matrix, column_of: np.ndarray, rows: np.ndarray | None = None) -> sp.csr_matrix:
         """One float64 matrix of the kept columns, built from the counts' arrays (O(non-zeros), not
         O(vocabulary)) and TF-IDF-weighted in place. ``column_of``: this fit's column of each counted column,
-        -1 where it has none; increasing where it is not (both term lists are sorted), so rows stay sorted."""
+        -1 where it has none; increasing where it is not (both term lists are sorted), so rows stay sorted.
+        ``rows``: take only these rows of ``counts`` (a copy this function owns, freed as soon as it can be)."""
         assert self.terms is not None and self.tfidf is not None, "fit first"
-        column = column_of[counts.indices]
+        if rows is not None:
+            counts = counts[rows]
+        index = np.int32 if len(self.terms) < 2**31 and counts.nnz < 2**31 else np.int64  # 4 bytes per entry
+        column = column_of.astype(index, copy=False)[counts.indices]
         keep = column >= 0
-        indptr = np.concatenate([[0], np.cumsum(keep)])[counts.indptr]
-        matrix = sp.csr_matrix(
-            (counts.data[keep].astype(np.float64), column[keep].astype(counts.indices.dtype), indptr),
-            shape=(counts.shape[0], len(self.terms)),
-        )
+        indptr = np.concatenate([[0], np.cumsum(keep, dtype=index)])[counts.indptr]
+        data, n_rows = counts.data[keep].astype(np.float64), counts.shape[0]
+        del counts  # a slice of the cache (rows): freed before the kept columns are copied out
+        matrix = sp.csr_matrix((data, column[keep], indptr), shape=(n_rows, len(self.terms)))
         del column, keep
         return self.tfidf.transform(matrix, copy=False)
 
