@@ -195,7 +195,7 @@ def term_order(names: np.ndarray, tokens: np.ndarray, token_parts: Sequence[np.n
         return np.array(sorted(range(len(listed)), key=listed.__getitem__), dtype=np.int64)
     rank = token_ranks(tokens)
     width = max((p.shape[1] for p in token_parts), default=0)
-    ranks = np.full((len(names), width), -1, np.int64)
+    ranks = np.full((len(names), width), -1, np.int32)
     row = 0
     for parts in token_parts:
         ranks[row : row + len(parts), : parts.shape[1]] = rank[parts]
