@@ -167,3 +167,18 @@ def test_a_model_saved_before_terms_and_codes_loads_and_scores_the_same() -> Non
     loaded.__setstate__(state)
     assert loaded.term_strings() == terms and loaded.codes is False
     np.testing.assert_allclose(loaded.transform(texts[40:]).toarray(), old.transform(texts[40:]).toarray())
+
+
+def test_a_tokenizer_refitted_on_new_test_essays_counts_with_its_own_tokens() -> None:
+    """fit_on: test retrains the tokenizer when the test essays change (each held-out split of evaluate): the
+    model must then equal one that only ever saw the new test essays."""
+    train = make_essays(60).rename(columns={"generated": "label"})
+    first, second = make_essays(20, seed=3), make_essays(20, seed=8).assign(text=lambda f: f["text"] + " zyzzyva")
+    reused, fresh = tiny_family("train+test", BPE), tiny_family("train+test", BPE)
+    reused.prepare(pd.concat([train, first, second]))
+    reused.fit(train, FitContext(unlabeled=first))
+    reused.fit(train, FitContext(unlabeled=second))
+    fresh.prepare(pd.concat([train, first, second]))
+    fresh.fit(train, FitContext(unlabeled=second))
+    assert reused.features.term_strings() == fresh.features.term_strings()
+    np.testing.assert_array_equal(reused.predict(second), fresh.predict(second))

@@ -8,7 +8,6 @@ of the time. Texts that were not prepared are counted the same way and looked up
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer,
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.naive_bayes import ComplementNB, MultinomialNB
 
+from daigt.config import frame_fingerprint
 from daigt.errors import DaigtError
 from daigt.families.base import FitContext, ModelFamily, expand_soft_labels
 from daigt.families.ngram_counts import code_strings, count_ngrams, count_token_ngrams
@@ -191,7 +191,7 @@ class NgramTfidf:
             for k, v in params.items()
             if k not in PRUNING_KEYS and k not in ("sublinear_tf", "norm", "use_idf", "smooth_idf")
         }
-        self.tokenizer: Any = None  # a tokenizers.Tokenizer, set by the family once trained
+        self.tokenizer: Any = None  # a tokenizers.Tokenizer: set with use_tokenizer
         self.codes = True  # tokenizer n-grams named by rank codes (False: strings, as models saved before them)
         self.terms: np.ndarray | None = None  # this fit's columns, sorted: n-gram strings or rank codes
         self.tfidf: TfidfTransformer | None = None  # this fit's IDF and weighting
@@ -206,6 +206,10 @@ class NgramTfidf:
         min_df = self.params.get("min_df", 1)
         counts, terms = self.count(unique, min_df if isinstance(min_df, int) else 1, dtype=np.float32)
         self._cache = (counts, {t: i for i, t in enumerate(unique)}, terms)
+
+    def use_tokenizer(self, tokenizer: Any) -> None:
+        """Count ``tokenizer``'s ids from now on: the token table (and the codes' meaning) is its own."""
+        self.tokenizer, self._tokens = tokenizer, None
 
     def count(
         self, texts: Sequence[str], min_df: int = 1, dtype: type = np.float64
@@ -363,8 +367,7 @@ class TfidfFamily(ModelFamily):
         self.text_view = self.params.text_view
         self._views: dict[str, str] = {}
         self._corpus: list[str] = []  # the prepared essays (raw text), to re-count under a new tokenizer
-        self.bpe: Any = None  # tokenizers.Tokenizer once fitted
-        self._bpe_key: str | None = None
+        self._bpe_key: str | None = None  # fingerprint of the essays the tokenizer was trained on
         self.vocabulary_from = self.params.fit_vocabulary_on
         specs = self.params.classifiers
         self.weights = {name: float(spec.weight) for name, spec in specs.items()}
@@ -377,6 +380,11 @@ class TfidfFamily(ModelFamily):
         if "random_state" in cls().get_params():
             kwargs.setdefault("random_state", self.seed)
         return cls(**kwargs)
+
+    @property
+    def bpe(self) -> Any:
+        """The tokenizers.Tokenizer once trained (the features count its ids), else None."""
+        return self.features.tokenizer
 
     def _view(self) -> Callable[[list[str]], list[str]] | None:
         """Raw texts -> the texts the vectorizer reads (None: the raw texts themselves, which a tokenizer reads)."""
@@ -424,23 +432,22 @@ class TfidfFamily(ModelFamily):
 
     def _train_tokenizer(self, texts: list[str]) -> None:
         """Train on ``texts`` unless the tokenizer already was; then count the prepared essays in its tokens."""
-        digest = hashlib.sha1()
-        for text in texts:
-            digest.update(text.encode("utf-8", "surrogatepass") + b"\x00")
-        if digest.hexdigest() == self._bpe_key:
+        key = frame_fingerprint(pd.DataFrame({"text": texts}), ["text"])
+        if key == self._bpe_key:
             return
         assert self.params.tokenizer is not None
-        self.bpe, self._bpe_key = train_bpe(texts, self.params.tokenizer), digest.hexdigest()
-        self.features.tokenizer = self.bpe
+        self.features.use_tokenizer(train_bpe(texts, self.params.tokenizer))
+        self._bpe_key = key
         self._count_corpus()
 
     def __getstate__(self) -> dict[str, Any]:  # views and the corpus are a run-time cache of the prepared essays
         return {**self.__dict__, "_views": {}, "_corpus": []}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        tokenizer = state.pop("bpe", None)  # saved when the family kept the tokenizer and gave token views
         self.__dict__.update(state)
-        if self.bpe is not None and self.features.tokenizer is None:  # saved when the family gave it token views
-            self.features.tokenizer = self.bpe
+        if tokenizer is not None and self.features.tokenizer is None:
+            self.features.use_tokenizer(tokenizer)
 
     def fit(self, train: pd.DataFrame, context: FitContext) -> None:
         if self.params.tokenizer is not None:
