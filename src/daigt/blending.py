@@ -129,7 +129,7 @@ def blend(
     check_pick(cfg.pick, cfg.pick_fallback, [*models, RANK_MEAN, STACKER])
     stage(f"style features and the nested stacker over {len(models)} models, {len(train)} essays")
     recipe = project.config.stacker_attack
-    attacked_texts = attacked(train, recipe, project.folds_path.parent)["text"] if recipe else None
+    attacked_texts = attacked(train, recipe, project.cache_dir)["text"] if recipe else None
     candidates = build_candidates(models, train, scored, cfg.features, cfg.stacker, attacked_texts=attacked_texts)
     stage("picking, validating the submission, writing the report, plots and ensemble/")
     generalization, why_not = read_generalization(repo_path(cfg.generalization), cfg, models, train, project.artifacts)

@@ -163,10 +163,10 @@ def run_model(
         return lines
     hardening = trainer.hardening
     clean = hardening.clean(train)
-    cache = project.folds_path.parent  # every worker attacks the same essays: once per run, kept beside the folds
-    under_attack = hardening.clean(attacked(train, cfg.attack, cache)) if cfg.attack else None
+    # every worker attacks the same essays: once per run, cached
+    under_attack = hardening.clean(attacked(train, cfg.attack, project.cache_dir)) if cfg.attack else None
     stacker_recipe = trainer.stacker_attack  # as in fold training: the stacker also learns from attacked OOF rows
-    for_stacker = hardening.clean(attacked(train, stacker_recipe, cache)) if stacker_recipe else None
+    for_stacker = hardening.clean(attacked(train, stacker_recipe, project.cache_dir)) if stacker_recipe else None
     copies = hardening.copies(clean, progress=False)
     model = get_family(model_config.family)(model_config.params, model_config.seed)
     if cfg.transductive:  # every essay is a training or a test essay of every split: prepare once
@@ -240,10 +240,9 @@ def evaluate(
         model_keys[model_name] = trainer.config_key()
     rows = []
     style = StyleMemo(blend.features.meta, blend.features.stylometry)  # each essay's style computed once
-    cache = project.folds_path.parent
-    under_attack = attacked(train, cfg.attack, cache) if cfg.attack else None
+    under_attack = attacked(train, cfg.attack, project.cache_dir) if cfg.attack else None
     stacker_recipe = project.config.stacker_attack
-    for_stacker = attacked(train, stacker_recipe, cache) if stacker_recipe else None
+    for_stacker = attacked(train, stacker_recipe, project.cache_dir) if stacker_recipe else None
     roles = ["eval", ATTACKED] if cfg.attack else ["eval"]
     bar = tqdm(splits, desc="stacker per split", unit="split", disable=not progress, file=sys.stderr)
     for split in bar:

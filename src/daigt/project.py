@@ -106,6 +106,11 @@ class Project:
         return repo_path(self.folds.path)
 
     @property
+    def cache_dir(self) -> Path:
+        """Where run caches keyed by their inputs live (duplicate clusters, attacked texts): beside the folds."""
+        return self.folds_path.parent
+
+    @property
     def columns(self) -> dict[str, str]:
         return dict(self.config.columns)
 
@@ -129,7 +134,7 @@ class Project:
             raise DaigtError(f"no training data at {missing[0]}: {PLACE_DATA.format(flag='train')}")
         frame = load_training_files(self.train_paths, self.columns)
         check_class_counts(frame, self.folds.n_folds, self.train_path)
-        cache_dir = self.folds_path.parent
+        cache_dir = self.cache_dir
         cached = set(cache_dir.glob(DEDUP_CACHE_GLOB))
         try:
             frame, report = deduplicate(frame, self.dedup, cache_dir=cache_dir)

@@ -157,8 +157,8 @@ class FoldTrainer:
         family_cls = get_family(self.model_config.family)
         model = family_cls(self.model_config.params, self.seed)
         hardening = self.hardening
-        cache = self.project.folds_path.parent
-        under_attack = hardening.clean(attacked(train, self.stacker_attack, cache)) if self.stacker_attack else None
+        recipe = self.stacker_attack
+        under_attack = hardening.clean(attacked(train, recipe, self.project.cache_dir)) if recipe else None
         train, test, holdout = hardening.clean(train), hardening.clean(test), hardening.clean(holdout)
         copies = hardening.copies(train, progress=self.progress and distributed.is_main())
         corpus = pd.concat([train, copies, test], ignore_index=True).assign(scored_only=False)
