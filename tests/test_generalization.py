@@ -23,7 +23,8 @@ import evaluate
 import train_fold
 from daigt.config import PseudoSpec
 from daigt.families import FitContext, get_family
-from daigt.families.tfidf import TfidfFamily, TokenizerSpec, train_bpe
+from daigt.families.bpe import TokenizerSpec, train_bpe
+from daigt.families.tfidf import TfidfFamily
 from daigt.folds import HoldoutConfig, load_or_create_holdout
 from daigt.generalization import EvaluateConfig, ProtocolSpec, make_splits
 from daigt.train import PSEUDO_ID, fit_and_score

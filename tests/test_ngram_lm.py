@@ -134,3 +134,76 @@ def test_fold_predictor_tokenizes_once_and_equals_each_fold_alone(labeled: pd.Da
     monkeypatch.setattr(NgramLM, "tokenize", lambda self, t, _f=NgramLM.tokenize: calls.append(1) or _f(self, t))
     np.testing.assert_allclose(NgramLM.fold_predictor(folds)(new), alone, rtol=0, atol=1e-12)
     assert len(calls) == 1
+
+
+BPE = {"kind": "bpe", "fit_on": "train+test", "vocab_size": 300, "min_frequency": 1, "lowercase": True}
+
+
+def test_bpe_tokens_come_from_a_tokenizer_learnt_on_the_run_but_not_its_holdout(
+    labeled: pd.DataFrame, tmp_path: Path
+) -> None:
+    """With ``tokenizer:``, the LM reads the sub-words of a tokenizer trained on the prepared essays (the locked
+    holdout excluded), exactly as ``tokenizers`` itself tokenizes them; saved and loaded, it scores the same."""
+    from daigt.families.bpe import TokenizerSpec, train_bpe
+
+    model = family(order=3, tokenizer=BPE)
+    fitted, holdout = labeled.head(100), labeled.tail(20)
+    model.prepare(pd.concat([fitted.assign(scored_only=False), holdout.assign(scored_only=True)]))
+    direct = train_bpe(list(dict.fromkeys(fitted["text"])), TokenizerSpec(**BPE))
+    assert model.bpe.get_vocab() == direct.get_vocab()
+    tokenized = model.tokenize(labeled["text"].tolist())
+    for ids, text in zip(tokenized.ids, labeled["text"], strict=True):
+        assert [tokenized.tokens[i] for i in ids] == direct.encode(text).tokens
+    model.fit(fitted, FitContext())
+    assert set(model.vocab) - {"\x02"} <= set(direct.get_vocab())
+    preds = model.predict(holdout)
+    assert auc(holdout["label"].to_numpy(), preds) > 0.9
+    model.save(tmp_path)
+    loaded = type(model).load(tmp_path)
+    np.testing.assert_allclose(loaded.predict(holdout), preds, rtol=0, atol=1e-12)
+
+
+def test_bpe_folds_share_one_tokenization_and_unprepared_fits_learn_their_own(labeled: pd.DataFrame) -> None:
+    prepared = family(order=2, tokenizer=BPE)
+    prepared.prepare(labeled)
+    folds = []
+    for k in range(2):
+        model = family(order=2, tokenizer=BPE)
+        model.prepare(labeled)
+        model.fit(labeled[labeled.index % 2 != k], FitContext())
+        folds.append(model)
+    new = make_essays(20, seed=11)
+    alone = np.mean([m.predict(new) for m in folds], axis=0)
+    np.testing.assert_allclose(type(folds[0]).fold_predictor(folds)(new), alone, rtol=0, atol=1e-12)
+    assert folds[0]._tokenization() == folds[1]._tokenization() != family(order=2)._tokenization()
+    unprepared = family(order=2, tokenizer=BPE)  # no prepare: a tokenizer of the fit's essays and the test's
+    unprepared.fit(labeled.head(60), FitContext(unlabeled=labeled.tail(10)[["id", "text"]]))
+    assert unprepared.bpe.get_vocab() != prepared.bpe.get_vocab()
+
+
+@pytest.mark.parametrize(
+    ("tokenizer", "message"),
+    [({**BPE, "fit_on": "test"}, "fit_on: train\\+test"), ({**BPE, "lowercase": False}, "tokenizer.lowercase")],
+)
+def test_a_tokenizer_the_lm_cannot_use_is_a_clear_error(tokenizer: dict, message: str) -> None:
+    from daigt.errors import DaigtError
+
+    with pytest.raises(DaigtError, match=message):
+        family(tokenizer=tokenizer)
+
+
+@pytest.mark.parametrize("unknown_words", ["merge", "drop"])
+def test_words_outside_the_english_list_are_merged_or_dropped(labeled: pd.DataFrame, unknown_words: str) -> None:
+    from daigt.families.ngram_lm import UNKNOWN_WORD
+
+    model = family(unknown_words=unknown_words)
+    texts = ["Teh students dont like it, becuase 42 cars.", "", "qwzx"]
+    tokenized = model.tokenize(texts)
+    got = [[tokenized.tokens[i] for i in ids] for ids in tokenized.ids]
+    if unknown_words == "merge":
+        first = [UNKNOWN_WORD, "students", UNKNOWN_WORD, "like", "it", ",", UNKNOWN_WORD, "42", "cars", "."]
+        assert got == [first, [], [UNKNOWN_WORD]]
+    else:
+        assert got == [["students", "like", "it", ",", "42", "cars", "."], [], []]
+    model.fit(labeled, FitContext())
+    assert model.predict(pd.DataFrame({"text": texts})).shape == (3,)

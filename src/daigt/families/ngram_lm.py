@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import joblib
 import numpy as np
@@ -30,6 +30,7 @@ from sklearn.preprocessing import StandardScaler
 
 from daigt.errors import DaigtError
 from daigt.families.base import FitContext, ModelFamily, expand_soft_labels
+from daigt.families.bpe import TOKENIZER_FILE, TokenizerSpec, bpe_ids, token_table, train_bpe
 from daigt.schema import Invalid, keys_from, to_dict
 
 
@@ -37,7 +38,10 @@ from daigt.schema import Invalid, keys_from, to_dict
 class NgramLMParams:
     order: int = 2  # n of the n-gram LM (1: unigram)
     lowercase: bool = True
-    token_pattern: str = r"\w+|[^\w\s]"  # words and single punctuation marks
+    token_pattern: str = r"\w+|[^\w\s]"  # words and single punctuation marks (without a tokenizer)
+    tokenizer: TokenizerSpec | None = None  # BPE sub-words learnt from the run's essays instead of token_pattern
+    # words not in an English word list (misspellings, slang): keep them | merge them into one token | drop them
+    unknown_words: Literal["keep", "merge", "drop"] = "keep"
     add_k: float = 0.1  # additive smoothing of the unigram level
     backoff_k: float = 5.0  # a context seen c times trusts its own counts with weight c / (c + backoff_k)
     quantiles: list[float] = field(default_factory=lambda: [0.1, 0.9])  # of the per-token ratio, as features
@@ -54,11 +58,19 @@ class NgramLMParams:
             raise Invalid("quantiles lie in [0, 1]", "quantiles")
         if self.add_k <= 0 or self.backoff_k <= 0:
             raise Invalid("add_k and backoff_k must be > 0")
+        if self.tokenizer is not None:
+            if self.tokenizer.fit_on != "train+test":
+                raise Invalid("ngram_lm learns its tokenizer with the run: fit_on: train+test", "tokenizer")
+            if self.unknown_words != "keep":
+                raise Invalid("unknown_words reads regex words: keep it 'keep' with a tokenizer", "unknown_words")
+            if self.tokenizer.lowercase != self.lowercase:
+                raise Invalid("the tokenizer does the lowercasing: set tokenizer.lowercase equal to lowercase")
 
 
 TOKENIZE_CHUNK = 1000  # essays whose token strings are alive at once while they become ids
 STATS_FILE, CLASSIFIER_FILE, VOCAB_FILE, CONFIG_FILE = "counts.npz", "classifier.joblib", "vocab.json", "lm.json"
 BOS = "\x02"  # pads the context at the start of an essay; never produced by the tokenizer
+UNKNOWN_WORD = "\x03"  # stands for every word outside the English word list (unknown_words: merge)
 
 
 @dataclass
@@ -99,6 +111,7 @@ class NgramLMFamily(ModelFamily):
         self.vocab: dict[str, int] = {}
         self.counts: dict[str, np.ndarray] = {}  # per table: sorted keys and per-class counts (see _count)
         self.classifier: Pipeline | None = None
+        self.bpe: Any = None  # a tokenizers.Tokenizer when params.tokenizer is set: trained in prepare or fit
         self._run_table: dict[str, int] = {}  # filled by prepare, never saved
         self._run_ids: dict[str, np.ndarray] = {}
         self._index: dict[str, pd.Index] = {}  # per table, its keys as a hash index: built at the first lookup
@@ -112,21 +125,50 @@ class NgramLMFamily(ModelFamily):
         (the regex and a dict lookup per token were most of a fold's encoding; id arrays take ~1/15 of the
         memory of lists of token strings)."""
         texts = list(dict.fromkeys(corpus["text"]))
-        self._run_table = {}
+        if self.params.tokenizer is not None:  # label-free, but never on the locked holdout (scored_only)
+            fittable = corpus[~corpus["scored_only"]] if "scored_only" in corpus else corpus
+            self._use_tokenizer(train_bpe(list(dict.fromkeys(fittable["text"])), self.params.tokenizer))
+        else:
+            self._run_table = {}
         self._run_ids = dict(zip(texts, self._token_ids(texts, self._run_table), strict=True))
+
+    def _use_tokenizer(self, tokenizer: Any) -> None:
+        """Read BPE tokens from now on: the run's token table is the tokenizer's, so its ids are used as they are."""
+        self.bpe = tokenizer
+        self._run_table = {token: i for i, token in enumerate(token_table(tokenizer))}
+        self._run_ids = {}
 
     def _token_ids(self, texts: Sequence[str], table: dict[str, int]) -> list[np.ndarray]:
         """Each text's tokens as int32 ids into ``table``, which grows by the tokens it lacks. A chunk of essays
-        at a time, its tokens become ids by one hash factorisation (C), not a dict lookup per token."""
+        at a time, its tokens become ids by one hash factorisation (C), not a dict lookup per token. With a
+        tokenizer, ``table`` is its token table and already complete."""
+        if self.bpe is not None:
+            return bpe_ids(self.bpe, texts)
         ids: list[np.ndarray] = []
         for start in range(0, len(texts), TOKENIZE_CHUNK):
             chunk = [self._split(t) for t in texts[start : start + TOKENIZE_CHUNK]]
             lengths = np.fromiter(map(len, chunk), np.int64, len(chunk))
             flat = np.fromiter(itertools.chain.from_iterable(chunk), object, int(lengths.sum()))
             codes, distinct = pd.factorize(flat)
+            if self.params.unknown_words != "keep":
+                codes, distinct, lengths = self._unknown_words(codes, distinct, lengths)
             known = np.fromiter((table.setdefault(t, len(table)) for t in distinct), np.int32, len(distinct))
             ids.extend(np.split(known[codes], np.cumsum(lengths)[:-1]))
         return ids
+
+    def _unknown_words(
+        self, codes: np.ndarray, distinct: np.ndarray, lengths: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Words outside pyspellchecker's English list become ``UNKNOWN_WORD`` (merge) or are removed (drop)."""
+        from daigt.stylometry import word_log_frequency
+
+        english = word_log_frequency()[0]
+        unknown = np.fromiter((t.isalpha() and t.lower() not in english for t in distinct), bool, len(distinct))
+        if self.params.unknown_words == "merge":
+            return codes, np.where(unknown, UNKNOWN_WORD, distinct).astype(object), lengths
+        kept = ~unknown[codes]
+        doc = np.repeat(np.arange(len(lengths)), lengths)
+        return codes[kept], distinct, np.bincount(doc[kept], minlength=len(lengths))
 
     def tokenize(self, texts: Sequence[str]) -> Tokenized:
         """``texts`` as ids: prepared essays from the run's table, others into ids added after it for this call."""
@@ -253,6 +295,9 @@ class NgramLMFamily(ModelFamily):
 
     # -- the ModelFamily interface ------------------------------------------------------------------------
     def fit(self, train: pd.DataFrame, context: FitContext) -> None:
+        if self.params.tokenizer is not None and self.bpe is None:  # not prepared: the essays at hand
+            test = [] if context.unlabeled is None else context.unlabeled["text"].tolist()
+            self._use_tokenizer(train_bpe(list(dict.fromkeys(train["text"].tolist() + test)), self.params.tokenizer))
         enc = self.encode(self.tokenize(train["text"].tolist()), grow=True)
         label = train["label"].to_numpy(dtype=float)
         class_weight = np.stack([1 - label, label])  # an essay counts toward each class by its soft label
@@ -277,7 +322,7 @@ class NgramLMFamily(ModelFamily):
         """The folds share the tokenizer: an essay is split into tokens once, and each fold maps the batch's
         distinct tokens to its own vocabulary."""
         folds = [m for m in models if isinstance(m, NgramLMFamily)]
-        if len(folds) != len(models) or len({(m.params.token_pattern, m.params.lowercase) for m in folds}) != 1:
+        if len(folds) != len(models) or len({m._tokenization() for m in folds}) != 1:
             return super().fold_predictor(models)
 
         def predict(frame: pd.DataFrame) -> np.ndarray:
@@ -286,7 +331,15 @@ class NgramLMFamily(ModelFamily):
 
         return predict
 
+    def _tokenization(self) -> tuple[str, ...]:
+        """What decides an essay's tokens: equal for two models means they tokenize every text alike."""
+        if self.bpe is not None:
+            return ("bpe", self.bpe.to_str())
+        return ("regex", self.params.token_pattern, str(self.params.lowercase), self.params.unknown_words)
+
     def save(self, directory: Path) -> None:
+        if self.bpe is not None:
+            self.bpe.save(str(directory / TOKENIZER_FILE))
         np.savez(directory / STATS_FILE, **self.counts)
         (directory / VOCAB_FILE).write_text(json.dumps(list(self.vocab)), encoding="utf-8")
         spec = {"params": to_dict(self.params), "seed": self.seed}
@@ -301,4 +354,8 @@ class NgramLMFamily(ModelFamily):
         with np.load(directory / STATS_FILE) as arrays:
             model.counts = {name: arrays[name] for name in arrays.files}
         model.classifier = joblib.load(directory / CLASSIFIER_FILE)
+        if model.params.tokenizer is not None:
+            from tokenizers import Tokenizer
+
+            model._use_tokenizer(Tokenizer.from_file(str(directory / TOKENIZER_FILE)))
         return model

@@ -25,6 +25,7 @@ from sklearn.naive_bayes import ComplementNB, MultinomialNB
 from daigt.config import frame_fingerprint
 from daigt.errors import DaigtError
 from daigt.families.base import FitContext, ModelFamily, expand_soft_labels
+from daigt.families.bpe import TokenizerSpec, bpe_ids, token_table, train_bpe
 from daigt.families.ngram_counts import code_strings, count_ngrams, count_token_ngrams
 from daigt.schema import Invalid, keys_from, unknown_key_message
 
@@ -36,7 +37,6 @@ CLASSIFIERS: dict[str, type] = {
 }
 # Vocabulary pruning is per fold; everything else decides which n-grams exist and is shared.
 PRUNING_KEYS = ("min_df", "max_df", "max_features")
-ENCODE_BATCH = 1024  # texts per tokenizers.encode_batch call: parallel inside a batch, bounded memory across
 MODEL_FILE = "tfidf.joblib"
 LETTERS = re.compile(r"[A-Za-z]+")
 FUNCTION_WORDS = frozenset(ENGLISH_STOP_WORDS) | {"i"}
@@ -51,38 +51,6 @@ def function_word_view(text: str) -> str:
 
 
 TEXT_VIEWS: dict[str, Callable[[str], str] | None] = {"raw": None, "function_words": function_word_view}
-
-
-def train_bpe(texts: Sequence[str], spec: TokenizerSpec) -> Any:
-    """A byte-level BPE tokenizer (Hugging Face ``tokenizers``) trained on ``texts``: NFC (+ lowercase), bytes."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
-
-    tokenizer = Tokenizer(models.BPE(unk_token="[UNK]"))
-    steps = [normalizers.NFC(), *([normalizers.Lowercase()] if spec.lowercase else [])]
-    tokenizer.normalizer = normalizers.Sequence(steps)
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=spec.vocab_size, min_frequency=spec.min_frequency, special_tokens=["[UNK]"], show_progress=False
-    )
-    tokenizer.train_from_iterator(list(texts), trainer=trainer)
-    return tokenizer
-
-
-def bpe_ids(tokenizer: Any, texts: Sequence[str]) -> list[np.ndarray]:
-    """Each text's BPE token ids, ``ENCODE_BATCH`` texts per call: an ``Encoding`` keeps ids, offsets, masks
-    and token strings per token, so the whole corpus's at once (10^5 essays at scale) would hold gigabytes."""
-    texts = list(texts)
-    encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)  # fast: no offsets (tokenizers>=0.21)
-    return [
-        np.array(encoding.ids, dtype=np.int32)
-        for start in range(0, len(texts), ENCODE_BATCH)
-        for encoding in encode(texts[start : start + ENCODE_BATCH])
-    ]
-
-
-def token_table(tokenizer: Any) -> np.ndarray:
-    """The tokenizer's token strings, indexed by id."""
-    return np.array([tokenizer.id_to_token(i) for i in range(tokenizer.get_vocab_size())], dtype=object)
 
 
 def lookup(terms: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -109,20 +77,6 @@ class ClassifierSpec:
     kind: str | None = None  # a key of CLASSIFIERS; default: the entry's own name
     weight: float = 1.0
     params: dict[str, Any] = field(default_factory=dict)  # the classifier's keyword arguments
-
-
-@dataclass
-class TokenizerSpec:
-    """``tokenizer:``: a byte-level BPE tokenizer trained on the run's own essays; the vectorizer then counts
-    n-grams of its tokens (the public DAIGT notebooks' strongest trick: fitted on the test essays, sub-word
-    units follow whatever the unseen generators and their typos look like)."""
-
-    kind: Literal["bpe"] = "bpe"
-    # label-free, once per run: test = the test essays; train+test = every training essay (all folds) and test
-    fit_on: Literal["test", "train+test"] = "train+test"
-    vocab_size: int = 30522
-    min_frequency: int = 2
-    lowercase: bool = False
 
 
 BPE_TOKEN_PATTERN = r"(?u)\S+"  # BPE tokens are joined by spaces and never contain one (byte-level alphabet)
