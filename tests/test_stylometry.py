@@ -10,7 +10,7 @@ import pytest
 from conftest import make_essays
 
 from daigt.errors import DaigtError
-from daigt.stylometry import GROUPS, StyleConfig, previous_occurrence, style_features, word_ids
+from daigt.stylometry import GROUPS, EssayWords, StyleConfig, previous_occurrence, style_features
 
 
 def brute_force(words: list[str], window: int) -> dict[str, float]:
@@ -46,8 +46,10 @@ def test_batch_statistics_equal_their_per_essay_definitions(window: int) -> None
 
 
 def test_previous_occurrence_points_at_the_last_equal_word() -> None:
-    assert previous_occurrence(word_ids(["a", "b", "a", "c", "a", "b"])).tolist() == [-1, -1, 0, -1, 2, 1]
-    assert previous_occurrence(word_ids([])).tolist() == []
+    assert previous_occurrence(np.array([0, 1, 0, 2, 0, 1])).tolist() == [-1, -1, 0, -1, 2, 1]
+    assert previous_occurrence(np.zeros(0, np.int64)).tolist() == []
+    words = EssayWords.of(["a b a", "", "b a B"])  # positions within each essay, never across essays
+    assert words.previous.tolist() == [-1, -1, 0, -1, -1, 0] and words.position.tolist() == [0, 1, 2, 0, 1, 2]
 
 
 def test_repetition_and_diversity_on_hand_made_text() -> None:

@@ -23,12 +23,10 @@ from __future__ import annotations
 import os
 import re
 import zlib
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache, partial
-from itertools import pairwise
-from typing import Any
+from itertools import chain, pairwise
 
 import numpy as np
 import pandas as pd
@@ -66,7 +64,6 @@ class StyleConfig:
 WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 SENTENCE_END = re.compile(r"[.!?]+")
 SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
-Words = Sequence[Sequence[str]]  # each essay's lowercased words
 
 
 @cache
@@ -80,7 +77,60 @@ def word_log_frequency() -> tuple[dict[str, float], float]:
     return table, float(np.log(1 / total))
 
 
-def surface(texts: pd.Series, _words: Words, _cfg: StyleConfig) -> pd.DataFrame:
+def first_appearances(codes: np.ndarray) -> np.ndarray:
+    """True where a factorised code appears for the first time (factorisation numbers codes by first appearance,
+    so that is where the code exceeds every code before it)."""
+    running = np.maximum.accumulate(codes) if len(codes) else codes
+    return codes == np.concatenate([[-1], running[:-1]]) + 1
+
+
+def lowercase_words(text: str) -> list[str]:
+    """The text's words, lowercased (an ASCII text is lowercased whole first: the same words, 2x faster)."""
+    if text.isascii():
+        return WORD.findall(text.lower())
+    return [w.lower() for w in WORD.findall(text)]  # lowercasing first could turn e.g. the Kelvin sign into "k"
+
+
+@dataclass
+class EssayWords:
+    """Every essay's lowercased words, flattened into arrays: the groups compute each statistic for all essays at
+    once in numpy (a loop per essay in Python was most of the blend's time at 45k essays)."""
+
+    vocabulary: np.ndarray  # the distinct words
+    ids: np.ndarray  # (words,) every word, essay after essay, as its index in ``vocabulary``
+    essay: np.ndarray  # (words,) its essay
+    position: np.ndarray  # (words,) its index within the essay
+    keys: np.ndarray  # (words,) the word within its essay: equal words of one essay, equal keys
+    previous: np.ndarray  # (words,) position of the same word's previous occurrence in the essay, -1 if none
+    chars: np.ndarray  # (words,) its length in characters
+    lengths: np.ndarray  # (essays,) words per essay
+
+    @classmethod
+    def of(cls, texts: Sequence[str]) -> EssayWords:
+        lists = [lowercase_words(t) for t in texts]
+        lengths = np.fromiter(map(len, lists), np.int64, len(lists))
+        flat = np.fromiter(chain.from_iterable(lists), object, int(lengths.sum()))
+        essay = np.repeat(np.arange(len(lists)), lengths)
+        start = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        ids, vocabulary = pd.factorize(flat) if len(flat) else (np.zeros(0, np.int64), np.zeros(0, object))
+        ids = ids.astype(np.int64)
+        keys = pd.factorize(essay * (len(vocabulary) + 1) + ids)[0].astype(np.int64)
+        before = previous_occurrence(keys)
+        previous = np.where(before >= 0, before - start, -1)
+        chars = np.fromiter(map(len, vocabulary), np.int64, len(vocabulary))[ids]
+        return cls(vocabulary, ids, essay, np.arange(len(flat)) - start, keys, previous, chars, lengths)
+
+    def per_essay(self, values: np.ndarray) -> np.ndarray:
+        """Sum of ``values`` (one per word) over each essay's words."""
+        return np.bincount(self.essay, values.astype(float), minlength=len(self.lengths))
+
+    @property
+    def n(self) -> np.ndarray:
+        """Words per essay, at least 1 (the denominator of every per-word rate)."""
+        return np.maximum(self.lengths, 1).astype(float)
+
+
+def surface(texts: pd.Series, _words: EssayWords, _cfg: StyleConfig) -> pd.DataFrame:
     n_chars = texts.str.len().clip(lower=1)
     n_words = texts.str.split().str.len().clip(lower=1)
     n_sentences = texts.str.count(SENTENCE_END.pattern).clip(lower=1)
@@ -101,45 +151,29 @@ def surface(texts: pd.Series, _words: Words, _cfg: StyleConfig) -> pd.DataFrame:
     )
 
 
-def lexicon(_texts: pd.Series, essays: Words, cfg: StyleConfig) -> pd.DataFrame:
-    """All essays' words in one flat frame, looked up in the frequency table once (hash lookups in C)."""
+def lexicon(_texts: pd.Series, words: EssayWords, cfg: StyleConfig) -> pd.DataFrame:
+    """Each distinct word looked up in the frequency table once; per-essay sums by bincount."""
     table, unseen = word_log_frequency()
-    n_essays = len(essays)
-    flat = pd.DataFrame(
+    known = np.array([table.get(w, np.nan) for w in words.vocabulary], dtype=float)[words.ids]
+    unknown = np.isnan(known)
+    logf = np.where(unknown, unseen, known)
+    mean = words.per_essay(logf) / words.n
+    spread = np.sqrt(words.per_essay((logf - mean[words.essay]) ** 2) / words.n)
+    rare = pd.Series(logf).groupby(words.essay).quantile(cfg.rare_quantile)
+    empty = words.lengths == 0
+    return pd.DataFrame(
         {
-            "essay": np.repeat(np.arange(n_essays), [len(w) for w in essays]),
-            "word": pd.Series([w for words in essays for w in words], dtype=object),
+            "lex_unknown_rate": words.per_essay(unknown) / words.n,
+            "lex_unknown_types": words.per_essay(unknown & (words.previous < 0)) / words.n,
+            "lex_logfreq_mean": np.where(empty, unseen, mean),
+            "lex_logfreq_std": spread,
+            "lex_logfreq_rare": rare.reindex(range(len(words.lengths)), fill_value=unseen).to_numpy(),
         }
     )
-    logf = flat["word"].map(table)
-    flat["unknown"] = logf.isna()
-    flat["logf"] = logf.fillna(unseen).astype(float)
-    by_essay = flat.groupby("essay")
-    n_words = by_essay.size().reindex(range(n_essays), fill_value=0).clip(lower=1)
-    unknown_types = flat[flat["unknown"]].groupby("essay")["word"].nunique()
-    out = pd.DataFrame(
-        {
-            "lex_unknown_rate": by_essay["unknown"].sum() / n_words,
-            "lex_unknown_types": unknown_types.reindex(range(n_essays), fill_value=0) / n_words,
-            "lex_logfreq_mean": by_essay["logf"].mean(),
-            "lex_logfreq_std": by_essay["logf"].std(ddof=0),
-            "lex_logfreq_rare": by_essay["logf"].quantile(cfg.rare_quantile),
-        },
-        index=range(n_essays),
-    )
-    empty = {"lex_unknown_rate": 0.0, "lex_unknown_types": 0.0, "lex_logfreq_std": 0.0}
-    return out.fillna({**empty, "lex_logfreq_mean": unseen, "lex_logfreq_rare": unseen})  # essays with no words
-
-
-def word_ids(words: Sequence[str]) -> np.ndarray:
-    """The essay's words as small integers (equal words, equal ids)."""
-    if not len(words):
-        return np.zeros(0, dtype=np.int64)
-    return np.unique(np.asarray(words), return_inverse=True)[1].astype(np.int64).ravel()
 
 
 def previous_occurrence(ids: np.ndarray) -> np.ndarray:
-    """For each position, the index of the same word's previous occurrence (-1 if none)."""
+    """For each position, the index of the same id's previous occurrence (-1 if none)."""
     order = np.argsort(ids, kind="stable")  # positions grouped by word, in text order within a word
     out = np.full(len(ids), -1, dtype=np.int64)
     same = ids[order[1:]] == ids[order[:-1]]
@@ -147,71 +181,73 @@ def previous_occurrence(ids: np.ndarray) -> np.ndarray:
     return out
 
 
-def moving_ttr(previous: np.ndarray, window: int) -> float:
-    """Mean distinct-word share over every ``window``-word window, in O(n): position j is new within window
-    start i exactly when its previous occurrence lies before i, so it counts for starts max(prev, j-w)+1..j."""
-    n = len(previous)
-    if n <= window:
-        return len(np.flatnonzero(previous < 0)) / max(n, 1)
-    j = np.arange(n)
-    first = np.maximum(previous, j - window) + 1
-    last = np.minimum(j, n - window)
-    return float(np.clip(last - first + 1, 0, None).sum() / ((n - window + 1) * window))
+def moving_ttr(words: EssayWords, window: int) -> np.ndarray:
+    """Mean distinct-word share over every ``window``-word window of each essay, in O(n): word j is new within
+    the window starting at i exactly when its previous occurrence lies before i, so it counts for the starts
+    max(prev, j - window) + 1 .. j. Essays of at most ``window`` words: their type-token ratio."""
+    n = words.lengths[words.essay]
+    first = np.maximum(words.previous, words.position - window) + 1
+    last = np.minimum(words.position, n - window)
+    windows = words.per_essay(np.clip(last - first + 1, 0, None))
+    short = words.lengths <= window
+    distinct = words.per_essay(words.previous < 0)
+    spans = np.maximum(words.lengths - window + 1, 1) * window
+    return np.where(short, distinct / words.n, windows / spans)
 
 
-def diversity(_texts: pd.Series, essays: Words, cfg: StyleConfig) -> pd.DataFrame:
-    rows = []
-    for words in essays:
-        n = max(len(words), 1)
-        counts = Counter(words)
-        previous = previous_occurrence(word_ids(words))
-        lengths = np.fromiter(map(len, words), dtype=float, count=len(words))
-        rows.append(
-            (
-                len(counts) / n,
-                sum(1 for c in counts.values() if c == 1) / n,
-                moving_ttr(previous, cfg.mattr_window),
-                lengths.std() if len(lengths) else 0.0,
-            )
-        )
-    return pd.DataFrame(rows, columns=["div_ttr", "div_hapax", "div_mattr", "div_word_len_std"])
+def diversity(_texts: pd.Series, words: EssayWords, cfg: StyleConfig) -> pd.DataFrame:
+    distinct = words.per_essay(words.previous < 0)
+    once = np.bincount(words.keys)[words.keys] == 1
+    mean = words.per_essay(words.chars) / words.n
+    spread = np.sqrt(words.per_essay((words.chars - mean[words.essay]) ** 2) / words.n)
+    return pd.DataFrame(
+        {
+            "div_ttr": distinct / words.n,
+            "div_hapax": words.per_essay(once) / words.n,
+            "div_mattr": moving_ttr(words, cfg.mattr_window),
+            "div_word_len_std": spread,
+        }
+    )
 
 
-def repeated_share(ids: np.ndarray, n: int) -> float:
-    """Share of the essay's word n-grams that repeat an earlier one; ``ids`` are its words as small integers."""
-    if len(ids) < n:
-        return 0.0
-    base = int(ids.max()) + 1  # an essay has at most a few thousand distinct words: 4-gram codes fit in int64
-    codes = np.zeros(len(ids) - n + 1, dtype=np.int64)
-    for i in range(n):
-        codes = codes * base + ids[i : len(ids) - n + 1 + i]
-    return 1 - len(np.unique(codes)) / len(codes)
+def repeated_shares(words: EssayWords, orders: Sequence[int]) -> dict[int, np.ndarray]:
+    """Per order n, each essay's share of word n-grams that repeat an earlier one of the essay (0 for essays
+    shorter than n). The n-gram starting at word i is coded by factorising (code of its (n-1)-gram, next word)
+    pairs, starting from the word's key within its essay: codes are per essay and stay below the word count."""
+    shares, code = {}, words.keys
+    width = len(words.vocabulary) + 1
+    for n in range(2, max(orders, default=1) + 1):
+        code = pd.factorize(code[:-1] * width + words.ids[n - 1 :])[0].astype(np.int64) if len(code) > 1 else code[:0]
+        start = np.arange(len(code))
+        # n-grams running into the next essay are left out; they start after every whole n-gram of the essay,
+        # so a code they share is counted at its earlier, whole occurrence
+        whole = words.position[start] <= words.lengths[words.essay[start]] - n
+        distinct = np.bincount(words.essay[start][whole & first_appearances(code)], minlength=len(words.lengths))
+        grams = np.maximum(words.lengths - n + 1, 0)
+        if n in orders:
+            shares[n] = np.where(grams > 0, 1 - distinct / np.maximum(grams, 1), 0.0)
+    return shares
 
 
-def repetition(texts: pd.Series, essays: Words, cfg: StyleConfig) -> pd.DataFrame:
-    rows = []
-    for text, words in zip(texts, essays, strict=True):
-        ids = word_ids(words)
-        previous = previous_occurrence(ids)
-        gap = np.arange(len(words)) - previous
-        content = np.fromiter(map(len, words), dtype=np.int64, count=len(words)) >= cfg.content_min_chars
-        local = content & (previous >= 0) & (gap <= cfg.repeat_window)
-        sentences = [s.strip() for s in SENTENCE_SPLIT.split(text) if s.strip()]
-        raw = text.encode("utf-8")
-        rows.append(
-            (
-                repeated_share(ids, 2),
-                repeated_share(ids, 3),
-                repeated_share(ids, 4),
-                local.sum() / max(len(words), 1),
-                1 - len(set(sentences)) / max(len(sentences), 1),
-                len(zlib.compress(raw, 9)) / max(len(raw), 1),
-            )
-        )
-    return pd.DataFrame(rows, columns=["rep_2gram", "rep_3gram", "rep_4gram", "rep_local", "rep_sentence", "rep_zlib"])
+def repetition(texts: pd.Series, words: EssayWords, cfg: StyleConfig) -> pd.DataFrame:
+    shares = repeated_shares(words, (2, 3, 4))
+    gap = words.position - words.previous
+    local = (words.chars >= cfg.content_min_chars) & (words.previous >= 0) & (gap <= cfg.repeat_window)
+    sentences = [[s.strip() for s in SENTENCE_SPLIT.split(text) if s.strip()] for text in texts]
+    raw = [text.encode("utf-8") for text in texts]
+    return pd.DataFrame(
+        {
+            "rep_2gram": shares[2],
+            "rep_3gram": shares[3],
+            "rep_4gram": shares[4],
+            "rep_local": words.per_essay(local) / words.n,
+            "rep_sentence": [1 - len(set(s)) / max(len(s), 1) for s in sentences],
+            "rep_zlib": [len(zlib.compress(r, 9)) / max(len(r), 1) for r in raw],
+        }
+    )
 
 
-def rhythm(texts: pd.Series, _words: Words, _cfg: StyleConfig) -> pd.DataFrame:
+def rhythm(texts: pd.Series, _words: EssayWords, _cfg: StyleConfig) -> pd.DataFrame:
     rows = []
     for text in texts:
         lengths = np.array([len(s.split()) for s in SENTENCE_END.split(text) if s.strip()], dtype=float)
@@ -222,28 +258,22 @@ def rhythm(texts: pd.Series, _words: Words, _cfg: StyleConfig) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["rhy_sentence_mean", "rhy_sentence_std", "rhy_sentence_cv"])
 
 
-def _per_word(words: Words) -> pd.Series:
-    return pd.Series([max(len(w), 1) for w in words], dtype=float)
-
-
-def typography(texts: pd.Series, words: Words, _cfg: StyleConfig) -> pd.DataFrame:
-    n_words = _per_word(words)
+def typography(texts: pd.Series, words: EssayWords, _cfg: StyleConfig) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "typ_no_space_after_punct": texts.str.count(r"[a-z][.,][A-Za-z]") / n_words,
-            "typ_double_space": texts.str.count("  ") / n_words,
+            "typ_no_space_after_punct": texts.str.count(r"[a-z][.,][A-Za-z]") / words.n,
+            "typ_double_space": texts.str.count("  ") / words.n,
             "typ_leading_space": texts.str.match(r"\s").astype(float),
         }
     )
 
 
-def punctuation(texts: pd.Series, words: Words, cfg: StyleConfig) -> pd.DataFrame:
-    n_words = _per_word(words)
+def punctuation(texts: pd.Series, words: EssayWords, cfg: StyleConfig) -> pd.DataFrame:
     marks = sorted(cfg.marks.items())  # fixed column order, however the config's mapping is ordered
-    return pd.DataFrame({f"pun_{name}": texts.str.count(re.escape(mark)) / n_words for mark, name in marks})
+    return pd.DataFrame({f"pun_{name}": texts.str.count(re.escape(mark)) / words.n for mark, name in marks})
 
 
-GROUPS: dict[str, Callable[[pd.Series, Words, Mapping[str, Any]], pd.DataFrame]] = {
+GROUPS: dict[str, Callable[[pd.Series, EssayWords, StyleConfig], pd.DataFrame]] = {
     "surface": surface,
     "lexicon": lexicon,
     "diversity": diversity,
@@ -283,7 +313,7 @@ def style_features(
         chunks = [texts.iloc[a:b] for a, b in pairwise(bounds)]
         parts = map_in_order(partial(style_features, groups=groups, cfg=cfg, jobs=1), chunks, jobs)
         return pd.concat(parts, ignore_index=True)
-    words = [[w.lower() for w in WORD.findall(t)] for t in texts]  # split once, shared by the groups
+    words = EssayWords.of(texts.tolist())  # split once, shared by the groups
     frames = [GROUPS[g](texts, words, cfg).reset_index(drop=True) for g in selected_groups(groups)]
     return pd.concat(frames, axis=1) if frames else pd.DataFrame(index=texts.index)
 
