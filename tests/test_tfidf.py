@@ -126,6 +126,8 @@ def test_function_word_view_masks_content_words_and_keeps_syntax() -> None:
     from daigt.families.tfidf import function_word_view
 
     assert function_word_view("I think Paris is great, but the cars aren't.") == "I w W is w, but the w w'w."
+    assert function_word_view("") == "" and function_word_view("42, 7!") == "42, 7!"
+    assert function_word_view("Élan x2y café THE") == "Éw w2w wé THE"  # letter runs are ASCII, as before
 
 
 def test_function_word_view_model_scores_new_essays_like_its_folds(tmp_path: Path) -> None:
