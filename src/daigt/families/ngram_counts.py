@@ -12,7 +12,8 @@ custom analyzers) return None and the caller uses sklearn.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 # falls back to sklearn.
 SUPPORTED = {"analyzer", "ngram_range", "lowercase", "token_pattern", "dtype", "strip_accents"}
 MAX_CODE = 2**62
+TOKENIZE_CHUNK = 1000  # texts whose token strings are alive at once while they become ids
 
 
 def counts_in_numpy(params: Mapping[str, Any]) -> bool:
@@ -59,13 +61,33 @@ def count_ngrams(
 
         joiner = " "
     vocabulary: dict[str, int] = {}
-    ids = []
-    for text in texts:  # one document's token strings alive at a time: at 10^5 essays they would be gigabytes
-        doc = tokens_of(text)
-        ids.append(np.fromiter((vocabulary.setdefault(tok, len(vocabulary)) for tok in doc), np.int64, len(doc)))
+    ids = token_ids(texts, tokens_of, vocabulary)
     tokens = np.array(list(vocabulary), dtype=object)
     counts, terms = count_token_ngrams(ids, tokens, params.get("ngram_range", (1, 1)), joiner, min_df, codes=False)
     return counts.astype(params.get("dtype", np.int64), copy=False), terms
+
+
+def token_ids(
+    texts: Sequence[str],
+    tokens_of: Callable[[str], Sequence[str]],
+    table: dict[str, int],
+    distinct_tokens: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, ...]] | None = None,
+) -> list[np.ndarray]:
+    """Each text's tokens as int32 ids into ``table``, which grows by the tokens it lacks (in order of first
+    appearance). ``TOKENIZE_CHUNK`` texts at a time: their tokens become ids by one hash factorisation (C) and a
+    dict lookup per *distinct* token, not per token, and only one chunk's token strings are alive at once.
+    ``distinct_tokens(codes, distinct, lengths)`` may rewrite a chunk's tokens before they get ids."""
+    ids: list[np.ndarray] = []
+    for start in range(0, len(texts), TOKENIZE_CHUNK):
+        chunk = [tokens_of(t) for t in texts[start : start + TOKENIZE_CHUNK]]
+        lengths = np.fromiter(map(len, chunk), np.int64, len(chunk))
+        flat = np.fromiter(itertools.chain.from_iterable(chunk), object, int(lengths.sum()))
+        codes, distinct = pd.factorize(flat)
+        if distinct_tokens is not None:
+            codes, distinct, lengths = distinct_tokens(codes, distinct, lengths)
+        known = np.fromiter((table.setdefault(t, len(table)) for t in distinct), np.int32, len(distinct))
+        ids.extend(np.split(known[codes], np.cumsum(lengths)[:-1]))
+    return ids
 
 
 def count_token_ngrams(

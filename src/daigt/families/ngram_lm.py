@@ -13,7 +13,6 @@ regression learns from statistics as honest as those of unseen essays.
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -31,6 +30,7 @@ from sklearn.preprocessing import StandardScaler
 from daigt.errors import DaigtError
 from daigt.families.base import FitContext, ModelFamily, expand_soft_labels
 from daigt.families.bpe import TOKENIZER_FILE, TokenizerSpec, bpe_ids, token_table, train_bpe
+from daigt.families.ngram_counts import token_ids
 from daigt.schema import Invalid, keys_from, to_dict
 
 
@@ -67,7 +67,6 @@ class NgramLMParams:
                 raise Invalid("the tokenizer does the lowercasing: set tokenizer.lowercase equal to lowercase")
 
 
-TOKENIZE_CHUNK = 1000  # essays whose token strings are alive at once while they become ids
 STATS_FILE, CLASSIFIER_FILE, VOCAB_FILE, CONFIG_FILE = "counts.npz", "classifier.joblib", "vocab.json", "lm.json"
 BOS = "\x02"  # pads the context at the start of an essay; never produced by the tokenizer
 UNKNOWN_WORD = "\x03"  # stands for every word outside the English word list (unknown_words: merge)
@@ -144,17 +143,8 @@ class NgramLMFamily(ModelFamily):
         tokenizer, ``table`` is its token table and already complete."""
         if self.bpe is not None:
             return bpe_ids(self.bpe, texts)
-        ids: list[np.ndarray] = []
-        for start in range(0, len(texts), TOKENIZE_CHUNK):
-            chunk = [self._split(t) for t in texts[start : start + TOKENIZE_CHUNK]]
-            lengths = np.fromiter(map(len, chunk), np.int64, len(chunk))
-            flat = np.fromiter(itertools.chain.from_iterable(chunk), object, int(lengths.sum()))
-            codes, distinct = pd.factorize(flat)
-            if self.params.unknown_words != "keep":
-                codes, distinct, lengths = self._unknown_words(codes, distinct, lengths)
-            known = np.fromiter((table.setdefault(t, len(table)) for t in distinct), np.int32, len(distinct))
-            ids.extend(np.split(known[codes], np.cumsum(lengths)[:-1]))
-        return ids
+        rewrite = self._unknown_words if self.params.unknown_words != "keep" else None
+        return token_ids(texts, self._split, table, rewrite)
 
     def _unknown_words(
         self, codes: np.ndarray, distinct: np.ndarray, lengths: np.ndarray
