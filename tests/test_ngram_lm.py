@@ -182,14 +182,19 @@ def test_bpe_folds_share_one_tokenization_and_unprepared_fits_learn_their_own(la
 
 
 @pytest.mark.parametrize(
-    ("tokenizer", "message"),
-    [({**BPE, "fit_on": "test"}, "fit_on: train\\+test"), ({**BPE, "lowercase": False}, "tokenizer.lowercase")],
+    ("params", "message"),
+    [
+        ({"tokenizer": {**BPE, "fit_on": "test"}}, "fit_on: train\\+test"),
+        ({"tokenizer": {**BPE, "lowercase": False}}, "tokenizer.lowercase"),
+        ({"tokenizer": BPE, "token_pattern": r"\\w+"}, "token_pattern: the tokenizer splits"),
+        ({"tokenizer": BPE, "unknown_words": "drop"}, "unknown_words: unknown_words reads regex words"),
+    ],
 )
-def test_a_tokenizer_the_lm_cannot_use_is_a_clear_error(tokenizer: dict, message: str) -> None:
+def test_a_tokenizer_the_lm_cannot_use_is_a_clear_error(params: dict, message: str) -> None:
     from daigt.errors import DaigtError
 
     with pytest.raises(DaigtError, match=message):
-        family(tokenizer=tokenizer)
+        family(**params)
 
 
 @pytest.mark.parametrize("unknown_words", ["merge", "drop"])

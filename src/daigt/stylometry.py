@@ -25,7 +25,7 @@ import re
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cache, partial
+from functools import cache, cached_property, partial
 from itertools import chain, pairwise
 
 import numpy as np
@@ -80,8 +80,9 @@ def word_log_frequency() -> tuple[dict[str, float], float]:
 def first_appearances(codes: np.ndarray) -> np.ndarray:
     """True where a factorised code appears for the first time (factorisation numbers codes by first appearance,
     so that is where the code exceeds every code before it)."""
-    running = np.maximum.accumulate(codes) if len(codes) else codes
-    return codes == np.concatenate([[-1], running[:-1]]) + 1
+    if not len(codes):
+        return np.zeros(0, bool)
+    return codes == np.concatenate([[-1], np.maximum.accumulate(codes)[:-1]]) + 1
 
 
 def lowercase_words(text: str) -> list[str]:
@@ -123,6 +124,11 @@ class EssayWords:
     def per_essay(self, values: np.ndarray) -> np.ndarray:
         """Sum of ``values`` (one per word) over each essay's words."""
         return np.bincount(self.essay, values.astype(float), minlength=len(self.lengths))
+
+    @cached_property
+    def distinct(self) -> np.ndarray:
+        """Distinct words per essay (positions where a word is not a repeat)."""
+        return self.per_essay(self.previous < 0)
 
     @property
     def n(self) -> np.ndarray:
@@ -190,19 +196,17 @@ def moving_ttr(words: EssayWords, window: int) -> np.ndarray:
     last = np.minimum(words.position, n - window)
     windows = words.per_essay(np.clip(last - first + 1, 0, None))
     short = words.lengths <= window
-    distinct = words.per_essay(words.previous < 0)
     spans = np.maximum(words.lengths - window + 1, 1) * window
-    return np.where(short, distinct / words.n, windows / spans)
+    return np.where(short, words.distinct / words.n, windows / spans)
 
 
 def diversity(_texts: pd.Series, words: EssayWords, cfg: StyleConfig) -> pd.DataFrame:
-    distinct = words.per_essay(words.previous < 0)
     once = np.bincount(words.keys)[words.keys] == 1
     mean = words.per_essay(words.chars) / words.n
     spread = np.sqrt(words.per_essay((words.chars - mean[words.essay]) ** 2) / words.n)
     return pd.DataFrame(
         {
-            "div_ttr": distinct / words.n,
+            "div_ttr": words.distinct / words.n,
             "div_hapax": words.per_essay(once) / words.n,
             "div_mattr": moving_ttr(words, cfg.mattr_window),
             "div_word_len_std": spread,

@@ -37,6 +37,17 @@ class FitContext:
     epoch_texts: Callable[[pd.DataFrame, int], pd.Series] | None = None
     held_out: pd.DataFrame | None = None
 
+    def unlabeled_texts(self) -> list[str]:
+        """The test essays' texts (none when there are no test essays)."""
+        return [] if self.unlabeled is None else self.unlabeled["text"].tolist()
+
+
+def fittable_texts(corpus: pd.DataFrame) -> list[str]:
+    """The distinct texts of a prepared corpus a model may shape itself on (a tokenizer, a vocabulary): every row
+    but the ``scored_only`` ones (the locked holdout), as the ``prepare`` contract says."""
+    rows = corpus[~corpus["scored_only"]] if "scored_only" in corpus else corpus
+    return list(dict.fromkeys(rows["text"]))
+
 
 class ModelFamily(ABC):
     """A model family: built from its typed ``Params`` and a seed; frames are canonical (data.py)."""

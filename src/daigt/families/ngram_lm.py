@@ -28,7 +28,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from daigt.errors import DaigtError
-from daigt.families.base import FitContext, ModelFamily, expand_soft_labels
+from daigt.families.base import FitContext, ModelFamily, expand_soft_labels, fittable_texts
 from daigt.families.bpe import TOKENIZER_FILE, TokenizerSpec, bpe_ids, token_table, train_bpe
 from daigt.families.ngram_counts import token_ids
 from daigt.schema import Invalid, keys_from, to_dict
@@ -61,6 +61,8 @@ class NgramLMParams:
         if self.tokenizer is not None:
             if self.tokenizer.fit_on != "train+test":
                 raise Invalid("ngram_lm learns its tokenizer with the run: fit_on: train+test", "tokenizer")
+            if self.token_pattern != NgramLMParams.token_pattern:
+                raise Invalid("the tokenizer splits the text: leave token_pattern unset", "token_pattern")
             if self.unknown_words != "keep":
                 raise Invalid("unknown_words reads regex words: keep it 'keep' with a tokenizer", "unknown_words")
             if self.tokenizer.lowercase != self.lowercase:
@@ -124,9 +126,8 @@ class NgramLMFamily(ModelFamily):
         (the regex and a dict lookup per token were most of a fold's encoding; id arrays take ~1/15 of the
         memory of lists of token strings)."""
         texts = list(dict.fromkeys(corpus["text"]))
-        if self.params.tokenizer is not None:  # label-free, but never on the locked holdout (scored_only)
-            fittable = corpus[~corpus["scored_only"]] if "scored_only" in corpus else corpus
-            self._use_tokenizer(train_bpe(list(dict.fromkeys(fittable["text"])), self.params.tokenizer))
+        if self.params.tokenizer is not None:  # label-free, but never on the locked holdout
+            self._use_tokenizer(train_bpe(fittable_texts(corpus), self.params.tokenizer))
         else:
             self._run_table = {}
         self._run_ids = dict(zip(texts, self._token_ids(texts, self._run_table), strict=True))
@@ -286,8 +287,8 @@ class NgramLMFamily(ModelFamily):
     # -- the ModelFamily interface ------------------------------------------------------------------------
     def fit(self, train: pd.DataFrame, context: FitContext) -> None:
         if self.params.tokenizer is not None and self.bpe is None:  # not prepared: the essays at hand
-            test = [] if context.unlabeled is None else context.unlabeled["text"].tolist()
-            self._use_tokenizer(train_bpe(list(dict.fromkeys(train["text"].tolist() + test)), self.params.tokenizer))
+            texts = list(dict.fromkeys(train["text"].tolist() + context.unlabeled_texts()))
+            self._use_tokenizer(train_bpe(texts, self.params.tokenizer))
         enc = self.encode(self.tokenize(train["text"].tolist()), grow=True)
         label = train["label"].to_numpy(dtype=float)
         class_weight = np.stack([1 - label, label])  # an essay counts toward each class by its soft label
