@@ -18,7 +18,7 @@ from sklearn.calibration import calibration_curve
 from daigt.data import binary_labels
 from daigt.decisions import AI, HUMAN, Thresholds, coverage_report, coverage_text, decide
 from daigt.metrics import auc, per_group_auc
-from daigt.plots import plt, save_figure
+from daigt.plots import close, save_figure, subplots
 from essayio import atomic
 
 SNIPPET_CHARS = 160
@@ -124,7 +124,7 @@ def analysis_markdown(result: dict[str, Any], picked: str) -> str:
 
 def plots(directory: Path, labels: np.ndarray, scores: np.ndarray, thresholds: Thresholds) -> None:
     y = binary_labels(labels)
-    fig, (hist, calib) = plt.subplots(1, 2, figsize=(11, 4.5))
+    fig, (hist, calib) = subplots(1, 2, figsize=(11, 4.5))
     bins = np.linspace(0, 1, 41)
     hist.hist(scores[y == 0], bins=bins, alpha=0.6, label="human", color="tab:blue")
     hist.hist(scores[y == 1], bins=bins, alpha=0.6, label="ai", color="tab:red")
@@ -143,7 +143,7 @@ def plots(directory: Path, labels: np.ndarray, scores: np.ndarray, thresholds: T
     for name, axes in (("scores.png", hist), ("calibration.png", calib)):
         extent = axes.get_tightbbox(fig.canvas.get_renderer()).transformed(fig.dpi_scale_trans.inverted())
         save_figure(fig, directory / name, close=False, bbox_inches=extent.expanded(1.02, 1.02))
-    plt.close(fig)
+    close(fig)
 
 
 def write_analysis(

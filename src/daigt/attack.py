@@ -19,7 +19,7 @@ from daigt.artifacts import ModelArtifacts
 from daigt.errors import DaigtError
 from daigt.hardening import deobfuscate_texts
 from daigt.metrics import auc
-from daigt.plots import plt, save_figure
+from daigt.plots import save_figure, subplots
 from daigt.project import Project
 from essayio import atomic
 
@@ -76,7 +76,7 @@ def markdown(report: dict[str, Any]) -> str:
 def plot(path: Path, report: dict[str, Any]) -> None:
     names = [row["condition"] for row in report["conditions"]]
     values = [row["auc"] for row in report["conditions"]]
-    fig, ax = plt.subplots(figsize=(7, 0.32 * len(names) + 1.2))
+    fig, ax = subplots(figsize=(7, 0.32 * len(names) + 1.2))
     colors = ["tab:green" if n == CLEAN else "tab:red" if n == WHOLE else "tab:blue" for n in names]
     ax.barh(names[::-1], values[::-1], color=colors[::-1])
     ax.axvline(values[names.index(CLEAN)], color="k", lw=0.8, ls=":")

@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.metrics import roc_curve
 
 from daigt.data import binary_labels
-from daigt.plots import plt, save_figure
+from daigt.plots import save_figure, subplots
 from daigt.stacking import RANK_MEAN, STACKER
 
 PROTOCOL_TITLES = {
@@ -114,7 +114,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 def roc_plot(path: Path, labels: np.ndarray, curves: dict[str, np.ndarray], aucs: dict[str, float]) -> None:
     y = binary_labels(labels)
-    fig, (full, zoom) = plt.subplots(1, 2, figsize=(11, 4.8))
+    fig, (full, zoom) = subplots(1, 2, figsize=(11, 4.8))
     for name, preds in curves.items():
         fpr, tpr, _ = roc_curve(y, preds)
         for ax in (full, zoom):
@@ -167,7 +167,7 @@ def generalization_plot(path: Path, result: dict[str, Any]) -> None:
     order = _generalization_order(result)
     protocols = list(order)
     widths = [max(2, sum(r["protocol"] == p for r in result["splits"])) for p in protocols]
-    fig, axes = plt.subplots(1, len(protocols), figsize=(3 + 1.1 * sum(widths), 4.8), squeeze=False,
+    fig, axes = subplots(1, len(protocols), figsize=(3 + 1.1 * sum(widths), 4.8), squeeze=False,
                              gridspec_kw={"width_ratios": widths})  # fmt: skip
     for ax, protocol in zip(axes[0], protocols, strict=True):
         rows = [r for r in result["splits"] if r["protocol"] == protocol]
@@ -198,7 +198,7 @@ def stacker_importance(boosters: list[Any]) -> dict[str, float]:
 
 def importance_plot(path: Path, importance: dict[str, float], top: int = 20) -> None:
     names, shares = list(importance)[:top][::-1], list(importance.values())[:top][::-1]
-    fig, ax = plt.subplots(figsize=(7, 0.3 * len(names) + 1.5))
+    fig, ax = subplots(figsize=(7, 0.3 * len(names) + 1.5))
     ax.barh(names, shares, color=["C0" if n.startswith(("p_", "r_")) else "C1" for n in names])
     ax.set(title="stacker inputs: share of split gain (blue: models, orange: style)", xlabel="share of total gain")
     ax.grid(alpha=0.3, axis="x")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from daigt.errors import DaigtError
+from daigt.plots import save_figure, subplots
 from daigt.schema import Invalid
 
 CURVES_FILE, CURVE_PLOT, TENSORBOARD_DIR = "curves.json", "training_curve.png", "tensorboard"
@@ -135,9 +136,7 @@ class TrainingLog:
 
 
 def curve_plot(curves: dict[str, Any], path: Path) -> None:
-    from daigt.plots import plt, save_figure  # matplotlib only when there is a curve to draw
-
-    fig, (loss_ax, auc_ax) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (loss_ax, auc_ax) = subplots(1, 2, figsize=(10, 3.6))
     for split, style in (("train", "-"), ("validation", "o-")):
         points = curves[split]
         if points:
