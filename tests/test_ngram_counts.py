@@ -112,3 +112,43 @@ def test_rank_codes_fall_back_to_strings_when_they_would_overflow_or_misorder() 
     low[3] = "b\x01"  # a character below the joining space: token order is not string order
     _, terms = count_token_ngrams(docs, low, (1, 2))
     assert terms.dtype == object and list(terms) == sorted(terms)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"analyzer": "word", "ngram_range": (1, 4), "token_pattern": r"(?u)\b\w+\b|[^\w\s]"},
+        {"analyzer": "char", "ngram_range": (2, 4)},  # joined by "": strings, not rank codes
+    ],
+)
+def test_a_fixed_table_counts_known_ngrams_alike_and_drops_the_rest(params: dict) -> None:
+    """New essays counted in a table learnt from others: every n-gram made only of the table's tokens has its
+    own counts and the same name (rank code or string) as in the learning count; the others are dropped."""
+    learnt_on, new = make_essays(30)["text"].tolist(), [*AWKWARD, *make_essays(10, seed=5)["text"].tolist()]
+    table: dict[str, int] = {}
+    _, learnt_terms = count_ngrams(learnt_on, {**params, "dtype": np.float64}, table=table, codes=True)
+    size = len(table)
+    counts, terms = count_ngrams(new, {**params, "dtype": np.float64}, table=table, fixed=True, codes=True)
+    assert len(table) == size  # fixed: nothing learnt
+    if params["analyzer"] == "word":
+        assert terms.dtype == np.int64 and learnt_terms.dtype == np.int64
+    reference = CountVectorizer(**params, dtype=np.float64)
+    expected = reference.fit_transform(new)
+    tokens = np.array(list(table), dtype=object)
+    names = code_strings(terms, tokens, params["ngram_range"][1]) if terms.dtype == np.int64 else list(terms)
+    analyse = CountVectorizer(**{**params, "ngram_range": (1, 1)}).build_analyzer()
+    known = [
+        i
+        for i, name in enumerate(reference.get_feature_names_out())
+        if all(t in table for t in (analyse(name) if params["analyzer"] == "word" else name))
+    ]
+    assert 0 < len(known) < expected.shape[1]
+    assert names == list(reference.get_feature_names_out()[known])
+    assert abs(counts - expected[:, known]).sum() == 0
+    # a name means the same n-gram in both counts: the learnt terms' codes decode with the same table
+    if terms.dtype == np.int64:
+        assert set(terms) & set(learnt_terms)
+        shared = np.intersect1d(terms, learnt_terms)
+        assert code_strings(shared, tokens, params["ngram_range"][1]) == sorted(
+            set(names) & set(code_strings(learnt_terms, tokens, params["ngram_range"][1]))
+        )

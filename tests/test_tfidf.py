@@ -100,18 +100,24 @@ def test_fold_predictor_counts_once_and_equals_each_fold_predicting_alone(
     train = make_essays(120).rename(columns={"generated": "label"})
     new = make_essays(15, seed=9).assign(text=lambda f: f["text"] + " only1 fold2word")
     test = make_essays(30, seed=4)  # the BPE folds' tokenizer is fitted on it: one tokenizer, so one count
-    folds = []
-    for k in range(3):  # three folds with different vocabularies, reloaded as predict sees them
-        model = tiny_family("train", tokenizer)
-        fit = train[train.index % 3 != k].assign(text=lambda f, k=k: f["text"] + f" only{k} fold{k}word")
-        model.prepare(fit)
-        model.fit(fit, FitContext(unlabeled=test))
-        (tmp_path / str(k)).mkdir()
-        model.save(tmp_path / str(k))
-        folds.append(type(model).load(tmp_path / str(k)))
+    marked = [train["text"] + f" only{k} fold{k}word" for k in range(3)]
+    fits = [train.assign(text=marked[k])[train.index % 3 != k] for k in range(3)]
+    run = pd.concat(fits, ignore_index=True)  # the run's essays, prepared once as train.py does
+
+    def trained_folds(prepared: list[pd.DataFrame], home: Path) -> list:
+        folds = []
+        for k, fit in enumerate(fits):  # three folds with different vocabularies, reloaded as predict sees them
+            model = tiny_family("train", tokenizer)
+            model.prepare(prepared[k])
+            model.fit(fit, FitContext(unlabeled=test))
+            (home / str(k)).mkdir(parents=True)
+            model.save(home / str(k))
+            folds.append(type(model).load(home / str(k)))
+        return folds
+
+    folds = trained_folds([run] * 3, tmp_path / "run")
     assert len({tuple(sorted(m.features.term_strings())) for m in folds}) == 3  # three vocabularies
-    if tokenizer:
-        assert all(m.features.terms.dtype == np.int64 for m in folds)  # n-grams named by rank codes
+    assert all(m.features.terms.dtype == np.int64 for m in folds)  # n-grams named by rank codes
     calls = []
     monkeypatch.setattr(
         NgramTfidf, "count", lambda self, *a, _c=NgramTfidf.count, **kw: calls.append(1) or _c(self, *a, **kw)
@@ -120,6 +126,11 @@ def test_fold_predictor_counts_once_and_equals_each_fold_predicting_alone(
     assert len(calls) == 1  # one count for the three folds
     alone = np.mean([m.predict(new) for m in folds], axis=0)
     np.testing.assert_allclose(shared, alone, rtol=0, atol=1e-12)
+    # folds prepared apart (own token tables, so own rank codes) still score alike, each counting for itself
+    apart = trained_folds(fits, tmp_path / "apart")
+    calls.clear()
+    np.testing.assert_allclose(type(apart[0]).fold_predictor(apart)(new), alone, rtol=0, atol=1e-12)
+    assert len(calls) == (1 if tokenizer else 3)
 
 
 def test_function_word_view_masks_content_words_and_keeps_syntax() -> None:

@@ -34,13 +34,21 @@ def counts_in_numpy(params: Mapping[str, Any]) -> bool:
 
 
 def count_ngrams(
-    texts: Sequence[str], params: Mapping[str, Any], min_df: int = 1
+    texts: Sequence[str],
+    params: Mapping[str, Any],
+    min_df: int = 1,
+    table: dict[str, int] | None = None,
+    fixed: bool = False,
+    codes: bool = False,
 ) -> tuple[sp.csr_matrix, np.ndarray] | None:
     """(counts, terms) with sklearn's column order (sorted terms), or None if sklearn must do it.
 
     ``min_df``: n-grams in fewer documents are dropped before they are spelled as strings or sorted (most BPE
     5-grams occur in one essay only: spelling them was most of the time and memory). A column kept here has the
-    same counts as without it, so a later min_df over any subset of these documents prunes exactly the same."""
+    same counts as without it, so a later min_df over any subset of these documents prunes exactly the same.
+    ``table``: the token table (token -> id) to count in; it grows by the tokens it lacks, unless ``fixed``:
+    then n-grams with a token outside it are dropped (a model fitted on the table's essays knows none of them).
+    ``codes``: name the n-grams by rank codes where ``rank_codes`` can (they mean the same for the same table)."""
     if not counts_in_numpy(params):
         return None
     analyzer = params.get("analyzer", "word")
@@ -60,10 +68,10 @@ def count_ngrams(
             return split(preprocess(text))
 
         joiner = " "
-    vocabulary: dict[str, int] = {}
-    ids = token_ids(texts, tokens_of, vocabulary)
+    vocabulary: dict[str, int] = {} if table is None else table
+    ids = token_ids(texts, tokens_of, vocabulary, fixed=fixed)
     tokens = np.array(list(vocabulary), dtype=object)
-    counts, terms = count_token_ngrams(ids, tokens, params.get("ngram_range", (1, 1)), joiner, min_df, codes=False)
+    counts, terms = count_token_ngrams(ids, tokens, params.get("ngram_range", (1, 1)), joiner, min_df, codes=codes)
     return counts.astype(params.get("dtype", np.int64), copy=False), terms
 
 
@@ -72,10 +80,12 @@ def token_ids(
     tokens_of: Callable[[str], Sequence[str]],
     table: dict[str, int],
     distinct_tokens: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, ...]] | None = None,
+    fixed: bool = False,
 ) -> list[np.ndarray]:
     """Each text's tokens as int32 ids into ``table``, which grows by the tokens it lacks (in order of first
-    appearance). ``TOKENIZE_CHUNK`` texts at a time: their tokens become ids by one hash factorisation (C) and a
-    dict lookup per *distinct* token, not per token, and only one chunk's token strings are alive at once.
+    appearance), unless ``fixed``: then a token it lacks gets id -1. ``TOKENIZE_CHUNK`` texts at a time: their
+    tokens become ids by one hash factorisation (C) and a dict lookup per *distinct* token, not per token, and
+    only one chunk's token strings are alive at once.
     ``distinct_tokens(codes, distinct, lengths)`` may rewrite a chunk's tokens before they get ids."""
     ids: list[np.ndarray] = []
     for start in range(0, len(texts), TOKENIZE_CHUNK):
@@ -85,7 +95,8 @@ def token_ids(
         codes, distinct = pd.factorize(flat)
         if distinct_tokens is not None:
             codes, distinct, lengths = distinct_tokens(codes, distinct, lengths)
-        known = np.fromiter((table.setdefault(t, len(table)) for t in distinct), np.int32, len(distinct))
+        id_of = (lambda t: table.get(t, -1)) if fixed else (lambda t: table.setdefault(t, len(table)))
+        known = np.fromiter(map(id_of, distinct), np.int32, len(distinct))
         ids.extend(np.split(known[codes], np.cumsum(lengths)[:-1]))
     return ids
 
@@ -127,7 +138,7 @@ def _ngram_blocks(
     ids: Sequence[np.ndarray], n_tokens: int, low: int, high: int, min_df: int
 ) -> tuple[list[sp.csr_matrix], list[np.ndarray]]:
     """Per n-gram order: a CSR block of counts (columns in order of first appearance) and each column's token
-    ids, one row per column."""
+    ids, one row per column. An n-gram with an id of -1 (a token outside a fixed table) is not counted."""
     n_docs = len(ids)
     base = n_tokens + 1  # ids are shifted by one so that a leading id 0 still changes the code
     lengths = np.fromiter(map(len, ids), np.int64, n_docs)
@@ -137,9 +148,13 @@ def _ngram_blocks(
     remaining = np.arange(len(flat), dtype=np.int64)
     remaining -= np.repeat(np.cumsum(lengths) - lengths, lengths)
     remaining = (np.repeat(lengths, lengths) - remaining).astype(np.int32)
+    unknown = flat == 0
+    unknown_before = np.concatenate([[0], np.cumsum(unknown)]) if unknown.any() else None
     blocks, token_parts = [], []
     for n in range(low, high + 1):
         starts = np.flatnonzero(remaining >= n)  # an n-gram starts here and ends inside the same document
+        if unknown_before is not None:  # ... and holds no unknown token
+            starts = starts[unknown_before[starts + n] == unknown_before[starts]]
         code, bound = np.zeros(len(starts), np.int64), 1
         for j in range(n):
             if bound * base >= MAX_CODE:  # renumber the prefixes densely (exact): codes stay within int64

@@ -8,6 +8,7 @@ of the time. Texts that were not prepared are counted the same way and looked up
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -146,7 +147,10 @@ class NgramTfidf:
     """TfidfVectorizer semantics with a shared, fold-independent n-gram count cache.
 
     The texts' tokens are the vectorizer's analyzer, or the ids of ``tokenizer`` when one is set: its n-grams
-    are then counted from ids and named by rank codes (``count_token_ngrams``), never spelled as strings."""
+    are then counted from ids and named by rank codes (``count_token_ngrams``), never spelled as strings.
+    The analyzer's tokens are numbered in ``table``, learnt from the prepared (or fitted) essays: its n-grams
+    are named by rank codes too wherever they fit in int64, and new essays' n-grams of tokens outside it are
+    dropped before they are named (no fit can know them)."""
 
     def __init__(self, params: Mapping[str, Any]) -> None:
         params = dict(params)
@@ -159,7 +163,8 @@ class NgramTfidf:
             if k not in PRUNING_KEYS and k not in ("sublinear_tf", "norm", "use_idf", "smooth_idf")
         }
         self.tokenizer: Any = None  # a tokenizers.Tokenizer: set with use_tokenizer
-        self.codes = True  # tokenizer n-grams named by rank codes (False: strings, as models saved before them)
+        self.codes = True  # n-grams named by rank codes where they fit (False: strings, as models saved before)
+        self.table: dict[str, int] | None = None  # the analyzer's tokens -> ids (None: a tokenizer's, or old)
         self.terms: np.ndarray | None = None  # this fit's columns, sorted: n-gram strings or rank codes
         self.tfidf: TfidfTransformer | None = None  # this fit's IDF and weighting
         self._cache: tuple[sp.csr_matrix, dict[str, int], np.ndarray] | None = None
@@ -171,7 +176,7 @@ class NgramTfidf:
         unique = list(dict.fromkeys(texts))
         # an n-gram in fewer than min_df of all these essays is in fewer than min_df of any fold's: never kept
         min_df = self.params.get("min_df", 1)
-        counts, terms = self.count(unique, min_df if isinstance(min_df, int) else 1, dtype=np.float32)
+        counts, terms = self.count(unique, min_df if isinstance(min_df, int) else 1, dtype=np.float32, learn=True)
         self._cache = (counts, {t: i for i, t in enumerate(unique)}, terms)
 
     def use_tokenizer(self, tokenizer: Any) -> None:
@@ -179,10 +184,11 @@ class NgramTfidf:
         self.tokenizer, self._tokens = tokenizer, None
 
     def count(
-        self, texts: Sequence[str], min_df: int = 1, dtype: type = np.float64
+        self, texts: Sequence[str], min_df: int = 1, dtype: type = np.float64, learn: bool = False
     ) -> tuple[sp.csr_matrix, np.ndarray]:
         """Document-term counts and the sorted terms: numpy where it reproduces sklearn exactly, else sklearn.
-        The run-wide cache holds them in float32 (exact for counts below 2^24: a third less memory)."""
+        The run-wide cache holds them in float32 (exact for counts below 2^24: a third less memory).
+        ``learn``: these texts' tokens become the table that later counts read (prepare, or a fit without it)."""
         if self.tokenizer is not None:
             if self._tokens is None:
                 self._tokens = token_table(self.tokenizer)
@@ -190,7 +196,13 @@ class NgramTfidf:
             ngram_range = self.counting.get("ngram_range", (1, 1))
             counts, terms = count_token_ngrams(ids, self._tokens, ngram_range, " ", min_df, codes=self.codes)
             return counts.astype(dtype, copy=False), terms
-        fast = count_ngrams(texts, {**self.counting, "dtype": dtype}, min_df)
+        params = {**self.counting, "dtype": dtype}
+        if learn or self.table is None:  # a model saved before tables (table None, codes False) grows its own
+            table: dict[str, int] = {}
+            fast = count_ngrams(texts, params, min_df, table, codes=self.codes and learn)
+            self.table = table if learn and fast is not None else self.table
+        else:
+            fast = count_ngrams(texts, params, min_df, self.table, fixed=True, codes=self.codes)
         if fast is not None:
             return fast
         counter = CountVectorizer(**self.counting, dtype=dtype)
@@ -201,8 +213,18 @@ class NgramTfidf:
         assert self.terms is not None, "fit first"
         if self.terms.dtype == object:
             return self.terms.tolist()
-        tokens = self._tokens if self._tokens is not None else token_table(self.tokenizer)
+        if self.tokenizer is None:
+            assert self.table is not None, "rank codes without a token table"
+            tokens = np.array(list(self.table), dtype=object)
+        else:
+            tokens = self._tokens if self._tokens is not None else token_table(self.tokenizer)
         return code_strings(self.terms, tokens, self.counting.get("ngram_range", (1, 1))[1])
+
+    def table_key(self) -> str | None:
+        """A fingerprint of the token table: counts made with one table are read alike by every fit sharing it."""
+        if self.table is None:
+            return None
+        return hashlib.sha1("\0".join(self.table).encode("utf-8", "surrogatepass")).hexdigest()
 
     def _cached_rows(self, texts: Sequence[str]) -> np.ndarray | None:
         """The cache rows of ``texts``, or None when one of them was not prepared."""
@@ -219,7 +241,7 @@ class NgramTfidf:
         texts = list(dict.fromkeys(texts))
         rows = self._cached_rows(texts)
         if rows is None:  # no cache: count these documents directly (same result, slower across folds)
-            counts, terms = self.count(texts)
+            counts, terms = self.count(texts, learn=True)
             entries = slice(None)
         else:  # document frequencies straight from the cache's index arrays: no per-fold copy of the counts
             counts, terms = self._cache[0], self._cache[2]
@@ -316,7 +338,7 @@ class NgramTfidf:
         if vectorizer is not None:  # saved before terms and codes: a fitted TfidfVectorizer, string terms
             terms = state.pop("_terms", None) or np.array(list(vectorizer.vocabulary_), dtype=object)
             state.update(codes=False, terms=terms, tfidf=vectorizer._tfidf, tokenizer=None)
-        self.__dict__.update({"_fold_column": None, "_tokens": None, "_index": None, **state})
+        self.__dict__.update({"_fold_column": None, "_tokens": None, "_index": None, "table": None, **state})
         if isinstance(self.terms, tuple):
             blob, lengths = self.terms
             ends = np.cumsum(lengths).tolist()
@@ -449,7 +471,9 @@ class TfidfFamily(ModelFamily):
         analysing the text K times, with no union vocabulary to build at load."""
         folds = [m for m in models if isinstance(m, TfidfFamily) and m.features.terms is not None]
         analysers = {
-            (repr(sorted(m.features.counting.items())), m.text_view, m._bpe_key, m.features.codes) for m in folds
+            (repr(sorted(f.counting.items())), m.text_view, m._bpe_key, f.codes, f.table_key())
+            for m in folds
+            for f in [m.features]
         }
         if len(folds) != len(models) or len(analysers) != 1:
             return super().fold_predictor(models)  # folds that count differently: each fold on its own
