@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from daigt.blending import BlendConfig
 from daigt.config import BLEND_CONFIG, load_config, repo_path
-from daigt.errors import cli_entry
+from daigt.errors import DaigtError, cli_entry
 from daigt.essay_stream import STDIN, iter_essays
 from daigt.inference import EnsemblePredictor
 from daigt.submission import sample_beside, write_submission
@@ -46,8 +46,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--text-column", help="the text column, if not text/essay/full_text")
     parser.add_argument("--id-column", help="the id column, if not id/essay_id (without one, ids come from the text)")
     parser.add_argument("--batch-size", type=int, default=512, help="essays per chunk (memory vs speed)")
+    parser.add_argument(
+        "--threads", type=int, help="models scored side by side in this process (default: one per core; 1 for "
+        "GPU models that each fill the card)",
+    )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for flag, value in (("--batch-size", args.batch_size), ("--threads", args.threads)):
+        if value is not None and value < 1:
+            raise DaigtError(f"{flag} {value}: give 1 or more")
+    return args
 
 
 def predict_stream(
@@ -79,7 +87,7 @@ def _collected(chunks: Iterator[pd.DataFrame], kept: list[pd.DataFrame]) -> Iter
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     ensemble = args.ensemble or repo_path(load_config(BlendConfig, BLEND_CONFIG).ensemble)
-    predictor = EnsemblePredictor.load(ensemble, args.artifacts)
+    predictor = EnsemblePredictor.load(ensemble, args.artifacts, args.threads)
     columns = {k: v for k, v in (("text", args.text_column), ("id", args.id_column)) if v}
     chunks = predict_stream(predictor, args.input, columns, args.batch_size, args.format, not args.no_progress)
     counts: Counter[str] = Counter()

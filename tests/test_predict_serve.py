@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -184,3 +185,17 @@ def test_a_moved_ensemble_still_predicts_the_same_scores(stacked: dict[str, Path
     alone = tmp_path / "elsewhere" / "ensemble"
     shutil.copytree(stacked["ensemble"], alone)
     np.testing.assert_allclose(EnsemblePredictor.load(alone).predict_proba(test), expected)
+
+
+def test_models_scored_side_by_side_in_threads_equal_one_at_a_time(stacked: dict[str, Path]) -> None:
+    test = pd.read_csv(stacked["test"], dtype={"id": str})
+    alone = EnsemblePredictor.load(stacked["ensemble"], threads=1)
+    together = EnsemblePredictor.load(stacked["ensemble"], threads=2)
+    assert len(together.fold_predictors) >= 2
+    where: dict[str, str] = {}
+    for name, score in list(together.fold_predictors.items()):
+        together.fold_predictors[name] = lambda frame, _s=score, _n=name: (
+            where.setdefault(_n, threading.current_thread().name) and _s(frame)
+        )
+    np.testing.assert_array_equal(together.predict_proba(test), alone.predict_proba(test))
+    assert all(thread.startswith("model") for thread in where.values()), where  # scored in the pool's threads

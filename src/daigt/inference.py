@@ -9,7 +9,8 @@ still the ones the blend used.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,17 @@ from daigt.stacking import (
     stack_features,
     stacker_predict,
 )
+
+
+def side_by_side(work: Callable[[str], Any], names: Sequence[str], threads: int | None) -> dict[str, Any]:
+    """``work(name)`` for every model, ``threads`` at a time (None: one per core), in threads of this process:
+    numpy, scipy, pandas, hashlib and tokenizers release the GIL in their inner loops, so two models' scoring
+    (or loading) overlap on two cores at no memory cost beyond each model's own."""
+    workers = min(len(names), threads or os.cpu_count() or 1)
+    if workers <= 1:
+        return {name: work(name) for name in names}
+    with ThreadPoolExecutor(workers, thread_name_prefix="model") as pool:
+        return dict(zip(names, pool.map(work, names), strict=True))
 
 
 def models_needed(picked: str, models: list[str]) -> list[str]:
@@ -101,16 +113,19 @@ class EnsemblePredictor:
     thresholds: Thresholds
     features: FeatureConfig
     deobfuscation: dict[str, DeobfuscateSpec | None]
+    threads: int | None = None  # models scored side by side (None: one per core)
 
     @classmethod
-    def load(cls, directory: str | Path, artifacts: str | Path | None = None) -> EnsemblePredictor:
+    def load(
+        cls, directory: str | Path, artifacts: str | Path | None = None, threads: int | None = None
+    ) -> EnsemblePredictor:
         directory = Path(directory)
         saved = read_ensemble(directory)
         spec, source = saved.spec, str(directory)
         root = Path(artifacts) if artifacts else artifacts_root(directory, spec)
-        fold_models: dict[str, list[ModelFamily]] = {}
-        deobfuscation: dict[str, DeobfuscateSpec | None] = {}
-        for name, entry in spec["models"].items():
+
+        def fold_models(name: str) -> list[ModelFamily]:
+            entry = spec["models"][name]
             folders = []
             for k, run_key in enumerate(entry["run_keys"]):
                 folder = ModelArtifacts(root, name).fold(k)
@@ -122,13 +137,17 @@ class EnsemblePredictor:
                     raise DaigtError(f"{folder.path}: retrained since the blend that saved {directory}; rerun blend")
                 folders.append(folder)
             # one call for all folds: a family may share what they have in common (LoRA folds: one base)
-            fold_models[name] = get_family(entry["family"]).load_folds([f.model_dir for f in folders])
+            return get_family(entry["family"]).load_folds([f.model_dir for f in folders])
+
+        deobfuscation: dict[str, DeobfuscateSpec | None] = {}
+        for name, entry in spec["models"].items():
             spec_deobfuscate = entry.get("deobfuscate")
             deobfuscation[name] = None if spec_deobfuscate is None else parse(DeobfuscateSpec, spec_deobfuscate, source)
+        models = side_by_side(fold_models, list(spec["models"]), threads)
         boosters = [lgb.Booster(model_file=str(p)) for p in saved.booster_files]
         features = parse(FeatureConfig, spec["features"], source, "features")
         thresholds = Thresholds.from_dict(spec["thresholds"])
-        return cls(spec, fold_models, saved.references, boosters, thresholds, features, deobfuscation)
+        return cls(spec, models, saved.references, boosters, thresholds, features, deobfuscation, threads)
 
     def __post_init__(self) -> None:
         self.fold_predictors = {name: type(folds[0]).fold_predictor(folds) for name, folds in self.fold_models.items()}
@@ -139,11 +158,12 @@ class EnsemblePredictor:
 
     def model_probabilities(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         """Each model's fold-mean probability, as its test.csv files are averaged in blend."""
-        out = {}
-        for name, predict in self.fold_predictors.items():
+
+        def score(name: str) -> np.ndarray:
             seen = frame.assign(text=deobfuscate_texts(frame["text"], self.deobfuscation[name]))
-            out[name] = predict(seen)
-        return out
+            return self.fold_predictors[name](seen)
+
+        return side_by_side(score, list(self.fold_predictors), self.threads)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         frame = frame.reset_index(drop=True)
