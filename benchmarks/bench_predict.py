@@ -2,11 +2,14 @@
 
 For each ensemble (a set of trained models under artifacts/, blended into a temporary ensemble folder the
 same way src/blend.py does), scores --n essays in chunks of --batch-size (what src/predict.py does) and
-reports essays/s, median over --repeats. Then starts src/serve.py on one ensemble and sends --requests
-single-essay POSTs from --concurrency client threads: p50 / p95 / max latency and requests/s.
+reports essays/s, median over --repeats, for each --threads setting (models scored side by side in threads;
+the settings alternate within each repeat, so they share the machine's noise). Then starts src/serve.py on
+one ensemble and sends --requests single-essay POSTs from --concurrency client threads: p50 / p95 / max
+latency and requests/s.
 
     python benchmarks/bench_predict.py --train ../shared/data/train.csv --test ../shared/data/test_essays.csv \
         --ensembles tfidf=tfidf_word,tfidf_char minilm=minilm --serve tfidf
+    python benchmarks/bench_predict.py --ensembles default=tfidf_bpe,ngram_lm,tfidf_function_words --threads 1 2
 """
 
 from __future__ import annotations
@@ -44,14 +47,16 @@ def build_ensemble(name: str, models: list[str], args: argparse.Namespace, work:
     return ensemble
 
 
-def throughput(predictor: EnsemblePredictor, frame, batch_size: int, repeats: int) -> float:
-    rates = []
+def throughput(predictors: list[EnsemblePredictor], frame, batch_size: int, repeats: int) -> list[float]:
+    """Median essays/s of each predictor; within a repeat they take turns."""
+    rates: list[list[float]] = [[] for _ in predictors]
     for _ in range(repeats):
-        started = time.perf_counter()
-        for start in range(0, len(frame), batch_size):
-            predictor.predict_proba(frame.iloc[start : start + batch_size])
-        rates.append(len(frame) / (time.perf_counter() - started))
-    return statistics.median(rates)
+        for predictor, rate in zip(predictors, rates, strict=True):
+            started = time.perf_counter()
+            for start in range(0, len(frame), batch_size):
+                predictor.predict_proba(frame.iloc[start : start + batch_size])
+            rate.append(len(frame) / (time.perf_counter() - started))
+    return [statistics.median(r) for r in rates]
 
 
 def service_latency(ensemble: Path, texts: list[str], requests: int, concurrency: int, work: Path) -> dict[str, float]:
@@ -110,6 +115,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000, help="essays to score (drawn from --train texts)")
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="models side by side, to compare")
     parser.add_argument("--serve", help="ensemble NAME to benchmark behind the HTTP service")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=4)
@@ -123,14 +129,16 @@ def main() -> None:
         for spec in args.ensembles:
             name, _, models = spec.partition("=")
             built[name] = build_ensemble(name, models.split(","), args, work)
-            predictor = EnsemblePredictor.load(built[name])
-            rate = throughput(predictor, frame, args.batch_size, args.repeats)
-            rows.append((name, predictor.picked, len(predictor.fold_models), rate))
-            print(f"{name}: picked {predictor.picked}, {rate:.1f} essays/s", flush=True)
+            predictors = [EnsemblePredictor.load(built[name], threads=t) for t in args.threads]
+            rates = throughput(predictors, frame, args.batch_size, args.repeats)
+            for threads, predictor, rate in zip(args.threads, predictors, rates, strict=True):
+                rows.append((name, predictor.picked, len(predictor.fold_models), threads, rate, rate / rates[0]))
+                print(f"{name}: picked {predictor.picked}, {threads} thread(s), {rate:.1f} essays/s", flush=True)
         print(f"\npredict throughput: {len(frame)} essays, chunks of {args.batch_size}, median of {args.repeats}")
-        print("| ensemble | picked | models | essays/s |\n|---|---|---|---|")
-        for name, picked, n_models, rate in rows:
-            print(f"| {name} | {picked} | {n_models} | {rate:.1f} |")
+        print(f"| ensemble | picked | models | threads | essays/s | vs {args.threads[0]} thread(s) |")
+        print("|---|---|---|---|---|---|")
+        for name, picked, n_models, threads, rate, ratio in rows:
+            print(f"| {name} | {picked} | {n_models} | {threads} | {rate:.1f} | {ratio:.2f}x |")
         if args.serve:
             stats = service_latency(built[args.serve], frame["text"].tolist(), args.requests, args.concurrency, work)
             print(f"\nservice ({args.serve}): {args.requests} single-essay requests, {args.concurrency} client threads")
