@@ -38,6 +38,23 @@ def test_prepared_counts_equal_sklearn_fitted_per_fold(params: dict) -> None:
     np.testing.assert_allclose(features.transform(unseen).toarray(), reference.transform(unseen).toarray())
 
 
+def test_weighting_in_row_chunks_gives_the_very_same_matrix(monkeypatch) -> None:
+    """Chunks of 7 rows (several, the last one short; some rows with no kept n-gram) equal one whole chunk."""
+    import daigt.families.tfidf as module
+
+    texts = [*make_essays(60)["text"].tolist(), "zzz qqq", ""]
+    features = NgramTfidf({"analyzer": "word", "ngram_range": [1, 2], "min_df": 2, "sublinear_tf": True})
+    features.prepare(texts)
+    features.fit(texts[:40])
+    whole = features.transform(texts[40:])
+    monkeypatch.setattr(module, "WEIGHT_CHUNK_ROWS", 7)
+    for chunked in (features.transform(texts[40:]), features.weighted(*features.count(texts[40:]))):  # cached, not
+        assert chunked.shape == whole.shape and chunked.has_sorted_indices
+        for part in ("data", "indices", "indptr"):
+            np.testing.assert_array_equal(getattr(chunked, part), getattr(whole, part))
+    assert whole[len(texts) - 42 :].nnz == 0  # the unknown-words row and the empty essay: no entries
+
+
 def test_max_features_keeps_the_most_frequent_terms() -> None:
     texts = make_essays(50)["text"].tolist()
     features = NgramTfidf({"analyzer": "word", "max_features": 10})
