@@ -9,6 +9,7 @@ size runs the default models (configs/project.yaml, `--jobs 2`) and the blend in
     python benchmarks/bench_scale.py --train ../shared/data/train.csv --test ../shared/data/test_essays.csv \
         --scales 1 4 10
     python benchmarks/bench_scale.py ... --base 1000 --scales 1 4 --max-ratio 1.5   # the CI gate
+    python benchmarks/bench_scale.py ... --scales 1 23 --max-memory auto   # ~100k: two models only if they fit
 
 Prints time and memory per essay against 1x; with --max-ratio it exits 1 when the largest size's peak memory
 per essay exceeds that multiple of 1x's (memory must grow at most linearly).
@@ -70,6 +71,7 @@ def main() -> None:
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 4, 10])
     parser.add_argument("--base", type=int, help="take only the first N training essays as 1x")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--max-memory", help="train_fold's budget for models side by side (e.g. auto at 23x: ~100k)")
     parser.add_argument("--work", type=Path, default=ROOT / "dist" / "scale")
     parser.add_argument("--max-ratio", type=float, help="fail when peak MiB per essay at the largest size > this x 1x")
     args = parser.parse_args()
@@ -80,6 +82,7 @@ def main() -> None:
         config = isolated_project(work / f"{scale}x")
         common = ["--config", str(config), "--train", str(train), "--test", str(args.test), "--no-progress"]
         train_cmd = ["src/train_fold.py", "--fold", "all", "--model", "all", "--force", "--jobs", str(args.jobs)]
+        train_cmd += ["--max-memory", args.max_memory] if args.max_memory else []
         home = config.parent
         outputs = ["--out", str(home / "submission.csv"), "--ensemble", str(home / "ensemble")]
         stages = {
