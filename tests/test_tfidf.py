@@ -55,6 +55,19 @@ def test_weighting_in_row_chunks_gives_the_very_same_matrix(monkeypatch) -> None
     assert whole[len(texts) - 42 :].nnz == 0  # the unknown-words row and the empty essay: no entries
 
 
+def test_a_fit_on_unprepared_essays_leaves_the_prepared_fits_exact() -> None:
+    """An uncached fit learns its own token table; a later cached fit must read codes in the prepared one."""
+    texts = make_essays(80)["text"].tolist()
+    features = NgramTfidf({"analyzer": "word", "ngram_range": [1, 3], "min_df": 2})
+    features.prepare(texts[:60])
+    features.fit([*texts[60:], "qqq zzz words never prepared"])  # not all prepared: counted directly
+    features.fit(texts[:40])  # prepared: the cache
+    reference = TfidfVectorizer(ngram_range=(1, 3), min_df=2).fit(texts[:40])
+    assert features.term_strings() == list(reference.get_feature_names_out())
+    unseen = [*texts[60:], "zzz qqq a brand new essay"]
+    np.testing.assert_allclose(features.transform(unseen).toarray(), reference.transform(unseen).toarray(), atol=1e-12)
+
+
 def test_max_features_keeps_the_most_frequent_terms() -> None:
     texts = make_essays(50)["text"].tolist()
     features = NgramTfidf({"analyzer": "word", "max_features": 10})

@@ -168,7 +168,8 @@ class NgramTfidf:
         self.table: dict[str, int] | None = None  # the analyzer's tokens -> ids (None: a tokenizer's, or old)
         self.terms: np.ndarray | None = None  # this fit's columns, sorted: n-gram strings or rank codes
         self.tfidf: TfidfTransformer | None = None  # this fit's IDF and weighting
-        self._cache: tuple[sp.csr_matrix, dict[str, int], np.ndarray] | None = None
+        # the prepared essays' counts, their rows, terms, and the token table the terms' codes refer to
+        self._cache: tuple[sp.csr_matrix, dict[str, int], np.ndarray, dict[str, int] | None] | None = None
         self._fold_column: np.ndarray | None = None
         self._tokens: np.ndarray | None = None
         self._index: pd.Index | None = None  # string terms as a hash index, built at the first lookup
@@ -178,7 +179,7 @@ class NgramTfidf:
         # an n-gram in fewer than min_df of all these essays is in fewer than min_df of any fold's: never kept
         min_df = self.params.get("min_df", 1)
         counts, terms = self.count(unique, min_df if isinstance(min_df, int) else 1, dtype=np.float32, learn=True)
-        self._cache = (counts, {t: i for i, t in enumerate(unique)}, terms)
+        self._cache = (counts, {t: i for i, t in enumerate(unique)}, terms, self.table)
 
     def use_tokenizer(self, tokenizer: Any) -> None:
         """Count ``tokenizer``'s ids from now on: the token table (and the codes' meaning) is its own."""
@@ -246,6 +247,7 @@ class NgramTfidf:
             entries = slice(None)
         else:  # document frequencies straight from the cache's index arrays: no per-fold copy of the counts
             counts, terms = self._cache[0], self._cache[2]
+            self.table = self._cache[3]  # its codes' table, whatever an uncached fit of this object learnt since
             selected = np.zeros(counts.shape[0], bool)
             selected[rows] = True
             entries = np.repeat(selected, np.diff(counts.indptr))
