@@ -9,8 +9,7 @@ still the ones the blend used.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from daigt.decisions import Thresholds, decide
 from daigt.errors import DaigtError
 from daigt.families import ModelFamily, get_family
 from daigt.hardening import deobfuscate_texts
+from daigt.parallel import map_threads
 from daigt.schema import parse, to_dict
 from daigt.stacking import (
     RANK_MEAN,
@@ -36,17 +36,6 @@ from daigt.stacking import (
     stack_features,
     stacker_predict,
 )
-
-
-def side_by_side(work: Callable[[str], Any], names: Sequence[str], threads: int | None) -> dict[str, Any]:
-    """``work(name)`` for every model, ``threads`` at a time (None: one per core), in threads of this process:
-    numpy, scipy, pandas, hashlib and tokenizers release the GIL in their inner loops, so two models' scoring
-    (or loading) overlap on two cores at no memory cost beyond each model's own."""
-    workers = min(len(names), threads or os.cpu_count() or 1)
-    if workers <= 1:
-        return {name: work(name) for name in names}
-    with ThreadPoolExecutor(workers, thread_name_prefix="model") as pool:
-        return dict(zip(names, pool.map(work, names), strict=True))
 
 
 def models_needed(picked: str, models: list[str]) -> list[str]:
@@ -143,7 +132,7 @@ class EnsemblePredictor:
         for name, entry in spec["models"].items():
             spec_deobfuscate = entry.get("deobfuscate")
             deobfuscation[name] = None if spec_deobfuscate is None else parse(DeobfuscateSpec, spec_deobfuscate, source)
-        models = side_by_side(fold_models, list(spec["models"]), threads)
+        models = map_threads(fold_models, list(spec["models"]), threads)
         boosters = [lgb.Booster(model_file=str(p)) for p in saved.booster_files]
         features = parse(FeatureConfig, spec["features"], source, "features")
         thresholds = Thresholds.from_dict(spec["thresholds"])
@@ -163,7 +152,7 @@ class EnsemblePredictor:
             seen = frame.assign(text=deobfuscate_texts(frame["text"], self.deobfuscation[name]))
             return self.fold_predictors[name](seen)
 
-        return side_by_side(score, list(self.fold_predictors), self.threads)
+        return map_threads(score, list(self.fold_predictors), self.threads)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         frame = frame.reset_index(drop=True)

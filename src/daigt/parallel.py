@@ -1,4 +1,5 @@
-"""Models side by side: one spawned process per model, ``jobs`` at a time, within a memory budget if given.
+"""Models side by side: one spawned process per model, ``jobs`` at a time, within a memory budget if given
+(training); or threads of one process (``map_threads``: scoring, where the models are already in memory).
 
 The CPU families are single-threaded, so on K cores K models finish in about the time of the slowest pair
 rather than of all in a row. Used by fold training and by the generalization protocols. At competition size
@@ -13,7 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from typing import TypeVar
 
 from daigt.errors import DaigtError
@@ -82,6 +83,17 @@ def map_in_order(work: Callable[[J], T], items: Sequence[J], jobs: int) -> list[
     """``[work(item) for item in items]`` computed in ``jobs`` spawned processes (same order, same values)."""
     with _spawn_pool(jobs) as pool:
         return list(pool.map(work, items))
+
+
+def map_threads(work: Callable[[J], T], items: Sequence[J], threads: int | None) -> dict[J, T]:
+    """``{item: work(item)}``, ``threads`` at a time (None: one per core), in threads of this process: numpy,
+    scipy, pandas, hashlib and tokenizers release the GIL in their inner loops, so two models' scoring (or
+    loading) overlap on two cores at no memory cost beyond each model's own."""
+    workers = min(len(items), threads or os.cpu_count() or 1)
+    if workers <= 1:
+        return {item: work(item) for item in items}
+    with ThreadPoolExecutor(workers, thread_name_prefix="model") as pool:
+        return dict(zip(items, pool.map(work, items), strict=True))
 
 
 def _spawn_pool(workers: int) -> ProcessPoolExecutor:

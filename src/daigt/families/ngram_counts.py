@@ -87,6 +87,7 @@ def token_ids(
     tokens become ids by one hash factorisation (C) and a dict lookup per *distinct* token, not per token, and
     only one chunk's token strings are alive at once.
     ``distinct_tokens(codes, distinct, lengths)`` may rewrite a chunk's tokens before they get ids."""
+    id_of = (lambda t: table.get(t, -1)) if fixed else (lambda t: table.setdefault(t, len(table)))
     ids: list[np.ndarray] = []
     for start in range(0, len(texts), TOKENIZE_CHUNK):
         chunk = [tokens_of(t) for t in texts[start : start + TOKENIZE_CHUNK]]
@@ -95,7 +96,6 @@ def token_ids(
         codes, distinct = pd.factorize(flat)
         if distinct_tokens is not None:
             codes, distinct, lengths = distinct_tokens(codes, distinct, lengths)
-        id_of = (lambda t: table.get(t, -1)) if fixed else (lambda t: table.setdefault(t, len(table)))
         known = np.fromiter(map(id_of, distinct), np.int32, len(distinct))
         ids.extend(np.split(known[codes], np.cumsum(lengths)[:-1]))
     return ids

@@ -199,10 +199,12 @@ class NgramTfidf:
             counts, terms = count_token_ngrams(ids, self._tokens, ngram_range, " ", min_df, codes=self.codes)
             return counts.astype(dtype, copy=False), terms
         params = {**self.counting, "dtype": dtype}
-        if learn or self.table is None:  # a model saved before tables (table None, codes False) grows its own
+        if learn:
             table: dict[str, int] = {}
-            fast = count_ngrams(texts, params, min_df, table, codes=self.codes and learn)
-            self.table = table if learn and fast is not None else self.table
+            fast = count_ngrams(texts, params, min_df, table, codes=self.codes)
+            self.table = table if fast is not None else self.table
+        elif self.table is None:  # a model saved before tables: string terms, counted as they were
+            fast = count_ngrams(texts, params, min_df)
         else:
             fast = count_ngrams(texts, params, min_df, self.table, fixed=True, codes=self.codes)
         if fast is not None:
