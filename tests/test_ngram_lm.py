@@ -27,10 +27,12 @@ def test_leave_one_out_statistics_equal_a_model_fit_without_the_essay(labeled: p
     """The statistics a training essay gets in fit (its own counts removed) are those of an unseen essay."""
     model = family(order=order)
     model.fit(labeled, FitContext())
-    enc = model.encode(model.tokenize(labeled["text"].tolist()))
+    texts = labeled["text"].tolist()
+    tokenized = model.tokenize(texts)
+    enc = model.encode(tokenized)
     label = labeled["label"].to_numpy(dtype=float)
     rows = model._rows(enc)  # every key of these essays was counted: the rows _count gave fit
-    loo = model._statistics(enc, model._own_counts(enc, np.stack([1 - label, label]), rows), rows)
+    loo = model._statistics(enc, model._own_counts(texts, tokenized, enc, np.stack([1 - label, label])), rows)
     for i in (0, 7, 42):  # every word of these essays also occurs elsewhere, so the vocabulary is unchanged
         rest = labeled.drop(index=labeled.index[i])
         without = family(order=order)
@@ -97,6 +99,27 @@ def test_prepared_tokens_change_nothing_but_speed(labeled: pd.DataFrame) -> None
         model.fit(labeled.head(80), FitContext())
     np.testing.assert_array_equal(plain.predict(labeled.tail(40)), prepared.predict(labeled.tail(40)))
     assert prepared._run_ids and not plain._run_ids
+
+
+@pytest.mark.parametrize("chunk_tokens", [1, 7, 10**6])
+def test_own_occurrences_count_each_essays_n_grams_and_contexts_in_that_essay_alone(
+    monkeypatch: pytest.MonkeyPatch, chunk_tokens: int
+) -> None:
+    """Against the definition, essay by essay, in chunks of any size; a token that reads as the pad (the
+    start-of-essay mark in a text) counts as one."""
+    from daigt.families import ngram_lm
+
+    monkeypatch.setattr(ngram_lm, "OWN_CHUNK_TOKENS", chunk_tokens)
+    rng = np.random.default_rng(0)
+    pad = np.array([False, False, True, False, False])  # token 2 reads as the pad
+    ids = [rng.integers(0, 5, n).astype(np.int32) for n in (0, 1, 9, 3, 12, 0, 5)]
+    own = ngram_lm.own_occurrences(ids, pad, order=3)
+    for essay, counted in zip(ids, own, strict=True):
+        padded = [0, 0] + [0 if pad[t] else int(t) + 1 for t in essay]
+        grams = [[tuple(padded[p - j : p + 1]) for p in range(2, len(padded))] for j in range(3)]
+        contexts = [[g[:-1] for g in grams[j]] for j in (1, 2)]
+        expected = [[seq.count(x) for x in seq] for seq in grams + contexts]
+        assert counted.shape == (5, len(essay)) and counted.tolist() == expected
 
 
 def test_keys_are_the_n_grams_of_each_essay_after_its_start_pads(labeled: pd.DataFrame) -> None:

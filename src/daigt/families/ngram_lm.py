@@ -72,6 +72,7 @@ class NgramLMParams:
 STATS_FILE, CLASSIFIER_FILE, VOCAB_FILE, CONFIG_FILE = "counts.npz", "classifier.joblib", "vocab.json", "lm.json"
 BOS = "\x02"  # pads the context at the start of an essay; never produced by the tokenizer
 UNKNOWN_WORD = "\x03"  # stands for every word outside the English word list (unknown_words: merge)
+OWN_CHUNK_TOKENS = 20_000  # tokens per factorisation in own_occurrences: small hash tables (3x faster than 10^6)
 
 
 @dataclass
@@ -96,10 +97,45 @@ class Encoded:
 class OwnCounts:
     """What each token's own essay contributes to the class counts: removed for leave-one-out scoring."""
 
-    weight: list[np.ndarray]  # per class: the essay's share of the class, per token
+    weight: np.ndarray  # (2, tokens): per class, the token's essay's share of the class
     length: np.ndarray  # per token: its essay's token count
     keys: list[np.ndarray]  # per order: occurrences of the token's n-gram in its essay
     contexts: list[np.ndarray]  # per order: occurrences of its context in its essay
+
+
+def own_occurrences(ids: Sequence[np.ndarray], pad: np.ndarray, order: int) -> list[np.ndarray]:
+    """Per essay (token ids into a table; ``pad[id]``: the token reads as the start-of-essay pad), a
+    (2 * order - 1, tokens) array: how often each token's n-gram of order 1..order (rows 0..order-1) and its
+    context of order 2..order (rows order..) occur in that essay.
+
+    This is what leave-one-out removes from the class counts. It depends on the essay alone, not on a fold's
+    vocabulary (the fold's ids are one-to-one on its training tokens), so it is counted once per run. Essays are
+    counted ``OWN_CHUNK_TOKENS`` tokens at a time: (essay, n-gram) pairs never span two essays, so the hash
+    tables stay small."""
+    out: list[np.ndarray] = []
+    lengths = np.fromiter(map(len, ids), np.int64, len(ids))
+    ends = np.cumsum(lengths)
+    start = 0
+    while start < len(ids):  # a chunk: essays from start until OWN_CHUNK_TOKENS tokens (at least one essay)
+        stop = max(int(np.searchsorted(ends, ends[start] - lengths[start] + OWN_CHUNK_TOKENS, "right")), start + 1)
+        size = lengths[start:stop]
+        flat = np.concatenate(ids[start:stop]).astype(np.int64) + 1
+        flat[pad[flat - 1]] = 0
+        doc = np.repeat(np.arange(len(size)), size)
+        position = np.arange(len(flat)) - np.repeat(np.cumsum(size) - size, size)
+        base = len(pad) + 1
+        context = doc  # (essay, the j tokens before each token) as one code, j = 0, 1, ...
+        grams, contexts = [], []
+        for j in range(order):
+            if j:
+                context = pd.factorize(context * base + np.where(position >= j, np.roll(flat, j), 0))[0]
+                contexts.append(context)
+            grams.append(pd.factorize(context * base + flat)[0])
+        dtype = np.min_scalar_type(int(size.max(initial=0)))
+        own = np.stack([np.bincount(codes)[codes] for codes in grams + contexts]).astype(dtype)
+        out.extend(np.split(own, np.cumsum(size)[:-1], axis=1))
+        start = stop
+    return out
 
 
 class NgramLMFamily(ModelFamily):
@@ -115,6 +151,7 @@ class NgramLMFamily(ModelFamily):
         self.bpe: Any = None  # a tokenizers.Tokenizer when params.tokenizer is set: trained in prepare or fit
         self._run_table: dict[str, int] = {}  # filled by prepare, never saved
         self._run_ids: dict[str, np.ndarray] = {}
+        self._run_own: dict[str, np.ndarray] = {}  # per prepared essay, its own_occurrences: fold-independent
         self._index: dict[str, pd.Index] = {}  # per table, its keys as a hash index: built at the first lookup
 
     # -- encoding -----------------------------------------------------------------------------------------
@@ -130,13 +167,16 @@ class NgramLMFamily(ModelFamily):
             self._use_tokenizer(train_bpe(fittable_texts(corpus), self.params.tokenizer))
         else:
             self._run_table = {}
-        self._run_ids = dict(zip(texts, self._token_ids(texts, self._run_table), strict=True))
+        ids = self._token_ids(texts, self._run_table)
+        self._run_ids = dict(zip(texts, ids, strict=True))
+        pad = np.fromiter((t == BOS for t in self._run_table), bool, len(self._run_table))
+        self._run_own = dict(zip(texts, own_occurrences(ids, pad, self.order), strict=True))
 
     def _use_tokenizer(self, tokenizer: Any) -> None:
         """Read BPE tokens from now on: the run's token table is the tokenizer's, so its ids are used as they are."""
         self.bpe = tokenizer
         self._run_table = {token: i for i, token in enumerate(token_table(tokenizer))}
-        self._run_ids = {}
+        self._run_ids, self._run_own = {}, {}
 
     def _token_ids(self, texts: Sequence[str], table: dict[str, int]) -> list[np.ndarray]:
         """Each text's tokens as int32 ids into ``table``, which grows by the tokens it lacks. A chunk of essays
@@ -234,21 +274,24 @@ class NgramLMFamily(ModelFamily):
             rows[table] = self._index[table].get_indexer(keys)
         return rows
 
-    @staticmethod
-    def _own_counts(enc: Encoded, class_weight: np.ndarray, rows: dict[str, np.ndarray]) -> OwnCounts:
-        """``rows``: each token's row in each table, from ``_count``."""
-
-        def own(table: str) -> np.ndarray:  # occurrences of the token's key in its own essay
-            row = rows[table]
-            pair, _ = pd.factorize(enc.doc * (int(row.max(initial=0)) + 1) + row)  # (essay, key) -> one hash
-            return np.bincount(pair)[pair].astype(float)
-
-        order = len(enc.keys)
+    def _own_counts(
+        self, texts: Sequence[str], tokenized: Tokenized, enc: Encoded, class_weight: np.ndarray
+    ) -> OwnCounts:
+        """What each essay of ``texts`` (tokenized as ``tokenized``, encoded as ``enc``) adds to its own counts.
+        Prepared essays' occurrences were counted once for the run; others are counted here."""
+        made: dict[str, np.ndarray] = {}
+        missing = [i for i, text in enumerate(texts) if text not in self._run_own]
+        if missing:
+            pad = np.fromiter((t == BOS for t in tokenized.tokens), bool, len(tokenized.tokens))
+            new = own_occurrences([tokenized.ids[i] for i in missing], pad, self.order)
+            made = dict(zip((texts[i] for i in missing), new, strict=True))
+        arrays = [self._run_own[t] if t in self._run_own else made[t] for t in texts]
+        own = np.concatenate(arrays, axis=1) if arrays else np.zeros((2 * self.order - 1, 0))
         return OwnCounts(
-            weight=[class_weight[cls][enc.doc] for cls in (0, 1)],
+            weight=class_weight[:, enc.doc],
             length=np.bincount(enc.doc, minlength=enc.n_docs).astype(float)[enc.doc],
-            keys=[own(f"key{j}") for j in range(order)],
-            contexts=[np.zeros(len(enc.doc))] + [own(f"ctx{j}") for j in range(1, order)],
+            keys=[own[j].astype(float) for j in range(self.order)],
+            contexts=[np.zeros(len(enc.doc))] + [own[self.order + j - 1].astype(float) for j in range(1, self.order)],
         )
 
     def _log_prob(self, rows: dict[str, np.ndarray], cls: int, own: OwnCounts | None) -> np.ndarray:
@@ -256,8 +299,8 @@ class NgramLMFamily(ModelFamily):
         add_k, vocab_size = self.params.add_k, len(self.vocab) + 1
 
         def count(table: str, own_n: np.ndarray | None) -> np.ndarray:
-            row, counts = rows[table], self.counts[f"{table}_n"][cls]
-            seen = np.where(row >= 0, counts[np.maximum(row, 0)], 0.0) if len(counts) else np.zeros(len(row))
+            padded = np.append(self.counts[f"{table}_n"][cls], 0.0)  # row -1 (a key never counted) reads 0
+            seen = padded[rows[table]]
             return seen if own is None or own_n is None else np.maximum(seen - own.weight[cls] * own_n, 0.0)
 
         total = self.counts["total"][cls] - (0.0 if own is None else own.weight[cls] * own.length)
@@ -286,14 +329,17 @@ class NgramLMFamily(ModelFamily):
 
     # -- the ModelFamily interface ------------------------------------------------------------------------
     def fit(self, train: pd.DataFrame, context: FitContext) -> None:
+        texts = train["text"].tolist()
         if self.params.tokenizer is not None and self.bpe is None:  # not prepared: the essays at hand
-            texts = list(dict.fromkeys(train["text"].tolist() + context.unlabeled_texts()))
-            self._use_tokenizer(train_bpe(texts, self.params.tokenizer))
-        enc = self.encode(self.tokenize(train["text"].tolist()), grow=True)
+            fittable = list(dict.fromkeys(texts + context.unlabeled_texts()))
+            self._use_tokenizer(train_bpe(fittable, self.params.tokenizer))
+        tokenized = self.tokenize(texts)
+        enc = self.encode(tokenized, grow=True)
         label = train["label"].to_numpy(dtype=float)
         class_weight = np.stack([1 - label, label])  # an essay counts toward each class by its soft label
         rows = self._count(enc, class_weight)
-        stats = self._statistics(enc, self._own_counts(enc, class_weight, rows), rows)
+        own = self._own_counts(texts, tokenized, enc, class_weight)
+        stats = self._statistics(enc, own, rows)
         rows, targets, weights = expand_soft_labels(train.assign(_row=np.arange(len(train))))
         self.classifier = make_pipeline(StandardScaler(), LogisticRegression(**self.params.classifier))
         self.classifier.fit(stats.iloc[rows["_row"].to_numpy()], targets, logisticregression__sample_weight=weights)
