@@ -122,6 +122,37 @@ def test_own_occurrences_count_each_essays_n_grams_and_contexts_in_that_essay_al
         assert counted.shape == (5, len(essay)) and counted.tolist() == expected
 
 
+@pytest.mark.parametrize("span", [1, 2**22])  # every table hashed | small keys by array
+@pytest.mark.parametrize("ids", [[], [0], [3, 5, 9, 40]])
+def test_a_key_is_found_at_its_row_and_a_key_never_counted_at_minus_one(
+    monkeypatch: pytest.MonkeyPatch, span: int, ids: list[int]
+) -> None:
+    from daigt.families import ngram_lm
+
+    monkeypatch.setattr(ngram_lm, "DENSE_KEY_SPAN", span)
+    keys = np.array([0, 3, 4, 5, 9, 10, 40, 41, 2**40], np.int64)
+    expected = [ids.index(k) if k in ids else -1 for k in keys.tolist()]
+    assert ngram_lm.row_lookup(np.array(ids, np.int64))(keys).tolist() == expected
+
+
+def test_tables_counted_by_array_equal_those_counted_by_hash(
+    labeled: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from daigt.families import ngram_lm
+
+    models = []
+    for span in (1, 2**22):  # every table hashed | tokens and one-token contexts by array
+        monkeypatch.setattr(ngram_lm, "DENSE_KEY_SPAN", span)
+        model = family(order=3)
+        model.fit(labeled.head(80), FitContext())
+        models.append((model, model.predict(labeled.tail(40))))
+    (hashed, by_hash), (dense, by_array) = models
+    assert hashed.counts.keys() == dense.counts.keys()
+    for name in hashed.counts:
+        np.testing.assert_array_equal(hashed.counts[name], dense.counts[name])
+    np.testing.assert_array_equal(by_hash, by_array)
+
+
 def test_keys_are_the_n_grams_of_each_essay_after_its_start_pads(labeled: pd.DataFrame) -> None:
     """The vectorised encoding against the definition, essay by essay, with unknown tokens and empty essays."""
     model = family(order=3)

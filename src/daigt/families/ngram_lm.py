@@ -72,6 +72,7 @@ class NgramLMParams:
 STATS_FILE, CLASSIFIER_FILE, VOCAB_FILE, CONFIG_FILE = "counts.npz", "classifier.joblib", "vocab.json", "lm.json"
 BOS = "\x02"  # pads the context at the start of an essay; never produced by the tokenizer
 UNKNOWN_WORD = "\x03"  # stands for every word outside the English word list (unknown_words: merge)
+DENSE_KEY_SPAN = 2**22  # a table whose keys all lie below this is counted and looked up by array, not hashed
 OWN_CHUNK_TOKENS = 20_000  # tokens per factorisation in own_occurrences: small hash tables (3x faster than 10^6)
 
 
@@ -138,6 +139,21 @@ def own_occurrences(ids: Sequence[np.ndarray], pad: np.ndarray, order: int) -> l
     return out
 
 
+def row_lookup(ids: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """keys -> their row in the sorted keys ``ids``, -1 where absent: an array indexed by key when the keys are
+    small (tokens, one-token contexts), else a hash index (~5x a binary search)."""
+    if len(ids) and ids[-1] >= DENSE_KEY_SPAN:
+        return pd.Index(ids).get_indexer
+    dense = np.full(int(ids[-1]) + 1 if len(ids) else 0, -1, np.int64)
+    dense[ids] = np.arange(len(ids))
+
+    def lookup(keys: np.ndarray) -> np.ndarray:
+        inside = keys < len(dense)
+        return np.where(inside, dense[np.where(inside, keys, 0)], -1) if len(dense) else np.full(len(keys), -1)
+
+    return lookup
+
+
 class NgramLMFamily(ModelFamily):
     Params = NgramLMParams
 
@@ -152,7 +168,7 @@ class NgramLMFamily(ModelFamily):
         self._run_table: dict[str, int] = {}  # filled by prepare, never saved
         self._run_ids: dict[str, np.ndarray] = {}
         self._run_own: dict[str, np.ndarray] = {}  # per prepared essay, its own_occurrences: fold-independent
-        self._index: dict[str, pd.Index] = {}  # per table, its keys as a hash index: built at the first lookup
+        self._index: dict[str, Callable[[np.ndarray], np.ndarray]] = {}  # per table, row_lookup: built when first used
 
     # -- encoding -----------------------------------------------------------------------------------------
     def _split(self, text: str) -> list[str]:
@@ -216,9 +232,8 @@ class NgramLMFamily(ModelFamily):
         lengths = np.fromiter(map(len, ids), np.int64, len(ids))
         flat = np.concatenate(ids).astype(np.int64) if len(ids) else np.zeros(0, np.int64)
         if grow:
-            present, first = np.unique(flat, return_index=True)
             self.vocab = {BOS: 0}
-            for i in present[np.argsort(first)].tolist():
+            for i in pd.unique(flat).tolist():  # in order of first appearance (a hash: no sort of every token)
                 self.vocab.setdefault(tokenized.tokens[i], len(self.vocab))
         base = len(self.vocab) + 1  # ids 0..V-1, V = unknown
         if base**self.order >= 2**62:
@@ -254,24 +269,27 @@ class NgramLMFamily(ModelFamily):
         self._index = {}
         rows = {}
         for table, keys in self._tables(enc):
-            codes, distinct = pd.factorize(keys)  # a hash, O(tokens); only the distinct keys are sorted
-            order = np.argsort(distinct)
-            rank = np.empty(len(order), np.int64)
-            rank[order] = np.arange(len(order))
-            rows[table] = rank[codes]
-            unique = distinct[order]
+            span = int(keys.max()) + 1 if len(keys) else 0
+            if span <= DENSE_KEY_SPAN:  # tokens, one-token contexts: a bincount, no hash and no sort
+                present = np.bincount(keys, minlength=span) > 0
+                unique, rows[table] = np.flatnonzero(present), (np.cumsum(present) - 1)[keys]
+            else:
+                codes, distinct = pd.factorize(keys)  # a hash, O(tokens); only the distinct keys are sorted
+                order = np.argsort(distinct)
+                rank = np.empty(len(order), np.int64)
+                rank[order] = np.arange(len(order))
+                rows[table], unique = rank[codes], distinct[order]
             self.counts[f"{table}_ids"] = unique
             self.counts[f"{table}_n"] = np.stack([np.bincount(rows[table], w, len(unique)) for w in weights])
         return rows
 
     def _rows(self, enc: Encoded) -> dict[str, np.ndarray]:
-        """Each token's row in each table, -1 where its key was never counted (a hash lookup: ~5x a binary
-        search of the sorted keys)."""
+        """Each token's row in each table, -1 where its key was never counted."""
         rows = {}
         for table, keys in self._tables(enc):
             if table not in self._index:
-                self._index[table] = pd.Index(self.counts[f"{table}_ids"])
-            rows[table] = self._index[table].get_indexer(keys)
+                self._index[table] = row_lookup(self.counts[f"{table}_ids"])
+            rows[table] = self._index[table](keys)
         return rows
 
     def _own_counts(
