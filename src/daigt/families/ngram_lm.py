@@ -100,8 +100,9 @@ class OwnCounts:
 
     weight: np.ndarray  # (2, tokens): per class, the token's essay's share of the class
     length: np.ndarray  # per token: its essay's token count
+    # small unsigned ints, exact in any arithmetic with the float counts (no float64 copy per order and token)
     keys: list[np.ndarray]  # per order: occurrences of the token's n-gram in its essay
-    contexts: list[np.ndarray]  # per order: occurrences of its context in its essay
+    contexts: list[np.ndarray]  # per order: occurrences of its context in its essay (contexts[0]: unused)
 
 
 def own_occurrences(ids: Sequence[np.ndarray], pad: np.ndarray, order: int) -> list[np.ndarray]:
@@ -308,8 +309,8 @@ class NgramLMFamily(ModelFamily):
         return OwnCounts(
             weight=class_weight[:, enc.doc],
             length=np.bincount(enc.doc, minlength=enc.n_docs).astype(float)[enc.doc],
-            keys=[own[j].astype(float) for j in range(self.order)],
-            contexts=[np.zeros(len(enc.doc))] + [own[self.order + j - 1].astype(float) for j in range(1, self.order)],
+            keys=[own[j] for j in range(self.order)],
+            contexts=[own[0]] + [own[self.order + j - 1] for j in range(1, self.order)],
         )
 
     def _log_prob(self, rows: dict[str, np.ndarray], cls: int, own: OwnCounts | None) -> np.ndarray:
