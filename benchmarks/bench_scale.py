@@ -4,7 +4,8 @@ Each size k is the training file (or its first --base essays) plus k-1 augmented
 (`python -m augment`, the student recipe's cheap character and punctuation ops). Copies carry ``parent_id``,
 so an essay and its copies share a fold and a holdout side: no leak across folds, whatever the size. Every
 size runs the default models (configs/project.yaml, `--jobs 2`) and the blend in its own workspace under
---work; each stage runs in a fresh process whose children's peak resident memory is read when it ends.
+--work, emptied first (a user's first run: de-duplication, folds and caches included); each stage runs in a
+fresh process whose children's peak resident memory is read when it ends.
 
     python benchmarks/bench_scale.py --train ../shared/data/train.csv --test ../shared/data/test_essays.csv \
         --scales 1 4 10
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -79,6 +81,7 @@ def main() -> None:
     work = args.work / (f"base{args.base}" if args.base else "full")  # sets of another base are never reused
     for scale in sorted(set(args.scales)):
         train, n = training_set(args.train, args.base, scale, work)
+        shutil.rmtree(work / f"{scale}x", ignore_errors=True)  # a first run: no folds or caches of an earlier one
         config = isolated_project(work / f"{scale}x")
         common = ["--config", str(config), "--train", str(train), "--test", str(args.test), "--no-progress"]
         train_cmd = ["src/train_fold.py", "--fold", "all", "--model", "all", "--force", "--jobs", str(args.jobs)]

@@ -12,15 +12,22 @@ deepspeed --num_gpus=8 src/train_fold.py --fold 0 --model mistral_7b_lora
 from __future__ import annotations
 
 import argparse
+import time
 from functools import partial
+
+import pandas as pd
 
 from daigt import distributed
 from daigt.artifacts import ModelArtifacts
-from daigt.config import load_model_config
+from daigt.blending import BlendConfig
+from daigt.config import BLEND_CONFIG, load_config, load_model_config
 from daigt.errors import DaigtError, cli_entry
 from daigt.parallel import map_models, parse_memory
 from daigt.project import Project
+from daigt.stylometry import StyleMemo, selected_groups
 from daigt.train import FoldTrainer
+
+BLEND_STYLE = "(the blend's style features)"  # a --jobs job after the models; never a model name (parentheses)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -91,8 +98,33 @@ def train_model(args: argparse.Namespace, name: str, progress: bool, project: Pr
     ]
 
 
+def run_job(args: argparse.Namespace, job: str) -> list[str]:
+    """A ``--jobs`` worker's job: a model, or ``BLEND_STYLE``."""
+    return warm_blend_style(args) if job == BLEND_STYLE else train_model(args, job, progress=False)
+
+
+def warm_blend_style(args: argparse.Namespace) -> list[str]:
+    """The blend's style features of every essay into their cache (daigt.stylometry.StyleMemo), queued after the
+    models: it runs on a core they leave free while the slowest finishes, and the blend then reads the rows
+    instead of computing them. A cache only: if it cannot be made, the blend computes the features itself."""
+    started = time.perf_counter()
+    try:
+        cfg = load_config(BlendConfig, BLEND_CONFIG)
+        project = Project.load(args.config, args.train, args.test, args.artifacts)
+        project.warn = False
+        frames = [project.train_frame()[0], project.holdout_frame(), project.test_frame()]
+        style = StyleMemo(cfg.features.meta, cfg.features.stylometry, project.cache_dir, jobs=1)
+        texts = pd.concat([f["text"] for f in frames], ignore_index=True)
+        style(texts)
+    except DaigtError as err:
+        return [f"[blend] style features not cached ({err}); the blend will compute them"]
+    seconds = time.perf_counter() - started
+    return [f"[blend] style features of {texts.nunique():,} essays cached in {style.path} ({seconds:.0f}s)"]
+
+
 def train_in_parallel(args: argparse.Namespace, project: Project, names: list[str]) -> None:
-    """One process per model, ``--jobs`` at a time (daigt.parallel)."""
+    """One process per model, ``--jobs`` at a time (daigt.parallel); then, without a memory budget, the blend's
+    style features on the first worker free (``warm_blend_style``)."""
     if args.deepspeed or distributed.world_size() > 1:
         raise DaigtError("--jobs runs models side by side on CPU; drop it for DeepSpeed or multi-rank runs")
     train, _ = project.train_frame()  # create the shared folds once, before any worker reads them
@@ -105,8 +137,17 @@ def train_in_parallel(args: argparse.Namespace, project: Project, names: list[st
             per_essay = ModelArtifacts(project.artifacts, load_model_config(name)[0]).peak_memory_per_essay()
             estimates[name] = None if per_essay is None else per_essay * essays
         print(memory_plan(budget, estimates), flush=True)
-    for lines in map_models(partial(train_model, args, progress=False), names, args.jobs, budget, estimates):
+    jobs = [*names, BLEND_STYLE] if budget is None and blend_reads_style() else names
+    for lines in map_models(partial(run_job, args), jobs, args.jobs, budget, estimates):
         print("\n".join(lines), flush=True)
+
+
+def blend_reads_style() -> bool:
+    """Whether the blend config asks for style features (a config that does not load: the blend will say why)."""
+    try:
+        return bool(selected_groups(load_config(BlendConfig, BLEND_CONFIG).features.meta))
+    except DaigtError:
+        return False
 
 
 def memory_plan(budget: float, estimates: dict[str, float | None]) -> str:

@@ -204,10 +204,15 @@ def test_blend_refuses_without_models_and_submission_validation_catches_errors(
         validate_submission(good, ids, sample)
 
 
-def test_models_trained_side_by_side_equal_models_trained_in_a_row(workspace: dict[str, Path], capsys) -> None:
+def test_models_trained_side_by_side_equal_models_trained_in_a_row(
+    workspace: dict[str, Path], capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """--jobs 2 runs each model in its own process; the artifacts are the ones a sequential run writes, and
-    the n-gram LM family goes through the real entry points into the stacker."""
+    the n-gram LM family goes through the real entry points into the stacker. A worker left free computes the
+    blend's style features, which the blend then reads instead of computing."""
     import yaml
+
+    from daigt import stylometry
 
     lm = workspace["root"] / "tiny_lm.yaml"
     lm.write_text(yaml.safe_dump({"family": "ngram_lm", "seed": 1, "params": {"order": 2}}))
@@ -219,6 +224,7 @@ def test_models_trained_side_by_side_equal_models_trained_in_a_row(workspace: di
     train_fold.main([*common, "--artifacts", str(side_by_side), "--jobs", "2"])
     printed = capsys.readouterr().out
     assert printed.count("[tiny_lm] fold") == 3 and printed.count("[tiny_tfidf] fold") == 3
+    assert "[blend] style features of" in printed and list((workspace["root"] / "folds").glob("style-*.npz"))
     train_fold.main([*common, "--artifacts", str(in_a_row)])
     for model in ("tiny_tfidf", "tiny_lm"):
         for k in range(3):
@@ -226,6 +232,13 @@ def test_models_trained_side_by_side_equal_models_trained_in_a_row(workspace: di
                 parallel = pd.read_csv(side_by_side / model / f"fold{k}" / name)
                 pd.testing.assert_frame_equal(parallel, pd.read_csv(in_a_row / model / f"fold{k}" / name))
     out = workspace["root"] / "sub" / "submission.csv"
+    compute = stylometry.style_features
+
+    def nothing_to_compute(texts: pd.Series, *args: object) -> pd.DataFrame:
+        assert texts.empty, f"the blend computed the style of {len(texts)} essays the cache holds"
+        return compute(texts, *args)
+
+    monkeypatch.setattr(stylometry, "style_features", nothing_to_compute)
     blend.main([*blend_args(workspace, out)[:2], "--artifacts", str(side_by_side), *blend_args(workspace, out)[4:]])
     report = json.loads((out.parent / "report.json").read_text())
     assert {"tiny_tfidf", "tiny_lm", "stacker"} <= set(report["candidates"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -129,3 +130,55 @@ def test_essays_split_between_processes_give_the_rows_of_one_process(essays: pd.
     split = style_features(texts, True, jobs=2)  # two spawned processes, 15 essays each
     pd.testing.assert_frame_equal(split, style_features(texts, True, jobs=1))
     assert len(split) == 30
+
+
+GROUPS_READ = ["lexicon", "repetition", "rhythm"]
+
+
+def test_cached_rows_are_read_back_by_another_run_and_only_new_essays_are_computed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from daigt import stylometry
+
+    texts = pd.Series([*make_essays(20)["text"].tolist(), "Short one.", "Short one."])
+    first = stylometry.StyleMemo(GROUPS_READ, StyleConfig(), tmp_path)
+    first(texts)
+    assert first.from_cache == 0 and first.path is not None and first.path.is_file()
+    asked: list[str] = []
+    compute = stylometry.style_features
+
+    def counting(batch: pd.Series, *args: object) -> pd.DataFrame:
+        asked.extend(batch)
+        return compute(batch, *args)
+
+    monkeypatch.setattr(stylometry, "style_features", counting)
+    again = stylometry.StyleMemo(GROUPS_READ, StyleConfig(), tmp_path)
+    both = pd.concat([texts, pd.Series(["A new essay, never seen."])], ignore_index=True)
+    pd.testing.assert_frame_equal(again(both), compute(both, GROUPS_READ))
+    assert asked == ["A new essay, never seen."] and again.from_cache == texts.nunique()
+
+
+def test_an_unreadable_cache_is_rebuilt_with_one_warning(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from daigt.stylometry import StyleMemo
+
+    texts = make_essays(10)["text"]
+    path = StyleMemo(GROUPS_READ, StyleConfig(), tmp_path).path
+    assert path is not None
+    path.write_bytes(b"not an npz file")
+    memo = StyleMemo(GROUPS_READ, StyleConfig(), tmp_path)
+    pd.testing.assert_frame_equal(memo(texts), style_features(texts, GROUPS_READ))
+    warned = capsys.readouterr().err.strip().splitlines()
+    assert len(warned) == 1 and "style cache unreadable" in warned[0]
+    assert StyleMemo(GROUPS_READ, StyleConfig(), tmp_path)(texts).shape == (10, len(memo(texts).columns))
+    assert capsys.readouterr().err == ""  # rewritten whole
+
+
+def test_each_feature_definition_has_its_own_cache_file(tmp_path: Path) -> None:
+    from daigt.stylometry import StyleMemo
+
+    paths = {
+        StyleMemo(GROUPS_READ, StyleConfig(), tmp_path).path,
+        StyleMemo(GROUPS_READ, StyleConfig(mattr_window=40), tmp_path).path,
+        StyleMemo(["lexicon"], StyleConfig(), tmp_path).path,
+    }
+    assert len(paths) == 3

@@ -38,6 +38,7 @@ from daigt.stacking import (
     collect_models,
     pick_candidate,
 )
+from daigt.stylometry import StyleMemo, selected_groups
 from daigt.submission import build_submission, validate_submission
 from essayio import atomic
 from essayio.publish import publication
@@ -127,10 +128,20 @@ def blend(
     if not models:
         raise DaigtError(f"no complete model under {project.artifacts}: run `{project.train_command()}` first")
     check_pick(cfg.pick, cfg.pick_fallback, [*models, RANK_MEAN, STACKER])
-    stage(f"style features and the nested stacker over {len(models)} models, {len(train)} essays")
     recipe = project.config.stacker_attack
     attacked_texts = attacked(train, recipe, project.cache_dir)["text"] if recipe else None
-    candidates = build_candidates(models, train, scored, cfg.features, cfg.stacker, attacked_texts=attacked_texts)
+    style = None
+    if selected_groups(cfg.features.meta):  # every essay's style at once (one pool of processes), kept on disk
+        style = StyleMemo(cfg.features.meta, cfg.features.stylometry, project.cache_dir)
+        every = [train["text"], *(f["text"] for f in scored.values())]
+        texts = pd.concat([*every, *([] if attacked_texts is None else [attacked_texts])], ignore_index=True)
+        stage(f"style features of {texts.nunique():,} essays")
+        style(texts)
+        stage(f"... {style.from_cache:,} of them read from {style.path}")
+    stage(f"the nested stacker over {len(models)} models, {len(train)} essays")
+    candidates = build_candidates(
+        models, train, scored, cfg.features, cfg.stacker, style=style, attacked_texts=attacked_texts
+    )
     stage("picking, validating the submission, writing the report, plots and ensemble/")
     generalization, why_not = read_generalization(repo_path(cfg.generalization), cfg, models, train, project.artifacts)
     if cfg.pick == "auto" and generalization is None:

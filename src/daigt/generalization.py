@@ -239,7 +239,7 @@ def evaluate(
         trainer = FoldTrainer(project, model_name, model_config, model_config.seed, progress=False)
         model_keys[model_name] = trainer.config_key()
     rows = []
-    style = StyleMemo(blend.features.meta, blend.features.stylometry)  # each essay's style computed once
+    style = StyleMemo(blend.features.meta, blend.features.stylometry, project.cache_dir)  # once per essay, kept
     under_attack = attacked(train, cfg.attack, project.cache_dir) if cfg.attack else None
     stacker_recipe = project.config.stacker_attack
     for_stacker = attacked(train, stacker_recipe, project.cache_dir) if stacker_recipe else None

@@ -20,20 +20,29 @@ Features come in groups, selected in configs/blend.yaml (``features.meta``):
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
+import sys
+import zipfile
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cache, cached_property, partial
+from importlib import metadata
 from itertools import chain, pairwise
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from daigt.errors import DaigtError
 from daigt.parallel import map_in_order
+from essayio import atomic
 
+STYLE_CACHE = "style-{key}.npz"  # StyleMemo's rows, under the project's cache folder (beside the folds)
+DIGEST_BYTES = 16
 ESSAYS_PER_PROCESS = 2000  # below this many essays per process, one process is faster than spawning more
 
 
@@ -324,10 +333,18 @@ def style_features(
 
 class StyleMemo:
     """``style_features`` that computes each distinct essay once: for a run that scores the same essays many
-    times (every generalization split re-reads the training essays). Rows equal a direct computation."""
+    times (every generalization split re-reads the training essays). Rows equal a direct computation.
 
-    def __init__(self, groups: bool | Sequence[str] | None, cfg: StyleConfig) -> None:
-        self.groups, self.cfg = groups, cfg
+    With ``cache_dir`` the rows also persist, keyed by each text's digest, in one file per feature definition
+    (``style_key``): a blend after evaluate, a second blend, or one after training warmed it (``train_fold
+    --jobs``, on a core the models left free) computes only essays it has not seen."""
+
+    def __init__(
+        self, groups: bool | Sequence[str] | None, cfg: StyleConfig, cache_dir: Path | None = None, jobs: int = 0
+    ) -> None:
+        self.groups, self.cfg, self.jobs = groups, cfg, jobs
+        self.path = None if cache_dir is None else cache_dir / STYLE_CACHE.format(key=style_key(groups, cfg))
+        self.from_cache = 0  # essays whose rows came from the file rather than being computed
         self._rows: dict[str, np.ndarray] = {}
         self._columns: list[str] | None = None
 
@@ -335,8 +352,70 @@ class StyleMemo:
         texts = texts.astype(str).reset_index(drop=True)
         new = [t for t in dict.fromkeys(texts) if t not in self._rows]
         if new or self._columns is None:
-            computed = style_features(pd.Series(new, dtype=str), self.groups, self.cfg)
-            self._columns = list(computed.columns)
-            self._rows.update(zip(new, computed.to_numpy(), strict=True))
+            self._add(new)
+        assert self._columns is not None
         values = np.array([self._rows[t] for t in texts]).reshape(len(texts), len(self._columns))
         return pd.DataFrame(values, columns=self._columns)
+
+    def _add(self, new: list[str]) -> None:
+        if self._columns is None:
+            self._columns = list(style_features(pd.Series([], dtype=str), self.groups, self.cfg, 1).columns)
+        stored = self._read()
+        digests = [text_digest(t) for t in new]
+        missing = [t for t, d in zip(new, digests, strict=True) if d not in stored]
+        computed = style_features(pd.Series(missing, dtype=str), self.groups, self.cfg, self.jobs)
+        made = dict(zip(missing, computed.to_numpy(), strict=True))
+        self.from_cache += len(new) - len(missing)
+        self._rows.update((t, made[t] if t in made else stored[d]) for t, d in zip(new, digests, strict=True))
+        if self.path is not None and missing:
+            stored.update((text_digest(t), row) for t, row in made.items())
+            self._write(stored)
+
+    def _read(self) -> dict[bytes, np.ndarray]:
+        """The cache file's rows by digest: none without a file, or for one that does not read back whole with
+        these columns (a warning: it is rebuilt)."""
+        if self.path is None or not self.path.is_file():
+            return {}
+        try:
+            with np.load(self.path, allow_pickle=False) as arrays:
+                digests, values, columns = arrays["digests"], arrays["values"], arrays["columns"].tolist()
+            if columns != self._columns:
+                raise ValueError(f"its columns are not {self._columns}")
+            if digests.shape != (len(values), DIGEST_BYTES) or values.shape != (len(digests), len(columns)):
+                raise ValueError("its arrays do not match in shape")
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+            print(f"WARNING: {self.path}: style cache unreadable ({err}); recomputing it", file=sys.stderr)
+            return {}
+        blob = digests.tobytes()
+        keys = [blob[i : i + DIGEST_BYTES] for i in range(0, len(blob), DIGEST_BYTES)]
+        return dict(zip(keys, values, strict=True))
+
+    def _write(self, rows: dict[bytes, np.ndarray]) -> None:
+        assert self.path is not None and self._columns is not None
+        digests = np.frombuffer(b"".join(rows), np.uint8).reshape(len(rows), DIGEST_BYTES)
+        values = np.array(list(rows.values()), dtype=float).reshape(len(rows), len(self._columns))
+        with atomic.atomic_path(self.path) as tmp, tmp.open("wb") as handle:  # a file object: no ".npz" appended
+            np.savez(handle, digests=digests, values=values, columns=np.array(self._columns, dtype=str))
+
+
+def text_digest(text: str) -> bytes:
+    """What the style cache knows an essay by: 16 bytes of BLAKE2b of its UTF-8."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=DIGEST_BYTES).digest()
+
+
+def style_key(groups: bool | Sequence[str] | None, cfg: StyleConfig) -> str:
+    """The feature definition a cached row was computed under: groups, constants, this module's code and the
+    word list and compressor it reads. Any change is another cache file, never a stale row."""
+    spec = {
+        "groups": selected_groups(groups),
+        "cfg": asdict(cfg),
+        "code": _code_digest(),
+        "word_list": metadata.version("pyspellchecker"),
+        "zlib": zlib.ZLIB_RUNTIME_VERSION,
+    }
+    return hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@cache
+def _code_digest() -> str:
+    return hashlib.sha1(Path(__file__).read_bytes()).hexdigest()
