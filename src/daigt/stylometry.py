@@ -368,7 +368,7 @@ class StyleMemo:
         self.from_cache += len(new) - len(missing)
         self._rows.update((t, made[t] if t in made else stored[d]) for t, d in zip(new, digests, strict=True))
         if self.path is not None and missing:
-            stored.update((text_digest(t), row) for t, row in made.items())
+            stored.update((d, made[t]) for t, d in zip(new, digests, strict=True) if t in made)
             self._write(stored)
 
     def _read(self) -> dict[bytes, np.ndarray]:
