@@ -80,9 +80,8 @@ def train_model(args: argparse.Namespace, name: str, progress: bool, project: Pr
 
     In a row, the models share ``project`` (the data is read, de-duplicated and checked once); a ``--jobs``
     worker gets None and loads its own."""
-    if project is None:  # a --jobs worker: its parent loaded the same data and printed its warnings once
-        project = Project.load(args.config, args.train, args.test, args.artifacts)
-        project.warn = False
+    if project is None:
+        project = worker_project(args)
     model_name, model_config = load_model_config(name)
     if args.deepspeed:
         if not hasattr(model_config.params, "deepspeed"):
@@ -98,6 +97,13 @@ def train_model(args: argparse.Namespace, name: str, progress: bool, project: Pr
     ]
 
 
+def worker_project(args: argparse.Namespace) -> Project:
+    """The project in a --jobs worker: its parent loaded the same data and printed its warnings once."""
+    project = Project.load(args.config, args.train, args.test, args.artifacts)
+    project.warn = False
+    return project
+
+
 def run_job(args: argparse.Namespace, job: str) -> list[str]:
     """A ``--jobs`` worker's job: a model, or ``BLEND_STYLE``."""
     return warm_blend_style(args) if job == BLEND_STYLE else train_model(args, job, progress=False)
@@ -110,13 +116,12 @@ def warm_blend_style(args: argparse.Namespace) -> list[str]:
     started = time.perf_counter()
     try:
         cfg = load_config(BlendConfig, BLEND_CONFIG)
-        project = Project.load(args.config, args.train, args.test, args.artifacts)
-        project.warn = False
+        project = worker_project(args)
         frames = [project.train_frame()[0], project.holdout_frame(), project.test_frame()]
         style = StyleMemo(cfg.features.meta, cfg.features.stylometry, project.cache_dir, jobs=1)
         texts = pd.concat([f["text"] for f in frames], ignore_index=True)
         style(texts)
-    except DaigtError as err:
+    except (DaigtError, OSError) as err:
         return [f"[blend] style features not cached ({err}); the blend will compute them"]
     seconds = time.perf_counter() - started
     return [f"[blend] style features of {texts.nunique():,} essays cached in {style.path} ({seconds:.0f}s)"]

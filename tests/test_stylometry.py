@@ -173,6 +173,20 @@ def test_an_unreadable_cache_is_rebuilt_with_one_warning(tmp_path: Path, capsys:
     assert capsys.readouterr().err == ""  # rewritten whole
 
 
+def test_a_cache_that_cannot_be_written_is_one_warning_and_the_rows_are_still_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from daigt.stylometry import StyleMemo
+
+    not_a_folder = tmp_path / "folds"
+    not_a_folder.write_text("a file where the cache folder should be")
+    texts = make_essays(10)["text"]
+    memo = StyleMemo(GROUPS_READ, StyleConfig(), not_a_folder)
+    pd.testing.assert_frame_equal(memo(texts), style_features(texts, GROUPS_READ))
+    warned = capsys.readouterr().err.strip().splitlines()
+    assert len(warned) == 1 and "style cache not written" in warned[0]
+
+
 def test_each_feature_definition_has_its_own_cache_file(tmp_path: Path) -> None:
     from daigt.stylometry import StyleMemo
 

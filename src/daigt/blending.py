@@ -134,7 +134,7 @@ def blend(
     if selected_groups(cfg.features.meta):  # every essay's style at once (one pool of processes), kept on disk
         style = StyleMemo(cfg.features.meta, cfg.features.stylometry, project.cache_dir)
         every = [train["text"], *(f["text"] for f in scored.values())]
-        texts = pd.concat([*every, *([] if attacked_texts is None else [attacked_texts])], ignore_index=True)
+        texts = pd.concat(every if attacked_texts is None else [*every, attacked_texts], ignore_index=True)
         stage(f"style features of {texts.nunique():,} essays")
         style(texts)
         stage(f"... {style.from_cache:,} of them read from {style.path}")

@@ -21,7 +21,6 @@ Features come in groups, selected in configs/blend.yaml (``features.meta``):
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import sys
@@ -37,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from daigt.config import fingerprint
 from daigt.errors import DaigtError
 from daigt.parallel import map_in_order
 from essayio import atomic
@@ -345,6 +345,7 @@ class StyleMemo:
         self.groups, self.cfg, self.jobs = groups, cfg, jobs
         self.path = None if cache_dir is None else cache_dir / STYLE_CACHE.format(key=style_key(groups, cfg))
         self.from_cache = 0  # essays whose rows came from the file rather than being computed
+        self._stored: dict[bytes, np.ndarray] | None = None  # the file's rows by digest, read at the first need
         self._rows: dict[str, np.ndarray] = {}
         self._columns: list[str] | None = None
 
@@ -360,7 +361,9 @@ class StyleMemo:
     def _add(self, new: list[str]) -> None:
         if self._columns is None:
             self._columns = list(style_features(pd.Series([], dtype=str), self.groups, self.cfg, 1).columns)
-        stored = self._read()
+        if self._stored is None:
+            self._stored = self._read()
+        stored = self._stored
         digests = [text_digest(t) for t in new]
         missing = [t for t, d in zip(new, digests, strict=True) if d not in stored]
         computed = style_features(pd.Series(missing, dtype=str), self.groups, self.cfg, self.jobs)
@@ -394,8 +397,11 @@ class StyleMemo:
         assert self.path is not None and self._columns is not None
         digests = np.frombuffer(b"".join(rows), np.uint8).reshape(len(rows), DIGEST_BYTES)
         values = np.array(list(rows.values()), dtype=float).reshape(len(rows), len(self._columns))
-        with atomic.atomic_path(self.path) as tmp, tmp.open("wb") as handle:  # a file object: no ".npz" appended
-            np.savez(handle, digests=digests, values=values, columns=np.array(self._columns, dtype=str))
+        try:
+            with atomic.atomic_path(self.path) as tmp, tmp.open("wb") as handle:  # a file object: no ".npz" added
+                np.savez(handle, digests=digests, values=values, columns=np.array(self._columns, dtype=str))
+        except OSError as err:  # a cache only: the rows are computed, just not kept
+            print(f"WARNING: {self.path}: style cache not written ({err})", file=sys.stderr)
 
 
 def text_digest(text: str) -> bytes:
@@ -413,7 +419,7 @@ def style_key(groups: bool | Sequence[str] | None, cfg: StyleConfig) -> str:
         "word_list": metadata.version("pyspellchecker"),
         "zlib": zlib.ZLIB_RUNTIME_VERSION,
     }
-    return hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+    return fingerprint(spec)
 
 
 @cache

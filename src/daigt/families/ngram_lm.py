@@ -184,10 +184,11 @@ class NgramLMFamily(ModelFamily):
             self._use_tokenizer(train_bpe(fittable_texts(corpus), self.params.tokenizer))
         else:
             self._run_table = {}
-        ids = self._token_ids(texts, self._run_table)
-        self._run_ids = dict(zip(texts, ids, strict=True))
+        self._run_ids = dict(zip(texts, self._token_ids(texts, self._run_table), strict=True))
         pad = np.fromiter((t == BOS for t in self._run_table), bool, len(self._run_table))
-        self._run_own = dict(zip(texts, own_occurrences(ids, pad, self.order), strict=True))
+        fittable = fittable_texts(corpus)  # a fit's essays; the locked holdout is only ever scored
+        own = own_occurrences([self._run_ids[t] for t in fittable], pad, self.order)
+        self._run_own = dict(zip(fittable, own, strict=True))
 
     def _use_tokenizer(self, tokenizer: Any) -> None:
         """Read BPE tokens from now on: the run's token table is the tokenizer's, so its ids are used as they are."""
