@@ -1,0 +1,231 @@
+"""How far an essay is from the essays the ensemble was trained on: the ``in_domain`` score in [0, 1].
+
+A detector only knows the writers it was trained on. Outside that population (other prompts, other kinds of
+text, other writers) its scores mean little, and the failure is lopsided: unfamiliar human writing reads as
+"not like our humans", i.e. as AI. So every essay gets a label-free shift score, and decisions abstain on the
+essays the training set does not cover (decisions.py).
+
+The score: content-word TF-IDF (English stop words removed, so it follows what an essay is about and how it is
+worded, not the grammar every text shares), then the mean cosine similarity to the ``neighbours`` nearest
+training essays **of each class**. An essay's similarity to a class is turned into its percentile among that
+class's own essays, scored the same way out of fold; the better of the two classes is its nearness, and
+``in_domain`` is the percentile of that nearness among every training essay out of fold. So ``in_domain = 0.02``
+reads "only 2 % of the training essays, held out, look less like the training set than this one", and flagging
+``in_domain < share`` flags ``share`` of the training population by construction, measured on essays the
+scorer was not fitted on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.preprocessing import normalize
+
+from daigt.data import binary_labels
+from daigt.errors import DaigtError
+from daigt.metrics import auc
+from daigt.schema import Invalid
+
+CLASSES = ("human", "ai")
+CHUNK_ROWS = 512  # essays whose similarities are held at once (a dense chunk x reference matrix)
+
+
+@dataclass
+class ShiftConfig:
+    """``shift:`` in configs/blend.yaml: the label-free scorer behind ``in_domain``."""
+
+    ngram_range: list[int] = field(default_factory=lambda: [1, 2])  # word n-grams of content words
+    stop_words: bool = True  # drop English stop words: follow content and wording, not shared grammar
+    min_df: int = 3  # a term in fewer training essays is noise (names, typos)
+    max_df: float = 0.5  # a term in more is as good as a stop word
+    max_features: int = 50_000
+    neighbours: int = 10  # nearest training essays averaged per class
+    max_reference: int = 4000  # training essays kept per class (sampled): bounds predict's cost at any data size
+    seed: int = 0
+    # a test set with more of its essays out of domain than this is far from train: blend warns, and train_fold
+    # skips the transductive steps (pseudo-labels, vocabularies and tokenizers fitted on test) for it
+    far_test_share: float = 0.25
+
+    def check(self) -> None:
+        if len(self.ngram_range) != 2 or not 1 <= self.ngram_range[0] <= self.ngram_range[1]:
+            raise Invalid(f"must be [low, high] with 1 <= low <= high, got {self.ngram_range}", "ngram_range")
+        if not 0 <= self.far_test_share <= 1:
+            raise Invalid(f"must lie in [0, 1], got {self.far_test_share}", "far_test_share")
+        if not 0 < self.max_df <= 1:
+            raise Invalid(f"must lie in (0, 1], got {self.max_df}", "max_df")
+        for key in ("min_df", "max_features", "neighbours", "max_reference"):
+            if getattr(self, key) < 1:
+                raise Invalid(f"must be >= 1, got {getattr(self, key)}", key)
+
+
+def _counter(cfg: ShiftConfig, vocabulary: list[str] | None = None, min_df: int = 1) -> CountVectorizer:
+    """Counts of the configured n-grams: over a fixed vocabulary, or every n-gram in ``min_df`` essays."""
+    return CountVectorizer(
+        ngram_range=tuple(cfg.ngram_range),
+        stop_words="english" if cfg.stop_words else None,
+        min_df=min_df,
+        vocabulary=vocabulary,
+        dtype=np.float32,
+    )
+
+
+@dataclass
+class TextSpace:
+    """Sublinear TF-IDF over a fixed vocabulary, rows L2-normalised (cosine = dot product)."""
+
+    cfg: ShiftConfig
+    vocabulary: list[str]
+    idf: np.ndarray
+
+    @classmethod
+    def from_counts(cls, counts: sp.csr_matrix, terms: np.ndarray, cfg: ShiftConfig) -> tuple[TextSpace, np.ndarray]:
+        """The space a vectorizer fitted on these rows would learn (min_df, max_df, then the max_features most
+        frequent terms), from counts over a larger vocabulary; and the columns it keeps. Counting every essay
+        once and selecting per fold is what makes cross-fitting cheap."""
+        df = np.bincount(counts.indices, minlength=counts.shape[1])
+        keep = np.flatnonzero((df >= cfg.min_df) & (df <= cfg.max_df * counts.shape[0]))
+        if not len(keep):  # a tiny or uniform corpus: every term it has, rather than none
+            keep = np.flatnonzero(df > 0)
+        if len(keep) > cfg.max_features:
+            frequency = np.asarray(counts[:, keep].sum(axis=0)).ravel()
+            keep = np.sort(keep[np.argsort(-frequency, kind="stable")[: cfg.max_features]])
+        idf = (np.log((1 + counts.shape[0]) / (1 + df[keep])) + 1).astype(np.float32)
+        return cls(cfg, terms[keep].tolist(), idf), keep
+
+    def transform(self, texts: pd.Series | list[str]) -> sp.csr_matrix:
+        return self.weighted(_counter(self.cfg, self.vocabulary).transform(texts).tocsr())
+
+    def weighted(self, counts: sp.csr_matrix) -> sp.csr_matrix:
+        """Counts over this space's vocabulary -> sublinear TF-IDF, L2-normalised rows."""
+        counts = counts.astype(np.float32)
+        counts.data = np.log1p(counts.data)
+        return normalize(counts @ sp.diags(self.idf), copy=False).astype(np.float32).tocsr()
+
+
+def nearest_similarity(rows: sp.csr_matrix, reference: sp.csr_matrix, k: int) -> np.ndarray:
+    """Mean cosine similarity of each row to its ``k`` most similar reference rows, in chunks of rows."""
+    k = min(k, reference.shape[0])
+    out = np.zeros(rows.shape[0], dtype=np.float64)
+    ref_t = reference.T.tocsc()
+    for start in range(0, rows.shape[0], CHUNK_ROWS):
+        sims = (rows[start : start + CHUNK_ROWS] @ ref_t).toarray()
+        out[start : start + CHUNK_ROWS] = -np.partition(-sims, k - 1, axis=1)[:, :k].mean(axis=1)
+    return out
+
+
+def _ecdf(sorted_reference: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Share of ``sorted_reference`` at or below each value."""
+    return np.searchsorted(sorted_reference, values, side="right") / max(1, len(sorted_reference))
+
+
+def _sample(index: np.ndarray, limit: int, rng: np.random.Generator) -> np.ndarray:
+    return np.sort(rng.choice(index, limit, replace=False)) if len(index) > limit else index
+
+
+@dataclass
+class ShiftScorer:
+    """Fitted on the training essays (texts, labels, folds); scores any essays' ``in_domain``."""
+
+    space: TextSpace
+    references: dict[str, sp.csr_matrix]  # per class: the training essays compared against
+    class_oof: dict[str, np.ndarray]  # per class: its own essays' out-of-fold similarity to it, sorted
+    nearness_oof: np.ndarray  # every training essay's out-of-fold nearness (best class percentile), sorted
+    oof_in_domain: np.ndarray  # every training essay's out-of-fold in_domain, in training order
+
+    @classmethod
+    def fit(cls, texts: pd.Series, labels: np.ndarray, folds: np.ndarray, cfg: ShiftConfig) -> ShiftScorer:
+        """Cross-fitted: fold k's essays are scored by a space and references built without fold k, so the
+        calibration reflects essays the scorer never saw (as every new essay is)."""
+        texts = texts.reset_index(drop=True)
+        y, folds = binary_labels(labels), np.asarray(folds)
+        rng = np.random.default_rng(cfg.seed)
+        counter = _counter(cfg, min_df=1)
+        try:
+            counts = counter.fit_transform(texts).tocsr()
+        except ValueError:  # scikit-learn's "empty vocabulary"
+            raise DaigtError("shift: the training essays have no content words; set shift.stop_words: false") from None
+        terms = counter.get_feature_names_out()
+        oof = {c: np.zeros(len(texts)) for c in CLASSES}
+        for k in np.unique(folds):
+            fit_rows, held = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
+            space, columns = TextSpace.from_counts(counts[fit_rows], terms, cfg)
+            fitted, held_rows = (space.weighted(counts[rows][:, columns]) for rows in (fit_rows, held))
+            for label, name in enumerate(CLASSES):
+                ref = _sample(np.flatnonzero(y[fit_rows] == label), cfg.max_reference, rng)
+                oof[name][held] = nearest_similarity(held_rows, fitted[ref], cfg.neighbours)
+        class_oof = {name: np.sort(oof[name][y == label]) for label, name in enumerate(CLASSES)}
+        nearness = np.max([_ecdf(class_oof[name], oof[name]) for name in CLASSES], axis=0)
+        space, columns = TextSpace.from_counts(counts, terms, cfg)
+        every = space.weighted(counts[:, columns])
+        references = {
+            name: every[_sample(np.flatnonzero(y == label), cfg.max_reference, rng)]
+            for label, name in enumerate(CLASSES)
+        }
+        nearness_sorted = np.sort(nearness)
+        return cls(space, references, class_oof, nearness_sorted, _ecdf(nearness_sorted, nearness))
+
+    def class_in_domain(self, texts: pd.Series | list[str]) -> dict[str, np.ndarray]:
+        """Per class: the essay's similarity to that class, as a percentile among the class's own essays."""
+        rows = self.space.transform(list(texts))
+        k = self.space.cfg.neighbours
+        return {
+            name: _ecdf(self.class_oof[name], nearest_similarity(rows, self.references[name], k)) for name in CLASSES
+        }
+
+    def in_domain(self, texts: pd.Series | list[str]) -> np.ndarray:
+        nearness = np.max(list(self.class_in_domain(texts).values()), axis=0)
+        return _ecdf(self.nearness_oof, nearness)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Plain arrays (no pickle) for the saved ensemble (artifacts.py writes them)."""
+        arrays: dict[str, np.ndarray] = {
+            "vocabulary": np.array(self.space.vocabulary, dtype=str),
+            "idf": self.space.idf,
+            "nearness_oof": self.nearness_oof,
+            "oof_in_domain": self.oof_in_domain,
+        }
+        for name in CLASSES:
+            ref = self.references[name]
+            arrays |= {f"{name}_data": ref.data, f"{name}_indices": ref.indices, f"{name}_indptr": ref.indptr}
+            arrays[f"{name}_oof"] = self.class_oof[name]
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], cfg: ShiftConfig) -> ShiftScorer:
+        vocabulary = arrays["vocabulary"].tolist()
+        space = TextSpace(cfg, vocabulary, arrays["idf"])
+        shape = lambda name: (len(arrays[f"{name}_indptr"]) - 1, len(vocabulary))  # noqa: E731
+        references = {
+            name: sp.csr_matrix(
+                (arrays[f"{name}_data"], arrays[f"{name}_indices"], arrays[f"{name}_indptr"]), shape=shape(name)
+            )
+            for name in CLASSES
+        }
+        return cls(
+            space,
+            references,
+            {name: arrays[f"{name}_oof"] for name in CLASSES},
+            arrays["nearness_oof"],
+            arrays["oof_in_domain"],
+        )
+
+
+def adversarial_auc(train_texts: pd.Series, test_texts: pd.Series, space: TextSpace, seed: int = 0) -> float | None:
+    """Adversarial validation: the cross-validated AUC of a classifier telling test essays from training essays
+    in the shift space. ~0.5: the test looks like train; near 1: it is another population. None when the test
+    is too small to cross-validate."""
+    n_test = len(test_texts)
+    if n_test < 10:
+        return None
+    rows = space.transform(pd.concat([train_texts, test_texts], ignore_index=True).tolist())
+    is_test = np.r_[np.zeros(len(train_texts)), np.ones(n_test)]
+    folds = StratifiedKFold(n_splits=min(5, n_test), shuffle=True, random_state=seed)
+    model = LogisticRegression(C=1.0, max_iter=1000, class_weight="balanced")
+    scores = cross_val_predict(model, rows, is_test, cv=folds, method="predict_proba")[:, 1]
+    return auc(is_test, scores)
