@@ -18,7 +18,8 @@ under that key again restores it instead of retraining (``python src/runs.py pru
 train|eval, fold, pred: the split's inner-fold OOF and its held-out rows) and ``meta.json`` (its run key).
 
 ``ensemble/`` (written by blend): ``ensemble.json`` (spec), ``oof_references.npz`` (each model's OOF
-predictions), ``stacker/fold<k>.txt`` (LightGBM fold boosters).
+predictions), ``stacker/fold<k>.txt`` (LightGBM fold boosters), ``shift.npz`` (the shift scorer's arrays:
+vocabulary, idf, reference essays, out-of-fold calibration; shift.py).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ ATTACKED_OOF_FILE = "oof_attacked.csv"  # id, pred: the held-out fold again, att
 SCORED_FILES = {"test": "test.csv", "holdout": "holdout.csv"}  # sets every fold model scores, by name
 CONFIG_FILE, MODEL_DIR = "config.yaml", "model"
 ENSEMBLE_FILE, REFERENCES_FILE, STACKER_DIR = "ensemble.json", "oof_references.npz", "stacker"
+SHIFT_FILE = "shift.npz"
 WORK_PREFIX, ATTACK_DIR, GENERALIZATION_DIR = ".work-fold", "attack", "generalization"
 KEPT_DIR = ".kept"  # <model>/.kept/<run key>/fold<k>/: folds of earlier configs, restored when one comes back
 SPLIT_PREDICTIONS, SPLIT_META = "predictions.csv", "meta.json"
@@ -279,15 +281,22 @@ class SavedEnsemble:
     spec: dict[str, Any]
     references: dict[str, np.ndarray]
     booster_files: list[Path]
+    shift: dict[str, np.ndarray] | None = None  # None: saved before the shift score existed
 
 
 def write_ensemble(
-    directory: Path, spec: dict[str, Any], references: dict[str, np.ndarray], boosters: list[Any] | None
+    directory: Path,
+    spec: dict[str, Any],
+    references: dict[str, np.ndarray],
+    boosters: list[Any] | None,
+    shift: dict[str, np.ndarray] | None = None,
 ) -> None:
     """Write ``directory`` in one atomic rename (a half-saved ensemble never exists)."""
     with atomic.atomic_dir(directory) as tmp:
         atomic.write_json(tmp / ENSEMBLE_FILE, spec)
         np.savez(tmp / REFERENCES_FILE, **references)
+        if shift is not None:
+            np.savez(tmp / SHIFT_FILE, **shift)
         if boosters:
             (tmp / STACKER_DIR).mkdir()
             for k, booster in enumerate(boosters):
@@ -298,8 +307,21 @@ def read_ensemble(directory: Path) -> SavedEnsemble:
     spec_path = directory / ENSEMBLE_FILE
     if not spec_path.is_file():
         raise DaigtError(f"{spec_path}: no saved ensemble; run `python src/blend.py` first (it writes one)")
-    spec = json.loads(spec_path.read_text())
-    with np.load(directory / REFERENCES_FILE) as refs:
-        references = {name: refs[name] for name in spec["models"]}
+    rerun = "rerun `python src/blend.py` to write it again"
+    try:
+        spec = json.loads(spec_path.read_text())
+        with np.load(directory / REFERENCES_FILE) as refs:
+            references = {name: refs[name] for name in spec["models"]}
+    except json.JSONDecodeError as err:
+        raise DaigtError(f"{spec_path}: damaged ({err.msg}, line {err.lineno}); {rerun}") from None
+    except (OSError, ValueError, KeyError) as err:
+        raise DaigtError(f"{directory / REFERENCES_FILE}: missing or damaged ({err}); {rerun}") from None
     boosters = sorted((directory / STACKER_DIR).glob("fold*.txt"), key=lambda p: int(p.stem[4:]))
-    return SavedEnsemble(spec, references, boosters)
+    shift = None
+    if (directory / SHIFT_FILE).is_file():
+        try:
+            with np.load(directory / SHIFT_FILE) as arrays:
+                shift = {name: arrays[name] for name in arrays.files}
+        except (OSError, ValueError) as err:
+            raise DaigtError(f"{directory / SHIFT_FILE}: damaged ({err}); {rerun}") from None
+    return SavedEnsemble(spec, references, boosters, shift)

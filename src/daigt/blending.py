@@ -27,6 +27,7 @@ from daigt.metrics import auc, per_group_auc
 from daigt.project import Project
 from daigt.report import importance_plot, markdown, roc_plot, stacker_importance
 from daigt.schema import to_dict
+from daigt.shift import ShiftConfig
 from daigt.stacking import (
     BEST_OOF,
     RANK_MEAN,
@@ -40,6 +41,7 @@ from daigt.stacking import (
 )
 from daigt.stylometry import StyleMemo, selected_groups
 from daigt.submission import build_submission, validate_submission
+from daigt.trust import assess, shift_plot, table_plot
 from essayio import atomic
 from essayio.publish import publication
 
@@ -63,6 +65,7 @@ class BlendConfig:
     ensemble: str = "ensemble"  # what predict/serve load
     history: str = HISTORY  # every run appends a record here (python src/runs.py lists and diffs them)
     decisions: DecisionConfig = field(default_factory=DecisionConfig)
+    shift: ShiftConfig = field(default_factory=ShiftConfig)  # in_domain: how far an essay is from training
 
     def stacking_key(self) -> str:
         """What of this config the generalization figures depend on (the stacker and its features)."""
@@ -186,6 +189,17 @@ def blend(
 
     thresholds = choose_thresholds(labels, chosen.oof, cfg.decisions)
     report["thresholds"] = thresholds.to_dict()
+    stage("the shift score, calibrated probabilities and decisions per group")
+    trust = assess(train, scored, chosen.oof, chosen.scored, thresholds, cfg.shift)
+    report["trust"] = trust.report
+    far = trust.report.get("test_shift", {}).get("out_of_domain")
+    if far is not None and far > cfg.shift.far_test_share:
+        limit = cfg.shift.far_test_share
+        print(
+            f"WARNING: {far:.0%} of the test essays are out of domain (over shift.far_test_share {limit:.0%}): "
+            "the test set is far from the training essays",
+            file=sys.stderr,
+        )
     ensemble_dir = ensemble_dir or repo_path(cfg.ensemble)
     report["ensemble"] = str(ensemble_dir)
     report["run_id"] = datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]  # to the millisecond: unique per run
@@ -194,7 +208,10 @@ def blend(
         save_ensemble(
             stage.folder_for(ensemble_dir), project.artifacts, models, chosen, cfg.features, thresholds,
             project.folds.n_folds, run_id=report["run_id"], published_at=ensemble_dir,
+            shift=(cfg.shift, trust.scorer), calibration=trust.calibration,
         )  # fmt: skip
+        table_plot(stage.dir / "trust_oof.png", trust.report["decisions"]["oof"], "out of fold, per prompt")
+        shift_plot(stage.dir / "shift.png", trust.in_domain, thresholds.out_of_domain_below)
         write_analysis(stage.dir, train, chosen.oof, thresholds, chosen.name)
         roc_plot(
             stage.dir / "roc.png",

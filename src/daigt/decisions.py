@@ -5,6 +5,12 @@ accusations are the costly error). With ``unknown_band``, ``low`` is the highest
 ``target_fnr`` of AI essays would pass as human, and scores in [low, high) are UNKNOWN: nobody is accused
 and nobody is cleared on weak evidence. Without the band one cut decides (``threshold: target_fpr`` or
 ``best_accuracy``).
+
+Beyond the training population the scores mean less (shift.py), so decisions also read ``in_domain``: an essay
+the training set does not cover (``in_domain < out_of_domain_share``) is never decided, and one at the edge of
+it (``in_domain < edge_share``) is called AI only above ``edge_high``, the cut at the far smaller
+``edge_target_fpr``: the less familiar the writing, the stronger the evidence an accusation needs. Every
+decision carries its reason.
 """
 
 from __future__ import annotations
@@ -21,6 +27,12 @@ from daigt.errors import DaigtError
 from daigt.schema import Invalid
 
 AI, HUMAN, UNKNOWN = "ai", "human", "unknown"
+DECISIONS = (AI, HUMAN, UNKNOWN)
+# why an essay got its decision: decided by its score, or left unknown for one of the other reasons
+SCORE, UNCERTAIN, TOO_SHORT, OUT_OF_DOMAIN, EDGE_OF_DOMAIN = (
+    "score", "uncertain", "too_short", "out_of_domain", "edge_of_domain",
+)  # fmt: skip
+REASONS = (SCORE, UNCERTAIN, TOO_SHORT, OUT_OF_DOMAIN, EDGE_OF_DOMAIN)
 
 
 @dataclass(frozen=True)
@@ -31,6 +43,9 @@ class Thresholds:
     target_fpr: float
     target_fnr: float | None
     min_words: int = 0  # shorter essays are UNKNOWN whatever their score (too little text to judge)
+    out_of_domain_below: float = 0.0  # in_domain under this: UNKNOWN (out_of_domain)
+    edge_below: float = 0.0  # in_domain under this: AI only at or above edge_high
+    edge_high: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,9 +101,18 @@ class DecisionConfig:
     target_fnr: float = 0.05  # lower cut: at most this share of AI essays called human
     # essays with fewer words are UNKNOWN: a score from a few words is noise ("Aaa bbb ccc." scored 0.98)
     min_words: int = 50
+    # in_domain (shift.py) under this share: out of domain, never decided. It is the share of the training
+    # population (held out) flagged, by construction
+    out_of_domain_share: float = 0.03
+    # in_domain under this share: at the edge of the training population, AI only at the cut for edge_target_fpr
+    edge_share: float = 0.10
+    edge_target_fpr: float = 0.001
 
     def check(self) -> None:
-        for key in ("target_fpr", "target_fnr"):
+        if self.edge_share < self.out_of_domain_share:
+            raise Invalid(f"must be >= out_of_domain_share ({self.out_of_domain_share}), got {self.edge_share}",
+                          "edge_share")  # fmt: skip
+        for key in ("target_fpr", "target_fnr", "out_of_domain_share", "edge_share", "edge_target_fpr"):
             if not 0 <= getattr(self, key) <= 1:
                 raise Invalid(f"must lie in [0, 1], got {getattr(self, key)}", key)
 
@@ -102,17 +126,45 @@ def choose_thresholds(labels: np.ndarray, scores: np.ndarray, cfg: DecisionConfi
     if cfg.unknown_band:
         target_fnr = cfg.target_fnr
         low = min(high, fnr_threshold(labels, scores, target_fnr))
-    return Thresholds(low, high, rule, target_fpr, target_fnr, cfg.min_words)
+    edge_high = max(high, fpr_threshold(labels, scores, cfg.edge_target_fpr))
+    return Thresholds(
+        low, high, rule, target_fpr, target_fnr, cfg.min_words, cfg.out_of_domain_share, cfg.edge_share, edge_high
+    )
 
 
-def decide(scores: np.ndarray, thresholds: Thresholds, texts: Sequence[str] | None = None) -> np.ndarray:
-    """ai / human / unknown per essay; with ``texts``, essays under ``min_words`` words are unknown."""
+def decide_with_reasons(
+    scores: np.ndarray,
+    thresholds: Thresholds,
+    texts: Sequence[str] | None = None,
+    in_domain: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """ai / human / unknown per essay, and why. Without ``texts`` no essay is too short; without ``in_domain``
+    every essay counts as in domain."""
     scores = np.asarray(scores, dtype=float)
-    decisions = np.where(scores >= thresholds.high, AI, np.where(scores < thresholds.low, HUMAN, UNKNOWN))
-    if texts is not None and thresholds.min_words:
-        words = np.array([len(str(t).split()) for t in texts])
-        decisions = np.where(words < thresholds.min_words, UNKNOWN, decisions)
-    return decisions
+    t = thresholds
+    high = np.full(len(scores), t.high)
+    reasons = np.full(len(scores), SCORE, dtype=object)
+    if in_domain is not None:
+        in_domain = np.asarray(in_domain, dtype=float)
+        edge = in_domain < t.edge_below
+        if t.edge_high is not None:
+            high = np.where(edge, t.edge_high, high)
+        reasons[edge & (scores >= t.high) & (scores < high)] = EDGE_OF_DOMAIN
+        reasons[in_domain < t.out_of_domain_below] = OUT_OF_DOMAIN
+    decisions = np.where(scores >= high, AI, np.where(scores < t.low, HUMAN, UNKNOWN))
+    reasons[(reasons == SCORE) & (decisions == UNKNOWN)] = UNCERTAIN
+    if texts is not None and t.min_words:
+        words = np.array([len(str(text).split()) for text in texts])
+        reasons[words < t.min_words] = TOO_SHORT
+    decisions = np.where(np.isin(reasons, [SCORE, UNCERTAIN]), decisions, UNKNOWN)
+    return decisions.astype(str), reasons.astype(str)
+
+
+def decide(
+    scores: np.ndarray, thresholds: Thresholds, texts: Sequence[str] | None = None, in_domain: np.ndarray | None = None
+) -> np.ndarray:
+    """ai / human / unknown per essay (``decide_with_reasons`` without the reasons)."""
+    return decide_with_reasons(scores, thresholds, texts, in_domain)[0]
 
 
 def coverage_report(labels: np.ndarray, decisions: np.ndarray) -> dict[str, Any]:

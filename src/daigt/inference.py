@@ -19,13 +19,15 @@ import numpy as np
 import pandas as pd
 
 from daigt.artifacts import ModelArtifacts, read_ensemble, write_ensemble
+from daigt.calibration import Calibration
 from daigt.config import DeobfuscateSpec
-from daigt.decisions import Thresholds, decide
+from daigt.decisions import Thresholds, decide_with_reasons
 from daigt.errors import DaigtError
 from daigt.families import ModelFamily, get_family
 from daigt.hardening import deobfuscate_texts
 from daigt.parallel import map_threads
 from daigt.schema import parse, to_dict
+from daigt.shift import ShiftConfig, ShiftScorer
 from daigt.stacking import (
     RANK_MEAN,
     STACKER,
@@ -52,6 +54,8 @@ def save_ensemble(
     n_folds: int,
     run_id: str | None = None,
     published_at: Path | None = None,
+    shift: tuple[ShiftConfig, ShiftScorer] | None = None,
+    calibration: Calibration | None = None,
 ) -> None:
     """Freeze what predict needs; written in one atomic rename (a half-saved ensemble never exists).
     ``run_id`` names the blend run whose submission and report it belongs to; ``published_at`` is where the
@@ -78,8 +82,11 @@ def save_ensemble(
         "artifacts_relative": os.path.relpath(artifacts.resolve(), Path(published_at or directory).resolve().parent),
         "thresholds": thresholds.to_dict(),
         "run_id": run_id,
+        "shift": to_dict(shift[0]) if shift else None,
+        "calibration": calibration.to_dict() if calibration else None,
     }
-    write_ensemble(directory, spec, {name: models[name].oof for name in needed}, picked.boosters)
+    arrays = shift[1].to_arrays() if shift else None
+    write_ensemble(directory, spec, {name: models[name].oof for name in needed}, picked.boosters, arrays)
 
 
 def artifacts_root(directory: Path, spec: dict[str, Any]) -> Path:
@@ -103,6 +110,8 @@ class EnsemblePredictor:
     features: FeatureConfig
     deobfuscation: dict[str, DeobfuscateSpec | None]
     threads: int | None = None  # models scored side by side (None: one per core)
+    shift: ShiftScorer | None = None  # None: an ensemble saved before the shift score (every essay in domain)
+    calibration: Calibration | None = None  # None: probability is the score
 
     @classmethod
     def load(
@@ -136,7 +145,13 @@ class EnsemblePredictor:
         boosters = [lgb.Booster(model_file=str(p)) for p in saved.booster_files]
         features = parse(FeatureConfig, spec["features"], source, "features")
         thresholds = Thresholds.from_dict(spec["thresholds"])
-        return cls(spec, models, saved.references, boosters, thresholds, features, deobfuscation, threads)
+        shift = None
+        if spec.get("shift") and saved.shift is not None:
+            shift = ShiftScorer.from_arrays(saved.shift, parse(ShiftConfig, spec["shift"], source, "shift"))
+        calibration = Calibration.from_dict(spec["calibration"]) if spec.get("calibration") else None
+        return cls(
+            spec, models, saved.references, boosters, thresholds, features, deobfuscation, threads, shift, calibration
+        )
 
     def __post_init__(self) -> None:
         self.fold_predictors = {name: type(folds[0]).fold_predictor(folds) for name, folds in self.fold_models.items()}
@@ -164,5 +179,27 @@ class EnsemblePredictor:
             return rank_mean(preds, self.references)
         return np.clip(preds[self.picked], 0.0, 1.0)
 
-    def decide(self, probabilities: np.ndarray, texts: Sequence[str] | None = None) -> np.ndarray:
-        return decide(probabilities, self.thresholds, texts)
+    def in_domain(self, texts: Sequence[str]) -> np.ndarray:
+        """How much each essay resembles the training essays (shift.py); 1 for all without a shift scorer."""
+        return self.shift.in_domain(list(texts)) if self.shift is not None else np.ones(len(texts))
+
+    def probability(self, scores: np.ndarray) -> np.ndarray:
+        """The calibrated probability of the picked candidate's scores (the score itself if uncalibrated)."""
+        return self.calibration(scores) if self.calibration is not None else np.asarray(scores, dtype=float)
+
+    def score(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """id, score (what the Kaggle submission holds), probability (calibrated), in_domain, decision, reason."""
+        frame = frame.reset_index(drop=True)
+        scores = self.predict_proba(frame)
+        in_domain = self.in_domain(frame["text"])
+        decision, reason = decide_with_reasons(scores, self.thresholds, frame["text"], in_domain)
+        return pd.DataFrame(
+            {
+                "id": frame["id"],
+                "score": scores,
+                "probability": self.probability(scores),
+                "in_domain": in_domain,
+                "decision": decision,
+                "reason": reason,
+            }
+        )

@@ -12,6 +12,7 @@ from sklearn.metrics import roc_curve
 from daigt.data import binary_labels
 from daigt.plots import save_figure, subplots
 from daigt.stacking import RANK_MEAN, STACKER
+from daigt.trust import trust_markdown
 
 PROTOCOL_TITLES = {
     "loso": "leave-one-source-out",
@@ -106,6 +107,8 @@ def markdown(report: dict[str, Any]) -> str:
         ]
         for source, row in report["per_source"].items():
             lines.append(f"| {source} | {row['n']} | " + " | ".join(_fmt(row["auc"].get(n)) for n in names) + " |")
+    if report.get("trust"):
+        lines += ["", trust_markdown(report["trust"])]
     if general:
         lines += ["", generalization_markdown(general)]
     lines += ["", "![ROC](roc.png)", ""]

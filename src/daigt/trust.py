@@ -1,0 +1,202 @@
+"""What a decision costs whom: per writer group, the humans decided ``ai`` (false accusations), the AI essays
+decided ``ai`` and the share abstained, at the shipped cut. Blend writes it for the training prompts (OOF) and
+the locked holdout, predict for any file with a group column (``--by domain``), evaluate per held-out group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from daigt.calibration import Calibration, calibration_error, cross_fitted, fit_platt
+from daigt.data import binary_labels
+from daigt.decisions import AI, REASONS, UNKNOWN, Thresholds, decide_with_reasons
+from daigt.plots import save_figure, subplots
+from daigt.shift import ShiftConfig, ShiftScorer, adversarial_auc
+
+ALL = "all"
+NO_GROUP = "(none)"  # rows whose group column is empty
+
+
+def _share(mask: np.ndarray, of: np.ndarray) -> float | None:
+    return float(mask[of].mean()) if of.any() else None
+
+
+def decision_row(decisions: np.ndarray, reasons: np.ndarray, labels: np.ndarray | None) -> dict[str, Any]:
+    decisions, reasons = np.asarray(decisions), np.asarray(reasons)
+    every = np.ones(len(decisions), dtype=bool)
+    row: dict[str, Any] = {
+        "n": len(decisions),
+        "decided_ai": _share(decisions == AI, every),
+        "abstained": _share(decisions == UNKNOWN, every),
+        "reasons": {r: int((reasons == r).sum()) for r in REASONS},
+    }
+    if labels is not None:
+        y = binary_labels(labels)
+        row |= {
+            "n_human": int((y == 0).sum()),
+            "n_ai": int((y == 1).sum()),
+            "humans_decided_ai": _share(decisions == AI, y == 0),
+            "ai_decided_ai": _share(decisions == AI, y == 1),
+        }
+    return row
+
+
+def decision_table(
+    decisions: np.ndarray,
+    reasons: np.ndarray,
+    labels: np.ndarray | None = None,
+    groups: np.ndarray | pd.Series | None = None,
+) -> dict[str, dict[str, Any]]:
+    """``all`` and, with ``groups``, one row per group (sorted by name)."""
+    table = {ALL: decision_row(decisions, reasons, labels)}
+    if groups is not None:
+        groups = np.asarray(groups).astype(str)
+        groups = np.where(np.char.str_len(groups) == 0, NO_GROUP, groups)
+        for group in sorted(set(groups.tolist())):
+            member = groups == group
+            table[group] = decision_row(decisions[member], reasons[member], None if labels is None else labels[member])
+    return table
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def table_markdown(table: dict[str, dict[str, Any]], group_name: str = "group") -> str:
+    labelled = "humans_decided_ai" in table[ALL]
+    head = f"| {group_name} | essays | "
+    head += "humans decided ai | AI decided ai | " if labelled else "decided ai | "
+    lines = [head + "abstained | out of domain |", "|---" * (5 if labelled else 4) + "|---|"]
+    for group, row in table.items():
+        ood = row["reasons"]["out_of_domain"] / max(1, row["n"])
+        cells = (
+            f"{_pct(row['humans_decided_ai'])} ({row['n_human']}) | {_pct(row['ai_decided_ai'])} ({row['n_ai']}) | "
+            if labelled
+            else f"{_pct(row['decided_ai'])} | "
+        )
+        lines.append(f"| {group} | {row['n']} | {cells}{_pct(row['abstained'])} | {ood:.1%} |")
+    return "\n".join(lines)
+
+
+def table_plot(path: Path, table: dict[str, dict[str, Any]], title: str) -> None:
+    """One bar group per writer group: humans decided ai, AI decided ai, abstained."""
+    groups = list(table)
+    series = [("humans decided ai", "humans_decided_ai", "tab:red"), ("AI decided ai", "ai_decided_ai", "tab:blue")]
+    if "humans_decided_ai" not in table[ALL]:
+        series = [("decided ai", "decided_ai", "tab:red")]
+    series.append(("abstained", "abstained", "tab:grey"))
+    fig, ax = subplots(figsize=(max(6.0, 0.9 * len(groups) + 2), 4))
+    width = 0.8 / len(series)
+    x = np.arange(len(groups))
+    for i, (label, key, color) in enumerate(series):
+        values = [np.nan if table[g].get(key) is None else table[g][key] for g in groups]
+        ax.bar(x + i * width, values, width, label=label, color=color)
+    ax.set_xticks(x + width * (len(series) - 1) / 2, groups, rotation=30, ha="right", fontsize=8)
+    ax.set(ylim=(0, 1), ylabel="share of essays", title=title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def shift_plot(path: Path, in_domain: dict[str, np.ndarray], out_of_domain_below: float) -> None:
+    """Histograms of ``in_domain`` per set (training OOF, holdout, test...), with the out-of-domain cut."""
+    fig, ax = subplots(figsize=(7, 4))
+    bins = np.linspace(0, 1, 41)
+    for name, values in in_domain.items():
+        if len(values):
+            ax.hist(values, bins=bins, alpha=0.5, density=True, label=f"{name} ({len(values)})")
+    ax.axvline(out_of_domain_below, color="k", lw=1, label=f"out of domain below {out_of_domain_below:g}")
+    ax.set(xlabel="in_domain", ylabel="density", title="how far essays are from the training essays")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+@dataclass
+class TrustResult:
+    """What blend saves (the shift scorer, the calibration) and reports about decisions beyond OOF AUC."""
+
+    scorer: ShiftScorer
+    calibration: Calibration
+    report: dict[str, Any]
+    in_domain: dict[str, np.ndarray]  # per scored set: training (OOF), holdout, test
+
+
+def assess(
+    train: pd.DataFrame,
+    scored: dict[str, pd.DataFrame],
+    oof: np.ndarray,
+    scores: dict[str, np.ndarray],
+    thresholds: Thresholds,
+    cfg: ShiftConfig,
+) -> TrustResult:
+    """Fit the shift scorer and the calibration on the training essays; measure decisions, abstentions and
+    calibration on OOF (per prompt) and the locked holdout; measure how far the test set is from train."""
+    labels = train["label"].to_numpy(dtype=float)
+    folds = train["fold"].to_numpy()
+    scorer = ShiftScorer.fit(train["text"], labels, folds, cfg)
+    in_domain = {"training (OOF)": scorer.oof_in_domain}
+    in_domain |= {
+        name: scorer.in_domain(frame["text"]) if len(frame) else np.zeros(0) for name, frame in scored.items()
+    }
+    calibration = fit_platt(labels, oof)
+    decisions: dict[str, Any] = {}
+    decided = decide_with_reasons(oof, thresholds, train["text"], scorer.oof_in_domain)
+    groups = train["group"] if train["group"].str.len().gt(0).any() else None
+    decisions["oof"] = decision_table(*decided, labels, groups)
+    report: dict[str, Any] = {"decisions": decisions}
+    if len(scored.get("holdout", [])):
+        holdout = scored["holdout"]
+        decided = decide_with_reasons(scores["holdout"], thresholds, holdout["text"], in_domain["holdout"])
+        decisions["holdout"] = decision_table(*decided, holdout["label"].to_numpy(dtype=float))
+    report["calibration"] = {
+        **calibration.to_dict(),
+        "oof_score": calibration_error(labels, np.clip(oof, 0, 1)),
+        "oof_probability_cross_fitted": calibration_error(labels, cross_fitted(labels, oof, folds)),
+    }
+    if len(scored.get("holdout", [])):
+        report["calibration"]["holdout_probability"] = calibration_error(
+            scored["holdout"]["label"].to_numpy(dtype=float), calibration(scores["holdout"])
+        )
+    out_share = thresholds.out_of_domain_below
+    report["shift"] = {name: float(np.mean(v < out_share)) if len(v) else None for name, v in in_domain.items()}
+    if "test" in scored:
+        test = scored["test"]
+        report["test_shift"] = {
+            "n": len(test),
+            "out_of_domain": report["shift"]["test"],
+            "adversarial_auc": adversarial_auc(train["text"], test["text"], scorer.space, cfg.seed),
+        }
+    return TrustResult(scorer, calibration, report, in_domain)
+
+
+def trust_markdown(report: dict[str, Any]) -> str:
+    """The report.md section: decisions per prompt and on the holdout, shift, calibration."""
+    lines = ["## Trust: decisions beyond AUC", ""]
+    decisions = report["decisions"]
+    lines += ["Out of fold, per prompt (the shipped cut; abstained = unknown, any reason):", ""]
+    lines += [table_markdown(decisions["oof"], "prompt"), "", "![decisions per prompt](trust_oof.png)", ""]
+    if "holdout" in decisions:
+        lines += ["The locked holdout:", "", table_markdown(decisions["holdout"], "set"), ""]
+    shift = ", ".join(f"{name} {_pct(share)}" for name, share in report["shift"].items())
+    lines += [f"Out of domain (in_domain under the cut): {shift}. ![in_domain](shift.png)", ""]
+    if "test_shift" in report:
+        t = report["test_shift"]
+        adv = "n/a (too few test essays)" if t["adversarial_auc"] is None else f"{t['adversarial_auc']:.3f}"
+        lines += [f"Test set ({t['n']} essays): train-vs-test classifier AUC {adv}, {_pct(t['out_of_domain'])} "
+                  "out of domain.", ""]  # fmt: skip
+    c = report["calibration"]
+    lines += [
+        f"`probability` = sigmoid({c['slope']:.3f} · logit(score) + {c['intercept']:.3f}). Expected calibration "
+        f"error on OOF: score {c['oof_score']['ece']:.3f}, probability {c['oof_probability_cross_fitted']['ece']:.3f} "
+        "(cross-fitted)" + (f", holdout {c['holdout_probability']['ece']:.3f}." if "holdout_probability" in c else "."),
+        "",
+    ]
+    return "\n".join(lines)
