@@ -1,9 +1,15 @@
-"""Score new essays with the saved ensemble: id, probability (AI-generated), decision (ai / human / unknown).
+"""Score new essays with the saved ensemble: id, score, probability, in_domain, decision, reason.
+
+score: the picked candidate's score (what the Kaggle submission holds; ranks essays). probability: that score
+calibrated on the training essays (a probability of AI-generated there). in_domain: how much the essay
+resembles the training essays (0-1; the share of training essays that look less like them). decision: ai /
+human / unknown; reason: score, or why it is unknown (uncertain, too_short, out_of_domain, edge_of_domain).
 
 python src/predict.py --input essays.csv --output preds.csv
 python src/predict.py --input essays.jsonl                 # CSV to stdout
 cat essays.csv | python src/predict.py --input - > preds.csv
 python src/predict.py --input test_essays.csv --submission submission.csv   # Kaggle's id,generated, validated
+python src/predict.py --input essays.csv --by writer      # decisions per group (and per class, if labelled)
 
 Loads every fold model of every model the blend picked (and the stacker) from ensemble/ (written by
 src/blend.py), reads the input in chunks, and writes predictions chunk by chunk; a file output appears in
@@ -23,10 +29,12 @@ from tqdm.auto import tqdm
 
 from daigt.blending import BlendConfig
 from daigt.config import BLEND_CONFIG, load_config, repo_path
+from daigt.decisions import DECISIONS, UNKNOWN
 from daigt.errors import DaigtError, cli_entry
-from daigt.essay_stream import STDIN, iter_essays
+from daigt.essay_stream import KEPT, STDIN, iter_essays
 from daigt.inference import EnsemblePredictor
 from daigt.submission import sample_beside, write_submission
+from daigt.trust import decision_table, table_markdown, table_plot
 from essayio import atomic
 
 
@@ -50,8 +58,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--threads", type=int, help="models scored side by side in this process (default: one per core; 1 for "
         "GPU models that each fill the card)",
     )  # fmt: skip
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--by", metavar="COLUMN", help="print decisions per value of this input column (e.g. domain, writer); with a "
+        "label column, the humans and AI essays decided ai per group",
+    )  # fmt: skip
+    parser.add_argument(
+        "--by-report", type=Path, help="with --by: also write the table here (.md), as .json and a plot (.png) beside"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    if args.by_report and not args.by:
+        raise DaigtError("--by-report needs --by COLUMN")
     for flag, value in (("--batch-size", args.batch_size), ("--threads", args.threads)):
         if value is not None and value < 1:
             raise DaigtError(f"{flag} {value}: give 1 or more")
@@ -65,15 +82,23 @@ def predict_stream(
     batch_size: int,
     fmt: str | None,
     progress: bool,
-):
-    """Yield prediction frames chunk by chunk."""
+    by: str | None = None,
+) -> Iterator[pd.DataFrame]:
+    """Yield prediction frames chunk by chunk (with ``by``: the group column and any label, as kept: columns)."""
     bar = tqdm(desc="essays", unit="essay", disable=not progress, file=sys.stderr)
-    for frame in iter_essays(source, columns, chunk_rows=batch_size, fmt=fmt):
-        probability = predictor.predict_proba(frame)
-        decision = predictor.decide(probability, frame["text"])  # too-short essays: unknown
-        yield pd.DataFrame({"id": frame["id"], "probability": probability, "decision": decision})
+    for frame in iter_essays(source, columns, chunk_rows=batch_size, fmt=fmt, keep=[by] if by else ()):
+        scored = predictor.score(frame)
+        if by:
+            scored[KEPT + by] = frame[KEPT + by].to_numpy()
+            if frame["label"].notna().all():
+                scored[KEPT + "label"] = frame["label"].to_numpy()
+        yield scored
         bar.update(len(frame))
     bar.close()
+
+
+def _written(chunk: pd.DataFrame) -> pd.DataFrame:
+    return chunk[[c for c in chunk.columns if not c.startswith(KEPT)]]
 
 
 def _collected(chunks: Iterator[pd.DataFrame], kept: list[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -89,36 +114,61 @@ def main(argv: list[str] | None = None) -> None:
     ensemble = args.ensemble or repo_path(load_config(BlendConfig, BLEND_CONFIG).ensemble)
     predictor = EnsemblePredictor.load(ensemble, args.artifacts, args.threads)
     columns = {k: v for k, v in (("text", args.text_column), ("id", args.id_column)) if v}
-    chunks = predict_stream(predictor, args.input, columns, args.batch_size, args.format, not args.no_progress)
-    counts: Counter[str] = Counter()
+    chunks = predict_stream(predictor, args.input, columns, args.batch_size, args.format, not args.no_progress, args.by)
+    counts: Counter[tuple[str, str]] = Counter()
     kept: list[pd.DataFrame] = []
-    if args.submission is not None:
+    if args.submission is not None or args.by:
         chunks = _collected(chunks, kept)
     if args.submission is not None and not args.output:
         for chunk in chunks:
-            counts.update(chunk["decision"])
+            counts.update(zip(chunk["decision"], chunk["reason"], strict=True))
     elif args.output and args.output != STDIN:
         with atomic.atomic_path(Path(args.output)) as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
             for i, chunk in enumerate(chunks):
-                chunk.to_csv(handle, header=i == 0, index=False)
-                counts.update(chunk["decision"])
+                _written(chunk).to_csv(handle, header=i == 0, index=False)
+                counts.update(zip(chunk["decision"], chunk["reason"], strict=True))
     else:
         for i, chunk in enumerate(chunks):
-            chunk.to_csv(sys.stdout, header=i == 0, index=False)
+            _written(chunk).to_csv(sys.stdout, header=i == 0, index=False)
             sys.stdout.flush()
-            counts.update(chunk["decision"])
+            counts.update(zip(chunk["decision"], chunk["reason"], strict=True))
+    scored = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame({"id": [], "score": []})
     if args.submission is not None:
-        scored = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame({"id": [], "probability": []})
         sample = args.sample or (sample_beside(Path(args.input)) if args.input != STDIN else None)
-        write_submission(args.submission, scored["id"], scored["probability"].to_numpy(), sample)
+        write_submission(args.submission, scored["id"], scored["score"].to_numpy(), sample)
         print(f"submission: {args.submission} ({len(scored)} essays)", file=sys.stderr)
+    print(summary_line(counts, predictor), file=sys.stderr)
+    if args.by:
+        by_group(scored, args.by, args.by_report)
+
+
+def summary_line(counts: Counter[tuple[str, str]], predictor: EnsemblePredictor) -> str:
+    """Counts by decision, and the unknowns by reason, with the cuts."""
     total = sum(counts.values())
-    summary = ", ".join(f"{d} {counts[d]} ({counts[d] / max(1, total):.1%})" for d in ("ai", "human", "unknown"))
+    per_decision = Counter({d: 0 for d in DECISIONS})
+    for (decision, _), n in counts.items():
+        per_decision[decision] += n
+    summary = ", ".join(f"{d} {n} ({n / max(1, total):.1%})" for d, n in per_decision.items())
+    why = ", ".join(f"{r} {n}" for (d, r), n in sorted(counts.items()) if d == UNKNOWN and n)
     t = predictor.thresholds
-    print(
-        f"{total} essays scored by {predictor.picked}: {summary}  [ai >= {t.high:.4f}, human < {t.low:.4f}]",
-        file=sys.stderr,
-    )
+    edge = f", edge of domain: ai >= {t.edge_high:.4f}" if t.edge_high is not None and t.edge_below else ""
+    return (
+        f"{total} essays scored by {predictor.picked}: {summary}" + (f" (unknown: {why})" if why else "")
+        + f"  [ai >= {t.high:.4f}, human < {t.low:.4f}, out of domain: in_domain < {t.out_of_domain_below:g}{edge}]"
+    )  # fmt: skip
+
+
+def by_group(scored: pd.DataFrame, by: str, report: Path | None) -> None:
+    """Decisions per group of the ``by`` column: the table on stderr, and with ``report`` a .md, .json and .png."""
+    labels = scored[KEPT + "label"].to_numpy(dtype=float) if KEPT + "label" in scored else None
+    groups = scored[KEPT + by].to_numpy()
+    table = decision_table(scored["decision"].to_numpy(), scored["reason"].to_numpy(), labels, groups)
+    text = table_markdown(table, by)
+    print(text, file=sys.stderr)
+    if report is not None:
+        atomic.write_text(report, f"# Decisions per {by}\n\n{text}\n\n![decisions]({report.stem}.png)\n")
+        atomic.write_json(report.with_suffix(".json"), table)
+        table_plot(report.with_suffix(".png"), table, f"decisions per {by}")
 
 
 if __name__ == "__main__":

@@ -87,6 +87,12 @@ def canonical_frame(
     return frame
 
 
+def training_labels(raw: pd.DataFrame, path: str | Path, columns: Mapping[str, str] | None = None) -> pd.Series | None:
+    """The label column of ``raw`` checked as training labels are, or None when it has none."""
+    column = resolve_columns(raw, columns or {}, Path(path))["label"]
+    return None if column is None else _labels(raw[column], _Located(Path(path)), column)
+
+
 class _Located:
     """A file and the data-row number of its first row here (chunks of a stream start further down)."""
 

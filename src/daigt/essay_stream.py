@@ -10,13 +10,13 @@ import codecs
 import io
 import sys
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 import pandas as pd
 
-from daigt.data import canonical_frame, resolve_columns
+from daigt.data import canonical_frame, resolve_columns, training_labels
 from essayio.errors import DataError
 from essayio.table import CSV_SUFFIXES, JSONL_SUFFIXES, PARQUET_SUFFIXES, check_file, derive_ids, jsonl_record
 
@@ -101,10 +101,18 @@ def _format(source: str, fmt: str | None) -> str:
     raise DataError(source, f"unsupported file type '{suffix}'", fix="use .csv, .tsv, .parquet or .jsonl")
 
 
+KEPT = "kept:"  # prefix of the input columns passed through beside the canonical ones
+
+
 def iter_essays(
-    source: str, columns: Mapping[str, str] | None = None, chunk_rows: int = 512, fmt: str | None = None
+    source: str,
+    columns: Mapping[str, str] | None = None,
+    chunk_rows: int = 512,
+    fmt: str | None = None,
+    keep: Sequence[str] = (),
 ) -> Iterator[pd.DataFrame]:
-    """Canonical test-role frames of at most ``chunk_rows`` essays from a file or stdin (``-``)."""
+    """Canonical test-role frames of at most ``chunk_rows`` essays from a file or stdin (``-``). Each column of
+    ``keep`` comes along as ``kept:<name>`` (with ``keep``, the label too, as ``label``, where the input has one)."""
     if source != STDIN:
         path = check_file(source)
         if _format(source, fmt) != "parquet":
@@ -117,6 +125,8 @@ def iter_essays(
             if raw.empty:  # a header-only input: reported once below, never scored
                 continue
             frame = canonical_frame(raw, Path(label), "test", columns, first_row)
+            if keep:
+                frame = _kept(raw, frame, keep, label, columns)
             if resolve_columns(raw, columns or {}, Path(label))["id"] is None:
                 frame["id"] = derive_ids(frame["text"], seen_texts).to_numpy()
             repeated = frame["id"].isin(seen_ids).to_numpy()
@@ -139,3 +149,14 @@ def iter_essays(
         raise DataError(label, "has no header or rows", fix="send a CSV with a text column") from None
     if first_row == 1:
         raise DataError(label, "has a header but no rows", fix="point to a file with essays in it")
+
+
+def _kept(
+    raw: pd.DataFrame, frame: pd.DataFrame, keep: Sequence[str], label: str, columns: Mapping[str, str] | None
+) -> pd.DataFrame:
+    missing = [c for c in keep if c not in raw.columns]
+    if missing:
+        raise DataError(label, f"no column '{missing[0]}' (found {list(raw.columns)})", fix="name a column it has")
+    frame = frame.assign(**{KEPT + c: raw[c].astype(str).to_numpy() for c in keep})
+    labels = training_labels(raw, label, columns)
+    return frame if labels is None else frame.assign(label=labels.to_numpy())

@@ -1,4 +1,5 @@
-"""HTTP scoring service: POST essays, get probabilities and decisions from the ensemble loaded once.
+"""HTTP scoring service: POST essays, get scores, probabilities, in_domain and decisions with their reasons
+from the ensemble loaded once (the fields of src/predict.py's output).
 
 Limits (essays per request, characters per essay, request bytes) come from configs/serve.yaml and fail
 with a 4xx and a message saying which limit and by how much, before any model work is done.
@@ -126,14 +127,20 @@ def create_app(predictor: EnsemblePredictor, limits: ServeLimits) -> FastAPI:
         texts = pd.Series([e.text for e in essays])
         ids = [e.id if e.id is not None else derived for e, derived in zip(essays, derive_ids(texts), strict=True)]
         with lock:
-            probability = predictor.predict_proba(pd.DataFrame({"id": ids, "text": texts}))
-        decision = predictor.decide(probability, texts)
+            scored = predictor.score(pd.DataFrame({"id": ids, "text": texts}))
         return {
             "picked": predictor.picked,
             "thresholds": predictor.thresholds.to_dict(),
             "predictions": [
-                {"id": i, "probability": float(p), "decision": str(d)}
-                for i, p, d in zip(ids, probability, decision, strict=True)
+                {
+                    "id": str(row.id),
+                    "score": float(row.score),
+                    "probability": float(row.probability),
+                    "in_domain": float(row.in_domain),
+                    "decision": str(row.decision),
+                    "reason": str(row.reason),
+                }
+                for row in scored.itertuples(index=False)
             ],
         }
 
