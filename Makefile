@@ -56,6 +56,6 @@ textattack-env:  ## optional: textattack ops in their own venv (flair pins trans
 	.venv-textattack/bin/python -m augment.resources
 
 clean:
-	rm -rf artifacts ensemble dist folds/dedup-*.npy folds/attacked-*.json folds/style-*.npz folds/folds.* folds/holdout.* submissions/*.csv submissions/*.json \
+	rm -rf artifacts ensemble dist folds/dedup-*.npy folds/attacked-*.json folds/style-*.npz folds/shift-*.json folds/folds.* folds/holdout.* submissions/*.csv submissions/*.json \
 	  submissions/*.png
 	find submissions -name '*.md' ! -name README.md -delete

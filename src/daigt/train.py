@@ -7,6 +7,7 @@ resolved config, the fitted model), so its existence means the fold is complete;
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import time
@@ -21,17 +22,44 @@ from tqdm.auto import tqdm
 
 from daigt import distributed
 from daigt.artifacts import ModelArtifacts, data_key
-from daigt.config import ModelConfig, PseudoSpec, fingerprint, frame_fingerprint, load_yaml, repo_path
+from daigt.config import BLEND_CONFIG, ModelConfig, PseudoSpec, fingerprint, frame_fingerprint, load_yaml, repo_path
+from daigt.decisions import DecisionConfig
 from daigt.errors import DaigtError
 from daigt.families import FitContext, ModelFamily, get_family
 from daigt.hardening import ATTACKED, Hardening, attacked, for_fold
 from daigt.metrics import auc, peak_rss_mb
 from daigt.project import Project
-from daigt.schema import to_dict
+from daigt.schema import parse, to_dict
+from daigt.shift import ShiftConfig, ShiftScorer
 from essayio import atomic
 from essayio.publish import sweep
 
 PSEUDO_ID = "pseudo:"
+MIN_TEST_FOR_SHIFT = 20  # smaller test files (Kaggle's 3-row placeholder) are not measured for shift
+SHIFT_CACHE = "shift-{key}.json"  # in the project's cache dir: a test file's measured distance from train
+
+
+def test_shift(train: pd.DataFrame, test: pd.DataFrame, cache_dir: Path) -> tuple[float, float]:
+    """The share of test essays out of domain (shift.py, as configs/blend.yaml's shift: and decisions: say),
+    and the share over which the test set counts as far from train; cached by content."""
+    blend = load_yaml(BLEND_CONFIG)
+    shift = parse(ShiftConfig, blend.get("shift") or {}, str(BLEND_CONFIG), "shift")
+    cut = parse(DecisionConfig, blend.get("decisions") or {}, str(BLEND_CONFIG), "decisions").out_of_domain_share
+    key = fingerprint(
+        {
+            "shift": to_dict(shift),
+            "cut": cut,
+            "train": frame_fingerprint(train, ["id", "text", "label", "fold"]),
+            "test": frame_fingerprint(test, ["id", "text"]),
+        }
+    )
+    cache = cache_dir / SHIFT_CACHE.format(key=key[:16])
+    if cache.is_file():
+        return float(json.loads(cache.read_text())["out_of_domain"]), shift.far_test_share
+    scorer = ShiftScorer.fit(train["text"], train["label"].to_numpy(dtype=float), train["fold"].to_numpy(), shift)
+    share = float(np.mean(scorer.in_domain(test["text"]) < cut))
+    atomic.write_json(cache, {"out_of_domain": share, "n_test": len(test)})
+    return share, shift.far_test_share
 
 
 def pseudo_rows(test: pd.DataFrame, pred: np.ndarray, share: float) -> pd.DataFrame:
@@ -128,6 +156,7 @@ class FoldTrainer:
         train, _ = self.project.train_frame()
         test, holdout = self.project.test_frame(), self.project.holdout_frame()
         n_folds = self.project.folds.n_folds
+        transductive = self.transductive(train, test)
         wanted = list(range(n_folds)) if folds is None else folds
         bad = [k for k in wanted if not 0 <= k < n_folds]
         if bad:
@@ -138,6 +167,7 @@ class FoldTrainer:
                 "train": frame_fingerprint(train, ["id", "text", "label", "fold"]),
                 "test": frame_fingerprint(test, ["id", "text"]),
                 "holdout": frame_fingerprint(holdout, ["id", "text"]),
+                **({} if transductive else {"transductive": False}),  # (absent: the keys of earlier runs hold)
             }
         )
         if distributed.is_main():
@@ -161,17 +191,37 @@ class FoldTrainer:
         under_attack = hardening.clean(attacked(train, recipe, self.project.cache_dir)) if recipe else None
         train, test, holdout = hardening.clean(train), hardening.clean(test), hardening.clean(holdout)
         copies = hardening.copies(train, progress=self.progress and distributed.is_main())
-        corpus = pd.concat([train, copies, test], ignore_index=True).assign(scored_only=False)
-        model.prepare(pd.concat([corpus, holdout.assign(scored_only=True)], ignore_index=True))
+        corpus = pd.concat([train, copies], ignore_index=True).assign(scored_only=False)
+        scored_only = pd.concat([test.assign(scored_only=not transductive), holdout.assign(scored_only=True)])
+        model.prepare(pd.concat([corpus, scored_only], ignore_index=True))
         bar = tqdm(
             todo, desc=f"{self.model_name} folds", unit="fold", disable=not (self.progress and distributed.is_main())
         )
         for k in bar:
             results.append(
-                self._train_fold(model, train, copies, {"test": test, "holdout": holdout}, k, run_key, under_attack)
+                self._train_fold(
+                    model, train, copies, {"test": test, "holdout": holdout}, k, run_key, under_attack, transductive
+                )
             )
             bar.set_postfix(auc=f"{results[-1]['auc']:.4f}")
         return sorted(results, key=lambda m: m["fold"])
+
+    def transductive(self, train: pd.DataFrame, test: pd.DataFrame) -> bool:
+        """May this run's models learn from the test essays (pseudo-labels, test-fitted vocabularies and
+        tokenizers)? Not from a test set far from the training essays: what they learn there pulls the model
+        towards another population (other-domain AUC fell from 0.57 to 0.37 with them)."""
+        if len(test) < MIN_TEST_FOR_SHIFT:
+            return True
+        share, far = test_shift(train, test, self.project.cache_dir)
+        if share <= far:
+            return True
+        if distributed.is_main():  # in --jobs workers too: one line per model
+            print(
+                f"WARNING: [{self.model_name}] {share:.0%} of the test essays are out of domain (over "
+                f"shift.far_test_share {far:.0%}): no pseudo-labels or test-fitted vocabularies for this test set",
+                file=sys.stderr,
+            )
+        return False
 
     def _workdir(self, fold: int, run_key: str) -> Path:
         """Checkpoints of an unfinished fold survive a crash; ones from another config or data are dropped."""
@@ -203,6 +253,7 @@ class FoldTrainer:
         fold: int,
         run_key: str,
         under_attack: pd.DataFrame | None = None,
+        transductive: bool = True,
     ) -> dict[str, Any]:
         fit_rows, held_out = train[train["fold"] != fold], train[train["fold"] == fold]
         extra = {} if under_attack is None else {ATTACKED: under_attack[(train["fold"] == fold).to_numpy()]}
@@ -212,12 +263,13 @@ class FoldTrainer:
         test = scored["test"]
         context = FitContext(
             held_out=held_out[["id", "text", "label"]],
-            unlabeled=test[["id", "text"]],
+            unlabeled=test[["id", "text"]] if transductive else None,
             workdir=workdir,
             progress=self.progress,
             epoch_texts=self.hardening.epoch_texts(),
         )
-        result = fit_and_score(model, fit_rows, context, {"oof": held_out, **scored, **extra}, self.model_config.pseudo)
+        pseudo = self.model_config.pseudo if transductive else None
+        result = fit_and_score(model, fit_rows, context, {"oof": held_out, **scored, **extra}, pseudo)
         preds = result.scores
         oof = held_out[["id", "fold", "label"]].assign(pred=preds.pop("oof"))
         oof_attacked = held_out[["id"]].assign(pred=preds.pop(ATTACKED)) if extra else None
