@@ -137,14 +137,21 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     texts = make_essays(120)["text"].tolist()
     import torch
 
-    torch.manual_seed(0)
+    def seeded(seed: int, build, *args, **kwargs) -> Path:  # each model's weights from its own seed, any order
+        torch.manual_seed(seed)
+        return build(*args, **kwargs)
+
     return {
-        "deberta": tiny_deberta(root / "deberta", texts),
-        "mistral": tiny_mistral(root / "mistral", texts),
-        "mistral_b": tiny_mistral(root / "mistral_b", texts),  # same tokenizer, other weights: an LM pair
-        # built last, so the models above keep their weights (the lm_score tests' 1e-5 tolerances rest on them);
+        "deberta": seeded(0, tiny_deberta, root / "deberta", texts),
+        "mistral": seeded(1, tiny_mistral, root / "mistral", texts),
+        "mistral_b": seeded(2, tiny_mistral, root / "mistral_b", texts),  # same tokenizer, other weights: a pair
         # no dropout: two ranks draw other dropout masks than one process, so only this one can match exactly
-        "deberta_no_dropout": tiny_deberta(
-            root / "deberta_no_dropout", texts, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
+        "deberta_no_dropout": seeded(
+            3,
+            tiny_deberta,
+            root / "deberta_no_dropout",
+            texts,
+            hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0,
         ),
     }

@@ -56,9 +56,12 @@ def test_batched_scores_equal_the_formulas_computed_directly(
     params.max_length, params.batch_size = 40, 5
     pair = PairScorer.get(params)
     expected = direct_scores(texts, pair, params.max_length)[method]
-    np.testing.assert_allclose(pair.score(texts, params), expected, rtol=1e-5, atol=1e-5)
+    # float32 forwards: their sums' rounding depends on batch shape and torch's thread count (which other tests
+    # may have changed), ~2e-5 here; a padding or masking mistake moves scores by 1e-2 or more
+    tolerance = {"rtol": 1e-4, "atol": 1e-4}
+    np.testing.assert_allclose(pair.score(texts, params), expected, **tolerance)
     params.batch_size = 2  # other batch compositions, other padding: the same scores
-    np.testing.assert_allclose(pair.score(texts, params), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(pair.score(texts, params), expected, **tolerance)
     long_text = texts[-1]
     assert len(pair.tokenizer(long_text)["input_ids"]) > params.max_length
     padded_past_the_cut = pair.score([long_text + " and then many more words" * 20], params)
@@ -105,4 +108,4 @@ def test_lm_score_runs_through_train_fold_blend_and_predict(
     preds = workspace["root"] / "preds.csv"
     predict.main(predict_args(workspace, str(workspace["test"]), preds))
     submitted, predicted = pd.read_csv(out), pd.read_csv(preds)
-    np.testing.assert_allclose(predicted["probability"], submitted["generated"], atol=1e-9)
+    np.testing.assert_allclose(predicted["score"], submitted["generated"], atol=1e-9)

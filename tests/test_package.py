@@ -52,7 +52,7 @@ def test_the_predict_package_installs_offline_and_equals_predict(
     expected = pd.read_csv(tmp_path / "preds.csv", dtype={"id": str})
     assert list(submission.columns) == ["id", "generated"]
     assert (submission["id"] == expected["id"]).all()
-    assert np.allclose(submission["generated"], expected["probability"], atol=1e-12)
+    assert np.allclose(submission["generated"], expected["score"], atol=1e-12)
 
     notebook = json.loads((package / "notebook.ipynb").read_text())
     code = "".join(notebook["cells"][-1]["source"])
@@ -92,7 +92,7 @@ def test_the_train_package_runs_the_pipeline_in_the_notebook(fresh_python: Path,
     # the ensemble the notebook's blend saved scores the test as the submission does
     predict.main(["--input", str(test), "--ensemble", str(working / "daigt" / "ensemble"), "--output",
                   str(tmp_path / "preds.csv"), "--no-progress"])  # fmt: skip
-    assert np.allclose(submission["generated"], pd.read_csv(tmp_path / "preds.csv")["probability"], atol=1e-12)
+    assert np.allclose(submission["generated"], pd.read_csv(tmp_path / "preds.csv")["score"], atol=1e-12)
 
 
 def test_package_refusals_are_one_line(ensemble: dict[str, Path], tmp_path: Path) -> None:

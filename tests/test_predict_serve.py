@@ -21,7 +21,7 @@ from helpers import blended, predict_args
 
 import predict
 from daigt.config import REPO_ROOT
-from daigt.decisions import AI, HUMAN, UNKNOWN
+from daigt.decisions import AI, HUMAN, OUT_OF_DOMAIN, REASONS, UNKNOWN
 from daigt.distributed import free_port
 from daigt.inference import EnsemblePredictor
 
@@ -43,17 +43,57 @@ def test_predict_equals_the_blends_test_predictions(
     predict.main(predict_args(ws, str(ws["test"]), out))
     preds = pd.read_csv(out, dtype={"id": str})
     submission = pd.read_csv(ws["submission"], dtype={"id": str})
-    assert list(preds.columns) == ["id", "probability", "decision"]
+    assert list(preds.columns) == ["id", "score", "probability", "in_domain", "decision", "reason"]
     assert (preds["id"] == submission["id"]).all()
-    assert np.allclose(preds["probability"], submission["generated"], atol=1e-9)
+    assert np.allclose(preds["score"], submission["generated"], atol=1e-9)
     thresholds = json.loads((ws["submission"].parent / "report.json").read_text())["thresholds"]
-    expected = np.where(
-        preds["probability"] >= thresholds["high"],
-        AI,
-        np.where(preds["probability"] < thresholds["low"], HUMAN, UNKNOWN),
-    )
+    high = np.where(preds["in_domain"] < thresholds["edge_below"], thresholds["edge_high"], thresholds["high"])
+    expected = np.where(preds["score"] >= high, AI, np.where(preds["score"] < thresholds["low"], HUMAN, UNKNOWN))
     short = pd.read_csv(ws["test"])["text"].str.split().str.len() < thresholds["min_words"]
-    assert (preds["decision"] == np.where(short, UNKNOWN, expected)).all()
+    away = preds["in_domain"] < thresholds["out_of_domain_below"]
+    assert (preds["decision"] == np.where(short | away, UNKNOWN, expected)).all()
+    assert set(preds["reason"]) <= set(REASONS)
+    assert (preds.loc[away & ~short, "reason"] == OUT_OF_DOMAIN).all()
+    # the probability is the score, calibrated: the same order
+    order = np.argsort(preds["score"].to_numpy(), kind="stable")
+    assert (np.diff(preds["probability"].to_numpy()[order]) >= -1e-12).all()
+
+
+def test_predict_abstains_on_other_domains_with_a_reason_and_reports_per_group(
+    stacked: dict[str, Path], tmp_path: Path, capsys
+) -> None:
+    """Essays of another domain are out_of_domain, never ai; --by prints (and writes) the per-group table."""
+    same = make_essays(30, seed=5)[["text", "generated"]].assign(domain="essays")
+    recipes = [
+        "flour",
+        "butter",
+        "oven",
+        "bake",
+        "dough",
+        "sugar",
+        "recipe",
+        "minutes",
+        "whisk",
+        "pan",
+        "cinnamon",
+        "vanilla",
+    ]
+    rng = np.random.default_rng(0)
+    other = pd.DataFrame(
+        {"text": [" ".join(rng.choice(recipes, 60)) for _ in range(20)], "generated": [0, 1] * 10, "domain": "recipes"}
+    )
+    source, out, report = tmp_path / "mixed.csv", tmp_path / "preds.csv", tmp_path / "by.md"
+    pd.concat([same, other]).to_csv(source, index=False)
+    capsys.readouterr()
+    predict.main(predict_args(stacked, str(source), out, "--by", "domain", "--by-report", str(report)))
+    preds = pd.read_csv(out)
+    assert "domain" not in preds.columns and len(preds) == 50
+    assert (preds["decision"].iloc[30:] == UNKNOWN).all() and (preds["reason"].iloc[30:] == OUT_OF_DOMAIN).all()
+    assert (preds["reason"].iloc[:30] != OUT_OF_DOMAIN).mean() > 0.8
+    err = capsys.readouterr().err
+    assert "| recipes | 20 | 0.0% (10) | 0.0% (10) | 100.0% | 100.0% |" in err
+    assert "out_of_domain 20" in err or "out_of_domain 2" in err
+    assert report.is_file() and report.with_suffix(".png").is_file()
 
 
 def test_predict_streams_chunks_and_stdin_to_the_same_scores(
@@ -139,10 +179,15 @@ def test_service_scores_like_predict_and_enforces_limits(service) -> None:
     response = httpx.post(f"{base}/predict", json=body)
     assert response.status_code == 200
     got = pd.DataFrame(response.json()["predictions"])
-    expected = EnsemblePredictor.load(ws["ensemble"]).predict_proba(test)
+    expected = EnsemblePredictor.load(ws["ensemble"]).score(test)
     assert got["id"].tolist() == test["id"].tolist()
-    assert np.allclose(got["probability"], expected, atol=1e-9)
-    assert set(got["decision"]) <= {AI, HUMAN, UNKNOWN}
+    for column in ("score", "probability", "in_domain"):
+        assert np.allclose(got[column], expected[column], atol=1e-9)
+    assert got["decision"].tolist() == expected["decision"].tolist()
+    assert got["reason"].tolist() == expected["reason"].tolist()
+    away = httpx.post(f"{base}/predict", json={"essays": [{"text": "flour butter oven bake dough sugar " * 12}]})
+    assert away.json()["predictions"][0]["reason"] == OUT_OF_DOMAIN
+    assert away.json()["predictions"][0]["decision"] == UNKNOWN
 
     too_many = {"essays": body["essays"] * 2}
     assert httpx.post(f"{base}/predict", json=too_many).status_code == 422
