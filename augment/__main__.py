@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.copies < 0:
         raise AugmentError(f"--copies {args.copies}: must be 0 or more (0 copies the input unchanged)")
+    atomic.refuse_input_as_output(args.out, [args.source], "--out")
     recipe = Recipe.load(args.recipe)
     # the training loader's strict parsing (a broken quote or JSON line stops here, naming the row); bytes that
     # are not UTF-8 become U+FFFD and are counted below rather than stopping the run

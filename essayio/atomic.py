@@ -14,6 +14,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from essayio.errors import UserError
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -83,3 +85,18 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def refuse_input_as_output(output: str | Path | None, inputs: list[str | Path | None], flag: str) -> None:
+    """Refuse an output path that is one of the inputs (also by another spelling, a link or a hard link):
+    writing it would replace the user's data with the results."""
+    if output is None or str(output) == "-":
+        return
+    out = Path(output)
+    for given in inputs:
+        if given is None or str(given) == "-":
+            continue
+        source = Path(given)
+        same = out.exists() and source.exists() and os.path.samefile(out, source)
+        if same or out.resolve() == source.resolve():
+            raise UserError(f"{flag} {output} is the input {given}: it would be replaced; write to another file")

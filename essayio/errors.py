@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import errno
 import functools
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -51,6 +53,7 @@ OS_FIXES = {
     errno.ENOENT: "check the path",
     errno.EISDIR: "give a file, not a folder",
     errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EEXIST: "a file is in the way where a folder is needed: move it or point the output elsewhere",
 }
 
 
@@ -71,15 +74,35 @@ def missing_module_line(name: str) -> str:
     )
 
 
+class Terminated(BaseException):
+    """SIGTERM (what ``timeout``, docker and systemd send), raised where the program is, so every ``finally``
+    and context manager on the way out runs (temp files removed, workers stopped), as for Ctrl-C."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+INTERRUPTED = {KeyboardInterrupt: ("interrupted (Ctrl-C)", 130), Terminated: ("terminated (SIGTERM)", 143)}
+
+
 def cli_entry(main: Callable[..., T]) -> Callable[..., T]:
     """Turn a UserError, a missing third-party module, or an I/O error of the machine (full or read-only disk,
-    permissions) into ``error: <message>`` on stderr and exit status 2. Anything else is a bug and keeps its
-    traceback."""
+    permissions) into ``error: <message>`` on stderr and exit status 2; Ctrl-C and SIGTERM into one line and
+    exit status 130 / 143, after the way out has removed what was half-written. Anything else is a bug and
+    keeps its traceback."""
 
     @functools.wraps(main)
     def wrapper(*args: object, **kwargs: object) -> T:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _terminated)
         try:
             return main(*args, **kwargs)
+        except (KeyboardInterrupt, Terminated) as err:
+            what, status = INTERRUPTED[type(err)]
+            print(f"{what}: stopped; nothing half-written was left behind, run the command again to finish",
+                  file=sys.stderr)  # fmt: skip
+            raise SystemExit(status) from None
         except UserError as err:
             print(f"error: {err}", file=sys.stderr)
             raise SystemExit(2) from None

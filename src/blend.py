@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--ensemble",
         type=Path,
-        help="where to save the ensemble for predict/serve (default: 'ensemble:' in the config)",
+        help="where to save the ensemble for predict/serve (default: 'ensemble:' in the config; with --out or "
+        "--artifacts, ensemble/ beside the submission, so an experiment leaves the shared one alone)",
     )
     parser.add_argument(
         "--history", type=Path, help="experiment history to append to (default: 'history:' in the config)"
@@ -44,7 +45,10 @@ def main(argv: list[str] | None = None) -> None:
     cfg = load_config(BlendConfig, args.blend_config)
     project = Project.load(args.config, args.train, args.test, args.artifacts)
     out = args.out or repo_path(cfg.output)
-    result = blend(project, cfg, out, args.sample, args.ensemble, progress=not args.no_progress, history=args.history)
+    ensemble = args.ensemble
+    if ensemble is None and (args.out or args.artifacts):  # an experiment: never replace what predict/serve load
+        ensemble = out.parent / "ensemble"
+    result = blend(project, cfg, out, args.sample, ensemble, progress=not args.no_progress, history=args.history)
     report = result.report
     width = max(len(n) for n in report["candidates"])
     for name, row in report["candidates"].items():

@@ -69,6 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.by_report and not args.by:
         raise DaigtError("--by-report needs --by COLUMN")
+    for flag, output in (("--output", args.output), ("--submission", args.submission), ("--by-report", args.by_report)):
+        atomic.refuse_input_as_output(output, [args.input], flag)
     for flag, value in (("--batch-size", args.batch_size), ("--threads", args.threads)):
         if value is not None and value < 1:
             raise DaigtError(f"{flag} {value}: give 1 or more")

@@ -10,20 +10,22 @@ from __future__ import annotations
 import argparse
 
 from daigt.config import SERVE_CONFIG, load_config, repo_path
-from daigt.errors import cli_entry
+from daigt.errors import DaigtError, cli_entry
 from daigt.inference import EnsemblePredictor
-from daigt.service import ServeConfig, create_app
+from daigt.service import MAX_PORT, ServeConfig, create_app
 
 
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default=str(SERVE_CONFIG))
-    parser.add_argument("--host")
-    parser.add_argument("--port", type=int)
+    parser.add_argument("--config", default=str(SERVE_CONFIG), help="serve config (configs/serve.yaml)")
+    parser.add_argument("--host", help="address to listen on (default: 'host:' in the serve config)")
+    parser.add_argument("--port", type=int, help="port, 1-65535 (default: 'port:' in the serve config)")
     parser.add_argument("--ensemble", help="saved ensemble folder (default: 'ensemble:' in the serve config)")
     parser.add_argument("--artifacts", help="fold models, if moved since the blend")
     args = parser.parse_args(argv)
+    if args.port is not None and not 1 <= args.port <= MAX_PORT:
+        raise DaigtError(f"--port {args.port}: give a port from 1 to {MAX_PORT}")
     cfg = load_config(ServeConfig, args.config)
     predictor = EnsemblePredictor.load(args.ensemble or repo_path(cfg.ensemble), args.artifacts)
 

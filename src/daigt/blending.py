@@ -114,6 +114,10 @@ def blend(
     history: Path | None = None,
 ) -> BlendResult:
     started = time.perf_counter()
+    for folder in {out_path.parent, (ensemble_dir or repo_path(cfg.ensemble)).parent}:
+        blocker = next((f for f in (folder, *folder.parents) if f.exists() and not f.is_dir()), None)
+        if blocker is not None:  # before minutes of work, not at the end
+            raise DaigtError(f"{blocker} is a file where the output needs a folder: move it or pass another --out")
 
     def stage(what: str) -> None:  # blend runs minutes at competition size: say what it is doing
         if progress:
@@ -128,6 +132,14 @@ def blend(
     )
     for name, reason in excluded.items():
         print(f"WARNING: model '{name}' left out of the blend — {reason}", file=sys.stderr)
+    untrained = [name for name in project.models if name not in models and name not in excluded]
+    for name in untrained:
+        print(f"WARNING: model '{name}' is listed in models: but has no folds under {project.artifacts} — "
+              f"run `{project.train_command(name)}`", file=sys.stderr)  # fmt: skip
+    unlisted = [name for name in models if name not in project.models]
+    if models:  # which models, and why: always said
+        print(f"[blend] models: {', '.join(models)} (every complete model under {project.artifacts}"
+              + (f"; not in models: {', '.join(unlisted)}" if unlisted else "") + ")", file=sys.stderr)  # fmt: skip
     if not models:
         raise DaigtError(f"no complete model under {project.artifacts}: run `{project.train_command()}` first")
     check_pick(cfg.pick, cfg.pick_fallback, [*models, RANK_MEAN, STACKER])
@@ -173,6 +185,7 @@ def blend(
             for name, c in candidates.items()
         },
         "excluded": excluded,
+        "listed_not_trained": untrained,
         "validated_against": str(sample) if sample else None,
         "picked_by": cfg.pick if cfg.pick != "auto" else ("generalization" if generalization else _fallback_by(cfg)),
         "generalization": generalization,

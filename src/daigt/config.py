@@ -149,8 +149,12 @@ def load_model_config(name_or_path: str) -> tuple[str, ModelConfig]:
 
 def model_config_path(name_or_path: str) -> Path:
     candidate = Path(name_or_path)
-    if candidate.suffix in {".yaml", ".yml"} and candidate.is_file():
-        return candidate
+    if candidate.suffix in {".yaml", ".yml"}:
+        if candidate.is_file():
+            return candidate
+        raise DaigtError(
+            f"--model {name_or_path}: no such file (a model is a name in {MODEL_CONFIG_DIR} or a YAML path)"
+        )
     path = MODEL_CONFIG_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         known = available_models()

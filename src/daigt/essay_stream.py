@@ -24,8 +24,19 @@ STDIN = "-"
 BLOCK_BYTES = 1 << 20
 
 
+PARQUET_MAGIC = b"PAR1"
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
 def check_utf8(path: Path) -> None:
-    """One streaming pass that names the line and byte offset of the first invalid UTF-8 byte."""
+    """One streaming pass that names the line and byte offset of the first invalid UTF-8 byte (a Parquet or
+    UTF-16 file given as text is named as what it is)."""
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if head.startswith(PARQUET_MAGIC):
+        raise DataError(path, "is a Parquet file, not text", fix="pass --format parquet, or name it .parquet")
+    if head.startswith(UTF16_BOMS):
+        raise DataError(path, "is UTF-16 text", fix="re-save it as UTF-8 (e.g. iconv -f utf-16 -t utf-8)")
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
     offset, lines = 0, 0
     with path.open("rb") as handle:
@@ -54,9 +65,16 @@ def _text_stream(binary: BinaryIO) -> io.TextIOWrapper:
 
 def _raw_chunks(source: str, fmt: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
     if fmt == "parquet":
-        import pyarrow.parquet as pq  # only here: the offline Kaggle package installs no pyarrow (CSV input)
+        import pyarrow  # only here: the offline Kaggle package installs no pyarrow (CSV input)
+        import pyarrow.parquet as pq
 
-        for batch in pq.ParquetFile(source).iter_batches(batch_size=chunk_rows):
+        try:
+            parquet = pq.ParquetFile(source)
+        except (pyarrow.ArrowInvalid, OSError) as err:
+            raise DataError(
+                source, f"is not a Parquet file ({err})", fix="drop --format parquet for text files"
+            ) from None
+        for batch in parquet.iter_batches(batch_size=chunk_rows):
             yield batch.to_pandas()
         return
     binary = sys.stdin.buffer if source == STDIN else open(source, "rb")  # noqa: SIM115 - closed below

@@ -9,8 +9,10 @@ estimated peak fits beside the ones running; one that does not fit even alone ru
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -27,7 +29,9 @@ PARENT_CHECK_SECONDS = 1.0  # how often a worker looks whether the process that 
 
 def _die_with(parent: int) -> None:
     """Worker initializer: exit as soon as the parent is gone (kill -9 gives it no chance to stop us), rather
-    than train on and then wait forever on a result pipe nobody reads."""
+    than train on and then wait forever on a result pipe nobody reads. Ctrl-C is the parent's to handle: it
+    stops the workers itself (``_spawn_pool``), so they print nothing of their own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -96,10 +100,20 @@ def map_threads(work: Callable[[J], T], items: Sequence[J], threads: int | None)
         return dict(zip(items, pool.map(work, items), strict=True))
 
 
-def _spawn_pool(workers: int) -> ProcessPoolExecutor:
-    """Fresh interpreters (spawn: safe with threads and torch), each exiting when this process is gone."""
+@contextlib.contextmanager
+def _spawn_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """Fresh interpreters (spawn: safe with threads and torch), each exiting when this process is gone. Left
+    by an exception (Ctrl-C, SIGTERM, a failed model), the workers are stopped at once rather than waited for."""
     context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(workers, mp_context=context, initializer=_die_with, initargs=(os.getpid(),))
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_die_with, initargs=(os.getpid(),))
+    try:
+        yield pool
+    except BaseException:
+        for process in list((pool._processes or {}).values()):  # no public way to stop running work
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def available_memory_mb() -> float | None:

@@ -43,6 +43,9 @@ class ProjectConfig:
     models: list[str] = field(default_factory=list)  # each is configs/models/<name>.yaml (or a YAML path)
 
     def check(self) -> None:
+        twice = sorted({m for m in self.models if self.models.count(m) > 1})
+        if twice:
+            raise Invalid(f"'{twice[0]}' is listed twice: each model is trained and blended once", "models")
         for name in self.columns:
             if name not in CANONICAL:
                 raise Invalid(f"'{name}' is not a canonical column (use {', '.join(CANONICAL)})", f"columns.{name}")
@@ -215,11 +218,15 @@ def load_training_files(paths: list[Path], columns: dict[str, str]) -> pd.DataFr
 
 def check_class_counts(frame: pd.DataFrame, n_folds: int, label: str) -> None:
     """Every fold must hold both classes; say so with the counts (Kaggle's train_essays.csv has 3 AI essays)."""
-    ai = int((binary_labels(frame["label"]) == 1).sum())
+    labels = frame["label"].to_numpy(dtype=float)
+    ai = int((binary_labels(labels) == 1).sum())
     counts = {"human": len(frame) - ai, "AI-generated": ai}
     short = {name: n for name, n in counts.items() if n < MIN_PER_CLASS_PER_FOLD * n_folds}
     if short:
+        halves = int((labels == 0.5).sum())  # soft labels of exactly 0.5 count as AI when rounded
         have = ", ".join(f"{n} {name}" for name, n in counts.items())
+        if halves:
+            have += f" (rounding soft labels at 0.5; {halves} of them are exactly 0.5, which says neither)"
         need = MIN_PER_CLASS_PER_FOLD * n_folds
         raise DaigtError(
             f"{label} has {have} essays: {n_folds} folds need at least {need} of each class "

@@ -92,8 +92,12 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             "![importance](importance.png)",
         ]
-    if report["excluded"]:
-        lines += ["", "## Left out", ""] + [f"- **{k}**: {v}" for k, v in report["excluded"].items()]
+    left_out = {
+        **report["excluded"],
+        **{k: "listed in models: but never trained" for k in report.get("listed_not_trained", [])},
+    }
+    if left_out:
+        lines += ["", "## Left out", ""] + [f"- **{k}**: {v}" for k, v in left_out.items()]
     if report.get("per_source"):
         names = list(report["candidates"])
         lines += [

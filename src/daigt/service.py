@@ -12,13 +12,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from daigt.data import derive_ids
 from daigt.inference import EnsemblePredictor
 from daigt.schema import Invalid
+
+CONTENT_TYPE = "content-type: application/json"
+SHAPE = 'send {"essays": [{"id": "a", "text": "..."}]}'
 
 
 class Essay(BaseModel):
@@ -42,6 +46,9 @@ class ServeLimits:
                 raise Invalid(f"must be >= 1, got {getattr(self, key)}", key)
 
 
+MAX_PORT = 65535
+
+
 @dataclass
 class ServeConfig:
     """configs/serve.yaml."""
@@ -50,6 +57,10 @@ class ServeConfig:
     port: int = 8000
     ensemble: str = "ensemble"  # the folder src/blend.py writes
     limits: ServeLimits = field(default_factory=ServeLimits)
+
+    def check(self) -> None:
+        if not 1 <= self.port <= MAX_PORT:
+            raise Invalid(f"must lie in 1..{MAX_PORT}, got {self.port}", "port")
 
 
 class BodyLimit:
@@ -100,6 +111,18 @@ def create_app(predictor: EnsemblePredictor, limits: ServeLimits) -> FastAPI:
 
     app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """One short line, never the body echoed back (it may be a whole essay, or not text at all)."""
+        kind = request.headers.get("content-type", "").split(";")[0].strip()
+        if kind != "application/json":
+            return JSONResponse(
+                status_code=415, content={"detail": f"send JSON ({CONTENT_TYPE}), not {kind or 'no content type'}"}
+            )
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "the body"
+        return JSONResponse(status_code=422, content={"detail": f"{where}: {first.get('msg', 'invalid')}; {SHAPE}"})
+
     @app.get("/health")
     def health() -> dict[str, Any]:
         return {"status": "ok", "picked": predictor.picked, "models": list(predictor.fold_models)}
@@ -124,6 +147,10 @@ def create_app(predictor: EnsemblePredictor, limits: ServeLimits) -> FastAPI:
                 raise HTTPException(
                     422, f"essays[{i}].text has {len(essay.text)} characters; the limit is {limits.max_chars}"
                 )
+        given = [e.id for e in essays if e.id is not None]
+        repeated = next((i for i in given if given.count(i) > 1), None)
+        if repeated is not None:
+            raise HTTPException(422, f"id '{repeated}' is used twice in one request; give every essay its own id")
         texts = pd.Series([e.text for e in essays])
         ids = [e.id if e.id is not None else derived for e, derived in zip(essays, derive_ids(texts), strict=True)]
         with lock:
