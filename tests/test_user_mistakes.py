@@ -121,7 +121,7 @@ def test_an_experiments_blend_leaves_the_shared_ensemble_alone(ws: dict[str, Pat
     proc = run("src/blend.py", *args)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "exp" / "ensemble" / "ensemble.json").is_file()
-    assert "[blend] models: tiny_tfidf, tiny_char" in proc.stderr or "[blend] models: tiny_char" in proc.stderr
+    assert "[blend] models: tiny_char, tiny_tfidf" in proc.stdout and "not in models: tiny_char" in proc.stdout
 
 
 def test_serve_applies_the_clis_input_rules_in_short_messages(ws: dict[str, Path]) -> None:
@@ -165,5 +165,7 @@ def test_ctrl_c_in_train_fold_jobs_stops_the_workers_in_one_line(tmp_path: Path)
 
 def test_soft_labels_of_one_half_everywhere_are_named_as_such(tmp_path: Path) -> None:
     ws = make_workspace(tmp_path, make_essays(60).assign(generated=0.5))
-    line = one_line(run("src/train_fold.py", "--config", str(ws["project"]), "--fold", "0", "--model", str(ws["model"])))
+    line = one_line(
+        run("src/train_fold.py", "--config", str(ws["project"]), "--fold", "0", "--model", str(ws["model"]))
+    )
     assert "60 of them are exactly 0.5" in line

@@ -137,9 +137,9 @@ def blend(
         print(f"WARNING: model '{name}' is listed in models: but has no folds under {project.artifacts} — "
               f"run `{project.train_command(name)}`", file=sys.stderr)  # fmt: skip
     unlisted = [name for name in models if name not in project.models]
-    if models:  # which models, and why: always said
+    if models:  # which models, and why: always said (on stdout, with the figures)
         print(f"[blend] models: {', '.join(models)} (every complete model under {project.artifacts}"
-              + (f"; not in models: {', '.join(unlisted)}" if unlisted else "") + ")", file=sys.stderr)  # fmt: skip
+              + (f"; not in models: {', '.join(unlisted)}" if unlisted else "") + ")")  # fmt: skip
     if not models:
         raise DaigtError(f"no complete model under {project.artifacts}: run `{project.train_command()}` first")
     check_pick(cfg.pick, cfg.pick_fallback, [*models, RANK_MEAN, STACKER])

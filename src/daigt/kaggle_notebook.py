@@ -100,7 +100,18 @@ def train(package: Path, test: Path, working: Path) -> None:
     env = project_env(project)
     steps = [
         ["train_fold.py", "--fold", "all", "--model", "all", "--jobs", jobs, "--train", *data, "--test", test],
-        ["blend.py", "--train", *data, "--test", test, "--out", working / "submission.csv"],
+        # the ensemble where the project's predict and serve look for it (an --out alone would put it beside)
+        [
+            "blend.py",
+            "--train",
+            *data,
+            "--test",
+            test,
+            "--out",
+            working / "submission.csv",
+            "--ensemble",
+            project / "ensemble",
+        ],
     ]
     for script, *args in steps:
         run([sys.executable, project / "src" / script, *args, "--no-progress"], cwd=project, env=env)
