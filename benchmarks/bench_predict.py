@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +55,7 @@ def throughput(predictors: list[EnsemblePredictor], frame, batch_size: int, repe
         for predictor, rate in zip(predictors, rates, strict=True):
             started = time.perf_counter()
             for start in range(0, len(frame), batch_size):
-                predictor.predict_proba(frame.iloc[start : start + batch_size])
+                predictor.score(frame.iloc[start : start + batch_size])  # what predict does: scores + in_domain
             rate.append(len(frame) / (time.perf_counter() - started))
     return [statistics.median(r) for r in rates]
 
@@ -116,6 +117,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="models side by side, to compare")
+    parser.add_argument(
+        "--without-shift", action="store_true", help="also time each setting without the shift score (in_domain)"
+    )
     parser.add_argument("--serve", help="ensemble NAME to benchmark behind the HTTP service")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=4)
@@ -129,16 +133,20 @@ def main() -> None:
         for spec in args.ensembles:
             name, _, models = spec.partition("=")
             built[name] = build_ensemble(name, models.split(","), args, work)
-            predictors = [EnsemblePredictor.load(built[name], threads=t) for t in args.threads]
+            settings = [(t, True) for t in args.threads]
+            settings += [(t, False) for t in args.threads] if args.without_shift else []
+            loaded = {t: EnsemblePredictor.load(built[name], threads=t) for t in args.threads}
+            predictors = [loaded[t] if shift else replace(loaded[t], shift=None) for t, shift in settings]
             rates = throughput(predictors, frame, args.batch_size, args.repeats)
-            for threads, predictor, rate in zip(args.threads, predictors, rates, strict=True):
-                rows.append((name, predictor.picked, len(predictor.fold_models), threads, rate, rate / rates[0]))
-                print(f"{name}: picked {predictor.picked}, {threads} thread(s), {rate:.1f} essays/s", flush=True)
+            for (threads, shift), predictor, rate in zip(settings, predictors, rates, strict=True):
+                rows.append((name, predictor.picked, len(predictor.fold_models), threads, shift, rate, rate / rates[0]))
+                print(f"{name}: {threads} thread(s), shift {'on' if shift else 'off'}, {rate:.1f} essays/s", flush=True)
         print(f"\npredict throughput: {len(frame)} essays, chunks of {args.batch_size}, median of {args.repeats}")
-        print(f"| ensemble | picked | models | threads | essays/s | vs {args.threads[0]} thread(s) |")
-        print("|---|---|---|---|---|---|")
-        for name, picked, n_models, threads, rate, ratio in rows:
-            print(f"| {name} | {picked} | {n_models} | {threads} | {rate:.1f} | {ratio:.2f}x |")
+        print("| ensemble | picked | models | threads | in_domain | essays/s | vs the first row |")
+        print("|---|---|---|---|---|---|---|")
+        for name, picked, n_models, threads, shift, rate, ratio in rows:
+            on = "yes" if shift else "no"
+            print(f"| {name} | {picked} | {n_models} | {threads} | {on} | {rate:.1f} | {ratio:.2f}x |")
         if args.serve:
             stats = service_latency(built[args.serve], frame["text"].tolist(), args.requests, args.concurrency, work)
             print(f"\nservice ({args.serve}): {args.requests} single-essay requests, {args.concurrency} client threads")
