@@ -4,6 +4,7 @@ with the file, the row and the fix. The column names the pipeline recognises, an
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -88,8 +89,22 @@ def check_file(path: str | Path) -> Path:
     return path
 
 
+PARQUET_MAGIC = b"PAR1"
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def refuse_non_utf8_kinds(path: Path, head: bytes) -> None:
+    """Name a Parquet or UTF-16 file given as text as what it is (its first bytes say), instead of a parse error
+    about fields or bytes further on."""
+    if head.startswith(PARQUET_MAGIC):
+        raise DataError(path, "is a Parquet file, not text", fix="pass --format parquet, or name it .parquet")
+    if head.startswith(UTF16_BOMS):
+        raise DataError(path, "is UTF-16 text", fix="re-save it as UTF-8 (e.g. iconv -f utf-16 -t utf-8)")
+
+
 def _decode(path: Path, replace_undecodable: bool = False) -> str:
     raw = path.read_bytes()
+    refuse_non_utf8_kinds(path, raw[:4])
     if replace_undecodable:
         return raw.decode("utf-8-sig", errors="replace")
     try:

@@ -84,6 +84,10 @@ def test_wrong_format_flags_and_files_that_are_not_what_they_say(ws: dict[str, P
     utf16 = tmp_path / "utf16.csv"
     utf16.write_text(ws["test"].read_text(), encoding="utf-16")
     assert "UTF-16" in one_line(run(*predict_cmd(ws, "--input", str(utf16))))
+    # the training loader and augment read whole tables: the same words
+    assert "UTF-16" in one_line(run("-m", "augment", "--in", str(utf16), "--out", str(tmp_path / "aug.csv")))
+    line = one_line(run("src/train_fold.py", "--train", str(disguised), "--fold", "0", "--artifacts", str(tmp_path)))
+    assert "is a Parquet file" in line
 
 
 def test_a_damaged_ensemble_is_one_line(ws: dict[str, Path], tmp_path: Path) -> None:

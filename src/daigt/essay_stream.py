@@ -18,25 +18,25 @@ import pandas as pd
 
 from daigt.data import canonical_frame, resolve_columns, training_labels
 from essayio.errors import DataError
-from essayio.table import CSV_SUFFIXES, JSONL_SUFFIXES, PARQUET_SUFFIXES, check_file, derive_ids, jsonl_record
+from essayio.table import (
+    CSV_SUFFIXES,
+    JSONL_SUFFIXES,
+    PARQUET_SUFFIXES,
+    check_file,
+    derive_ids,
+    jsonl_record,
+    refuse_non_utf8_kinds,
+)
 
 STDIN = "-"
 BLOCK_BYTES = 1 << 20
-
-
-PARQUET_MAGIC = b"PAR1"
-UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
 def check_utf8(path: Path) -> None:
     """One streaming pass that names the line and byte offset of the first invalid UTF-8 byte (a Parquet or
     UTF-16 file given as text is named as what it is)."""
     with path.open("rb") as handle:
-        head = handle.read(4)
-    if head.startswith(PARQUET_MAGIC):
-        raise DataError(path, "is a Parquet file, not text", fix="pass --format parquet, or name it .parquet")
-    if head.startswith(UTF16_BOMS):
-        raise DataError(path, "is UTF-16 text", fix="re-save it as UTF-8 (e.g. iconv -f utf-16 -t utf-8)")
+        refuse_non_utf8_kinds(path, handle.read(4))
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
     offset, lines = 0, 0
     with path.open("rb") as handle:
