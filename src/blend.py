@@ -13,6 +13,7 @@ from daigt.blending import BlendConfig, blend
 from daigt.config import BLEND_CONFIG, load_config, repo_path
 from daigt.errors import cli_entry
 from daigt.project import Project
+from essayio import atomic
 
 
 @cli_entry
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = load_config(BlendConfig, args.blend_config)
     project = Project.load(args.config, args.train, args.test, args.artifacts)
     out = args.out or repo_path(cfg.output)
+    atomic.refuse_input_as_output(out, [*project.train_paths, project.test_path], "--out")
     ensemble = args.ensemble
     if ensemble is None and (args.out or args.artifacts):  # an experiment: never replace what predict/serve load
         ensemble = out.parent / "ensemble"

@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = load_config(generalization.EvaluateConfig, args.eval_config)
     blend_cfg = load_config(BlendConfig, args.blend_config)
     project = Project.load(args.config, args.train, None, args.artifacts)
+    atomic.refuse_input_as_output(args.out, list(project.train_paths), "--out")
     names = args.models or project.models
     if not names:
         raise DaigtError("no models: list them under 'models:' in the project config or pass --models")

@@ -54,6 +54,11 @@ def test_predict_refuses_to_write_over_its_input_by_any_spelling(ws: dict[str, P
         assert "is the input" in line
     assert "is the input" in one_line(run(*predict_cmd(ws, "--input", str(essays), "--submission", str(essays))))
     assert essays.read_bytes() == before
+    train = ws["train"].read_bytes()  # blend's and evaluate's --out onto the training file
+    for entry in ("src/blend.py", "src/evaluate.py"):
+        args = ["--config", str(ws["project"]), "--artifacts", str(ws["artifacts"]), "--out", str(ws["train"])]
+        assert "is the input" in one_line(run(entry, *args, "--no-progress"))
+    assert ws["train"].read_bytes() == train
 
 
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
