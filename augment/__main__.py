@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--copies", type=int, default=1)
     parser.add_argument("--workers", type=int, default=max(1, (mp.cpu_count() or 1)))
     parser.add_argument("--chunk", type=int, default=64, help="essays per task (back-translation batch size)")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars or stage lines on stderr")
     args = parser.parse_args(argv)
     if args.copies < 0:
         raise AugmentError(f"--copies {args.copies}: must be 0 or more (0 copies the input unchanged)")

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--artifacts", help="where split predictions are kept (default: artifacts/)")
     parser.add_argument("--out", type=Path, help="results JSON (default: 'output:' in the evaluate config)")
     parser.add_argument("--jobs", type=int, default=1, help="models evaluated side by side, one process each")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars or stage lines on stderr")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         raise DaigtError(f"--jobs {args.jobs}: give 1 or more")
