@@ -18,6 +18,7 @@ scorer was not fitted on.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -98,8 +99,13 @@ class TextSpace:
         idf = (np.log((1 + counts.shape[0]) / (1 + df[keep])) + 1).astype(np.float32)
         return cls(cfg, terms[keep].tolist(), idf), keep
 
+    @cached_property
+    def counter(self) -> CountVectorizer:
+        """Built once: a counter validates its vocabulary on every call it is rebuilt for."""
+        return _counter(self.cfg, self.vocabulary)
+
     def transform(self, texts: pd.Series | list[str]) -> sp.csr_matrix:
-        return self.weighted(_counter(self.cfg, self.vocabulary).transform(texts).tocsr())
+        return self.weighted(self.counter.transform(texts).tocsr())
 
     def weighted(self, counts: sp.csr_matrix) -> sp.csr_matrix:
         """Counts over this space's vocabulary -> sublinear TF-IDF, L2-normalised rows."""
@@ -108,11 +114,12 @@ class TextSpace:
         return normalize(counts @ sp.diags(self.idf), copy=False).astype(np.float32).tocsr()
 
 
-def nearest_similarity(rows: sp.csr_matrix, reference: sp.csr_matrix, k: int) -> np.ndarray:
-    """Mean cosine similarity of each row to its ``k`` most similar reference rows, in chunks of rows."""
-    k = min(k, reference.shape[0])
+def nearest_similarity(rows: sp.csr_matrix, reference_t: sp.csc_matrix, k: int) -> np.ndarray:
+    """Mean cosine similarity of each row to its ``k`` most similar reference rows (``reference_t``: the
+    reference rows transposed, terms x essays), in chunks of rows."""
+    k = min(k, reference_t.shape[1])
     out = np.zeros(rows.shape[0], dtype=np.float64)
-    ref_t = reference.T.tocsc()
+    ref_t = reference_t
     for start in range(0, rows.shape[0], CHUNK_ROWS):
         sims = (rows[start : start + CHUNK_ROWS] @ ref_t).toarray()
         out[start : start + CHUNK_ROWS] = -np.partition(-sims, k - 1, axis=1)[:, :k].mean(axis=1)
@@ -158,7 +165,7 @@ class ShiftScorer:
             fitted, held_rows = (space.weighted(counts[rows][:, columns]) for rows in (fit_rows, held))
             for label, name in enumerate(CLASSES):
                 ref = _sample(np.flatnonzero(y[fit_rows] == label), cfg.max_reference, rng)
-                oof[name][held] = nearest_similarity(held_rows, fitted[ref], cfg.neighbours)
+                oof[name][held] = nearest_similarity(held_rows, fitted[ref].T.tocsc(), cfg.neighbours)
         class_oof = {name: np.sort(oof[name][y == label]) for label, name in enumerate(CLASSES)}
         nearness = np.max([_ecdf(class_oof[name], oof[name]) for name in CLASSES], axis=0)
         space, columns = TextSpace.from_counts(counts, terms, cfg)
@@ -170,12 +177,17 @@ class ShiftScorer:
         nearness_sorted = np.sort(nearness)
         return cls(space, references, class_oof, nearness_sorted, _ecdf(nearness_sorted, nearness))
 
+    @cached_property
+    def references_t(self) -> dict[str, sp.csc_matrix]:
+        """The references transposed once, not per chunk scored."""
+        return {name: ref.T.tocsc() for name, ref in self.references.items()}
+
     def class_in_domain(self, texts: pd.Series | list[str]) -> dict[str, np.ndarray]:
         """Per class: the essay's similarity to that class, as a percentile among the class's own essays."""
         rows = self.space.transform(list(texts))
         k = self.space.cfg.neighbours
         return {
-            name: _ecdf(self.class_oof[name], nearest_similarity(rows, self.references[name], k)) for name in CLASSES
+            name: _ecdf(self.class_oof[name], nearest_similarity(rows, self.references_t[name], k)) for name in CLASSES
         }
 
     def in_domain(self, texts: pd.Series | list[str]) -> np.ndarray:

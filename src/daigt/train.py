@@ -39,7 +39,7 @@ MIN_TEST_FOR_SHIFT = 20  # smaller test files (Kaggle's 3-row placeholder) are n
 SHIFT_CACHE = "shift-{key}.json"  # in the project's cache dir: a test file's measured distance from train
 
 
-def test_shift(train: pd.DataFrame, test: pd.DataFrame, cache_dir: Path) -> tuple[float, float]:
+def measure_test_shift(train: pd.DataFrame, test: pd.DataFrame, cache_dir: Path) -> tuple[float, float]:
     """The share of test essays out of domain (shift.py, as configs/blend.yaml's shift: and decisions: say),
     and the share over which the test set counts as far from train; cached by content."""
     blend = load_yaml(BLEND_CONFIG)
@@ -212,7 +212,7 @@ class FoldTrainer:
         towards another population (other-domain AUC fell from 0.57 to 0.37 with them)."""
         if len(test) < MIN_TEST_FOR_SHIFT:
             return True
-        share, far = test_shift(train, test, self.project.cache_dir)
+        share, far = measure_test_shift(train, test, self.project.cache_dir)
         if share <= far:
             return True
         if distributed.is_main():  # in --jobs workers too: one line per model

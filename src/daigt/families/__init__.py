@@ -1,6 +1,6 @@
 """Registry: a config's ``family:`` name -> the class that implements it (imported lazily).
 
-Adding a family is one line here plus its module (README, "Adding a model family").
+Adding a family is one line here plus its module (docs/families.md).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 read sub-word tokens instead of regex words: ``tfidf`` (token n-gram TF-IDF) and ``ngram_lm`` (token n-gram LMs).
 
 Sub-words shared by many spellings keep matching under typos and unseen vocabulary, which is why they held up
-best on held-out sources (README, "Generalization")."""
+best on held-out sources (docs/generalization.md)."""
 
 from __future__ import annotations
 
