@@ -32,7 +32,7 @@ def textattack_op(name: str) -> Callable[[str, random.Random, float], str]:
     except ImportError as err:
         raise TextattackMissing(
             f"op '{PREFIX}{name}' needs textattack, which lives in its own environment: make textattack-env, then "
-            ".venv-textattack/bin/python -m augment ... (see README: why textattack is separate)"
+            ".venv-textattack/bin/python -m augment ... (see docs/hardening.md: why textattack is separate)"
         ) from err
     if not hasattr(ta, name):
         raise TextattackMissing(f"textattack.augmentation has no '{name}'")

@@ -1,4 +1,4 @@
-"""The contract every registered model family keeps (README, "Adding a model family"): typed params with
+"""The contract every registered model family keeps (docs/families.md): typed params with
 defaults, fit on tiny data, probabilities in [0, 1] for any frame, save -> load gives the same predictions,
 the same seed gives the same model, and the fold predictor agrees with the fold models it combines."""
 
