@@ -23,6 +23,7 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     "label": ("label", "generated", "target"),
     "group": ("prompt_name", "prompt_id", "prompt"),
     "source": ("source", "model"),
+    "domain": ("domain",),  # what kind of writing (essays, news, reviews...): leave-one-domain-out, per-domain shift
 }
 CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}

@@ -22,7 +22,7 @@ def test_kaggle_train_and_test(tmp_path: Path) -> None:
     train = load_essays(
         write(tmp_path, "train_essays.csv", "id,prompt_id,text,generated\na,0,Hello there.,0\nb,1,Hi.,1\n"), "train"
     )
-    assert list(train.columns) == ["id", "text", "label", "group", "source"]
+    assert list(train.columns) == ["id", "text", "label", "group", "source", "domain"]
     assert train["label"].tolist() == [0.0, 1.0] and train["group"].tolist() == ["0", "1"]
     test = load_essays(write(tmp_path, "test_essays.csv", "id,prompt_id,text\nx,0,Some text\n"), "test")
     assert test["label"].isna().all() and test["id"].tolist() == ["x"]

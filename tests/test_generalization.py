@@ -22,11 +22,13 @@ import blend
 import evaluate
 import train_fold
 from daigt.config import PseudoSpec
+from daigt.data import binary_labels
 from daigt.families import FitContext, get_family
 from daigt.families.bpe import TokenizerSpec, train_bpe
 from daigt.families.tfidf import TfidfFamily
-from daigt.folds import HoldoutConfig, load_or_create_holdout
-from daigt.generalization import EvaluateConfig, ProtocolSpec, make_splits
+from daigt.folds import HoldoutConfig, draw_holdout, load_or_create_holdout
+from daigt.generalization import EvaluateConfig, GroupProtocolSpec, ProtocolSpec, make_splits, reference_humans
+from daigt.schema import Invalid
 from daigt.train import PSEUDO_ID, fit_and_score
 
 
@@ -74,6 +76,91 @@ def test_splits_never_train_on_a_held_out_group_a_reference_human_or_a_near_dupl
         assert not set(train["dup_cluster"][split.train]) & evaluated_clusters  # near-duplicates included
     copies = train["id"].str.endswith("_copy").to_numpy()
     assert copies.any()  # the planted cross-source duplicates exist, and the check above covered them
+
+
+def two_domains(seed: int = 0) -> pd.DataFrame:
+    """Essays (sourced_essays) and a second domain, 'news', with its own words (each essay word spelled backwards),
+    humans and generators."""
+    essays = sourced_essays(seed=seed).assign(domain="essays")
+    news = make_essays(160, seed=seed + 1).assign(
+        id=lambda f: "n" + f["id"],
+        domain="news",
+        prompt_name="",
+        text=lambda f: f["text"].map(lambda t: " ".join(w[::-1] for w in t.split())),
+    )
+    rng = np.random.default_rng(seed)
+    news.loc[news["generated"] == 1, "source"] = rng.choice(["gpt", "palm"], int((news["generated"] == 1).sum()))
+    news.loc[news["generated"] == 0, "source"] = "reporters"
+    return pd.concat([essays, news], ignore_index=True)
+
+
+def test_leave_one_domain_out_never_trains_on_its_domain_and_sources_meet_their_own_domains_humans() -> None:
+    train = canonical(two_domains())
+    cfg = EvaluateConfig(loso=ProtocolSpec(min_essays=10), lopo=None, logo=GroupProtocolSpec(min_essays=50))
+    splits = make_splits(train, cfg)
+    by_domain = {s.group: s for s in splits if s.protocol == "logo"}
+    assert set(by_domain) == {"essays", "news"}
+    for domain, split in by_domain.items():
+        held = (train["domain"] == domain).to_numpy()
+        assert (split.eval == held).all()  # scored on its own humans and AI, nothing else
+        assert not split.train[held].any() and split.train[~held].any()
+        assert not set(train["dup_cluster"][split.train]) & set(train["dup_cluster"][split.eval])
+        assert set(binary_labels(train["label"][split.eval])) == {0, 1}
+    reference = reference_humans(train, cfg.reference_humans, cfg.seed)
+    assert set(train["domain"][reference]) == {"essays", "news"}  # drawn within each domain
+    for split in (s for s in splits if s.protocol == "loso"):
+        held = (train["source"] == split.group).to_numpy()
+        domains = set(train["domain"][held])
+        negatives = split.eval & ~held
+        assert negatives.any() and set(train["domain"][negatives]) <= domains  # gpt: both; llama: essays only
+        assert (split.eval & reference).sum() == (reference & train["domain"].isin(domains).to_numpy()).sum()
+
+
+def test_adding_a_domain_leaves_the_first_domains_holdout_and_reference_humans_as_they_were() -> None:
+    both = canonical(two_domains())
+    alone = canonical(two_domains()[lambda f: f["domain"] == "essays"].reset_index(drop=True))
+    cfg = HoldoutConfig(fraction=0.2)
+    essays_held = set(draw_holdout(both, cfg)) & set(alone["id"])
+    assert essays_held == set(draw_holdout(alone, cfg)) and essays_held
+    assert set(draw_holdout(both, cfg)) - essays_held  # news gets its own share
+    in_both = set(both["id"][reference_humans(both, 0.3, 11)]) & set(alone["id"])
+    assert in_both == set(alone["id"][reference_humans(alone, 0.3, 11)])
+
+
+def test_a_group_column_that_is_not_canonical_is_refused() -> None:
+    with pytest.raises(Invalid, match="writer"):
+        EvaluateConfig(logo=GroupProtocolSpec(column="writer")).check()
+
+
+def test_evaluate_holds_each_domain_out_and_reports_decisions_per_split(workspace: dict[str, Path], capsys) -> None:
+    frame = two_domains()
+    essays, news = workspace["root"] / "essays.csv", workspace["root"] / "news.csv"
+    frame[frame["domain"] == "essays"].drop(columns="domain").to_csv(essays, index=False)
+    frame[frame["domain"] == "news"].drop(columns="domain").to_csv(news, index=False)  # domain = the file's name
+    cfg = workspace["root"] / "evaluate.yaml"
+    cfg.write_text(yaml.safe_dump({"loso": None, "lopo": None, "logo": {"min_essays": 50}, "inner_folds": 2,
+                                   "attack": None}))  # fmt: skip
+    out = workspace["root"] / "gen.json"
+    evaluate.main(["--config", str(workspace["project"]), "--artifacts", str(workspace["artifacts"]), "--train",
+                   str(essays), str(news), "--eval-config", str(cfg), "--models", str(workspace["model"]),
+                   "--out", str(out), "--no-progress"])  # fmt: skip
+    result = json.loads(out.read_text())
+    rows = {r["group"]: r for r in result["splits"]}
+    assert set(rows) == {"essays", "news"} and result["decided_by"] == "rank_mean"
+    for domain, row in rows.items():
+        assert row["n_ai"] == (frame[frame["domain"] == domain]["generated"] == 1).sum()
+        decided = row["decisions"]
+        assert decided["n_human"] == row["n_human"] and decided["n"] == row["n_ai"] + row["n_human"]
+        assert 0 <= decided["humans_decided_ai"] <= decided["ai_decided_ai"] <= 1
+        # the other domain never trained this split, so the shift score calls much of it out of domain
+        assert decided["reasons"]["out_of_domain"] > 0
+        before = row["decisions_without_shift"]  # the same cut, every text taken as in domain
+        assert before["reasons"]["out_of_domain"] == 0
+        assert decided["humans_decided_ai"] <= before["humans_decided_ai"]  # abstaining only ever removes an ai
+        assert decided["ai_decided_ai"] <= before["ai_decided_ai"]
+    markdown = out.with_suffix(".md").read_text()
+    assert "### leave-one-group-out" in markdown and "humans → ai" in markdown and "| news |" in markdown
+    assert "leave-one-group-out decisions (rank_mean): humans decided ai at most" in capsys.readouterr().out
 
 
 def test_evaluate_runs_the_whole_pipeline_per_split_and_fits_never_see_held_out_rows(

@@ -1,7 +1,8 @@
 """Read any supported essay file and turn it into the canonical frame every model sees.
 
 Canonical columns: ``id`` (str), ``text`` (str), ``label`` (float in [0, 1]; NaN for test),
-``group`` (prompt, str), ``source`` (str). Every problem is reported as file, row, column and fix.
+``group`` (prompt, str), ``source`` (str), ``domain`` (str; the file's name when several files train together).
+Every problem is reported as file, row, column and fix.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ def canonical_frame(
             "label": _labels(raw[cols["label"]], at, cols["label"]) if role == "train" else np.nan,
             "group": _strings(raw, cols["group"]),
             "source": _strings(raw, cols["source"]),
+            "domain": _strings(raw, cols["domain"]),
         }
     )
     return frame

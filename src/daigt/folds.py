@@ -54,16 +54,29 @@ class HoldoutConfig:
 
 
 def draw_holdout(frame: pd.DataFrame, cfg: HoldoutConfig) -> pd.Series:
-    """Ids of a stratified, duplicate-grouped share of ``frame``: one split of round(1 / fraction) folds."""
+    """Ids of a stratified, duplicate-grouped share of ``frame``: one split of round(1 / fraction) folds.
+
+    Drawn within each ``domain`` on its own, so adding a file of another domain to training leaves the holdout
+    of the first one as it was (its figures stay comparable); a duplicate cluster spanning domains is held out
+    whole when any of it is."""
     if cfg.fraction == 0:
         return pd.Series([], dtype=str)
     n_splits = max(2, round(1 / cfg.fraction))
-    groups = connected_groups(frame["dup_cluster"] if "dup_cluster" in frame else frame["id"])
-    if len(np.unique(groups)) < n_splits:
-        raise DaigtError(f"too few essays for a holdout of {cfg.fraction:.0%}: set holdout.fraction: 0")
-    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=cfg.seed)
-    _, held_out = next(splitter.split(np.zeros(len(frame)), binary_labels(frame["label"]), groups))
-    return frame["id"].iloc[np.sort(held_out)].reset_index(drop=True)
+    clusters = frame["dup_cluster"] if "dup_cluster" in frame else frame["id"]
+    domains = frame["domain"].astype(str) if "domain" in frame else pd.Series("", index=frame.index)
+    held = np.zeros(len(frame), dtype=bool)
+    for domain in pd.unique(domains):
+        member = (domains == domain).to_numpy()
+        part = frame[member]
+        groups = connected_groups(clusters[member])
+        if len(np.unique(groups)) < n_splits:
+            where = f" (domain '{domain}')" if domain else ""
+            raise DaigtError(f"too few essays for a holdout of {cfg.fraction:.0%}{where}: set holdout.fraction: 0")
+        splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=cfg.seed)
+        _, chosen = next(splitter.split(np.zeros(len(part)), binary_labels(part["label"]), groups))
+        held[np.flatnonzero(member)[chosen]] = True
+    held |= clusters.isin(clusters[held]).to_numpy()
+    return frame["id"][held].reset_index(drop=True)
 
 
 def load_or_create_holdout(

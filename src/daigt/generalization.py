@@ -4,14 +4,23 @@ OOF AUC is in-distribution: every source and prompt of the test rows was in trai
 meets come from generators and prompts it never saw. Here each split holds one group out:
 
 - leave-one-source-out (``loso``): every ``source`` that holds AI essays, in turn;
-- leave-one-prompt-out (``lopo``): every prompt (the canonical ``group``) with enough essays, in turn.
+- leave-one-prompt-out (``lopo``): every prompt (the canonical ``group``) with enough essays, in turn;
+- leave-one-group-out (``logo``): every value of a configured canonical column (``domain`` by default: the kind
+  of writing, e.g. essays, news, reviews), humans and AI together, in turn. The held-out group brings its own
+  human texts, so it is scored on itself.
 
-The negatives are fixed: a share of the human essays (whole duplicate clusters), the *reference humans*, is
-held out of every split and scored with each held-out group, so no essay is scored by a model that saw it
-(nor a near-duplicate of it). Inside a split the whole pipeline is refitted: every base model on inner folds
-of the split's training rows (their OOF trains the stacker, nested as in blend), then the candidates of blend
-(each model, the rank mean, the stacker) score the held-out rows. The held-out rows play the test set, so
-transductive options (vocabularies fitted on test, pseudo-labels) see them as they would see Kaggle's test.
+For sources and prompts the negatives are fixed: a share of the human essays (whole duplicate clusters), the
+*reference humans*, drawn within each domain, is held out of every split and scored with each held-out group
+(of the held-out group's domains only: an essay generator is measured against human essays, not human news),
+so no essay is scored by a model that saw it (nor a near-duplicate of it). Inside a split the whole pipeline is
+refitted: every base model on inner folds of the split's training rows (their OOF trains the stacker, nested as
+in blend), then the candidates of blend (each model, the rank mean, the stacker) score the held-out rows. The
+held-out rows play the test set, so transductive options (vocabularies fitted on test, pseudo-labels) see them
+as they would see Kaggle's test.
+
+Beside AUC, each split reports what a user would get from the shipped candidate's decisions on its held-out
+essays (trust.py): thresholds and the shift score refitted on the split's training rows, then the humans and
+the AI texts decided ``ai`` and the share abstained.
 
 The locked holdout (project.yaml) is never part of any split: choices made on these figures stay honest there.
 """
@@ -31,7 +40,8 @@ from tqdm.auto import tqdm
 from daigt.artifacts import ModelArtifacts
 from daigt.blending import BlendConfig
 from daigt.config import fingerprint, frame_fingerprint, load_model_config, load_yaml, repo_path
-from daigt.data import binary_labels
+from daigt.data import CANONICAL, binary_labels
+from daigt.decisions import choose_thresholds, decide_with_reasons
 from daigt.errors import DaigtError
 from daigt.families import FitContext, get_family
 from daigt.folds import FoldConfig, assign_folds
@@ -40,11 +50,13 @@ from daigt.metrics import auc
 from daigt.project import Project
 from daigt.report import PROTOCOL_TITLES
 from daigt.schema import Invalid, to_dict
-from daigt.stacking import ModelPredictions, build_candidates
+from daigt.shift import ShiftScorer
+from daigt.stacking import RANK_MEAN, STACKER, Candidate, ModelPredictions, build_candidates
 from daigt.stylometry import StyleMemo
 from daigt.train import FoldTrainer, fit_and_score
+from daigt.trust import decision_row
 
-PROTOCOL_COLUMNS = {"loso": "source", "lopo": "group"}
+PROTOCOL_COLUMNS = {"loso": "source", "lopo": "group"}  # logo's column comes from its config
 TRAIN_ATTACKED = "train_attacked"  # a split's inner-fold OOF rows after the stacker's attack recipe
 
 
@@ -54,11 +66,18 @@ class ProtocolSpec:
 
 
 @dataclass
+class GroupProtocolSpec(ProtocolSpec):
+    column: str = "domain"  # the canonical column whose values are held out in turn (map yours under columns:)
+
+
+@dataclass
 class EvaluateConfig:
     """configs/evaluate.yaml."""
 
     loso: ProtocolSpec | None = field(default_factory=ProtocolSpec)
     lopo: ProtocolSpec | None = field(default_factory=lambda: ProtocolSpec(min_essays=200))
+    # splits only where the column has two or more values with both classes (e.g. --train train.csv ood_dev.csv)
+    logo: GroupProtocolSpec | None = field(default_factory=lambda: GroupProtocolSpec(min_essays=100))
     reference_humans: float = 0.25  # share of human essays held out of every split as the common negatives
     inner_folds: int = 3  # folds inside a split's training rows (the nested stacker's OOF)
     # true: the held-out essays play the test set, as Kaggle's hidden test does for a notebook that trains
@@ -76,11 +95,19 @@ class EvaluateConfig:
             raise Invalid(f"must lie in (0, 1), got {self.reference_humans}", "reference_humans")
         if self.inner_folds < 2:
             raise Invalid(f"must be >= 2, got {self.inner_folds}", "inner_folds")
-        if self.loso is None and self.lopo is None:
-            raise Invalid("turn on at least one protocol (loso, lopo)")
+        if self.loso is None and self.lopo is None and self.logo is None:
+            raise Invalid("turn on at least one protocol (loso, lopo, logo)")
+        groupable = [c for c in CANONICAL if c not in ("id", "text", "label")]
+        if self.logo is not None and self.logo.column not in groupable:
+            raise Invalid(f"must be one of {', '.join(groupable)}, got '{self.logo.column}'", "logo.column")
 
     def protocols(self) -> dict[str, ProtocolSpec]:
-        return {name: spec for name, spec in (("loso", self.loso), ("lopo", self.lopo)) if spec is not None}
+        specs = (("loso", self.loso), ("lopo", self.lopo), ("logo", self.logo))
+        return {name: spec for name, spec in specs if spec is not None}
+
+    def column(self, protocol: str) -> str:
+        """The canonical column a protocol holds out by."""
+        return self.logo.column if protocol == "logo" and self.logo is not None else PROTOCOL_COLUMNS[protocol]
 
 
 @dataclass(frozen=True)
@@ -96,13 +123,22 @@ class Split:
         return f"{self.protocol}-{slug}-{hashlib.sha1(self.group.encode()).hexdigest()[:6]}"
 
 
+def _domains(train: pd.DataFrame) -> pd.Series:
+    return train["domain"].astype(str) if "domain" in train else pd.Series("", index=train.index)
+
+
 def reference_humans(train: pd.DataFrame, share: float, seed: int) -> np.ndarray:
-    """A fixed ``share`` of the human essays, drawn by whole duplicate clusters."""
+    """A fixed ``share`` of the human essays, drawn by whole duplicate clusters within each domain (adding a
+    file of another domain leaves the first one's draw as it was)."""
     human = binary_labels(train["label"]) == 0
     clusters = train["dup_cluster"] if "dup_cluster" in train else train["id"]
-    unique = np.unique(clusters[human].to_numpy())
-    rng = np.random.default_rng(seed)
-    chosen = rng.permutation(unique)[: max(1, round(share * len(unique)))]
+    domains = _domains(train)
+    chosen: list[object] = []
+    for domain in pd.unique(domains):
+        unique = np.unique(clusters[human & (domains == domain).to_numpy()].to_numpy())
+        if len(unique):
+            rng = np.random.default_rng(seed)
+            chosen += list(rng.permutation(unique)[: max(1, round(share * len(unique)))])
     return human & clusters.isin(chosen).to_numpy()
 
 
@@ -110,17 +146,22 @@ def make_splits(train: pd.DataFrame, cfg: EvaluateConfig) -> list[Split]:
     """Every split of every protocol, deterministic for the data and config (workers recompute them)."""
     negatives = reference_humans(train, cfg.reference_humans, cfg.seed)
     clusters = (train["dup_cluster"] if "dup_cluster" in train else train["id"]).to_numpy()
-    ai = binary_labels(train["label"]) == 1
+    labels = binary_labels(train["label"])
+    ai = labels == 1
+    domains = _domains(train)
     splits = []
     for protocol, spec in cfg.protocols().items():
-        column = train[PROTOCOL_COLUMNS[protocol]].astype(str)
+        column = train.get(cfg.column(protocol), pd.Series("", index=train.index)).astype(str)
         counts = column[ai].value_counts() if protocol == "loso" else column.value_counts()
         for group in sorted(g for g, n in counts.items() if g and n >= spec.min_essays):
             held = (column == group).to_numpy()
-            evaluated = held | negatives
+            # logo: the group's own humans are its negatives; else the reference humans of its AI texts' domains
+            same_domain = domains.isin(domains[held & ai]).to_numpy()
+            evaluated = held if protocol == "logo" else held | (negatives & same_domain)
             touched = np.isin(clusters, clusters[evaluated])  # near-duplicates of scored essays never train
             fit = ~touched
-            if len(np.unique(binary_labels(train["label"][fit]))) < 2 or not ai[held].any():
+            both = len(np.unique(labels[evaluated])) == 2
+            if len(np.unique(labels[fit])) < 2 or not ai[held].any() or not both:
                 continue
             splits.append(Split(protocol, group, fit, evaluated))
     if not splits:
@@ -268,7 +309,10 @@ def evaluate(
             models, fit.assign(fold=inner), frames, blend.features, blend.stacker, style, fit_attacked
         )
         labels = binary_labels(held["label"])
-        in_group = (held[PROTOCOL_COLUMNS[split.protocol]].astype(str) == split.group).to_numpy()
+        in_group = (held[cfg.column(split.protocol)].astype(str) == split.group).to_numpy()
+        shipped = candidates[shipped_candidate(blend, list(candidates))]
+        shift = ShiftScorer.fit(fit["text"], fit["label"].to_numpy(dtype=float), inner, blend.shift)
+        in_domain = {role: shift.in_domain(frame["text"]) for role, frame in frames.items()}
         for role in roles:
             rows.append(
                 {
@@ -278,6 +322,9 @@ def evaluate(
                     "n_human": int((labels == 0).sum()),
                     "n_train": len(fit),
                     "auc": {n: auc(labels, c.scored[role]) for n, c in candidates.items()},
+                    "decisions": split_decisions(shipped, fit, frames[role], role, in_domain[role], blend),
+                    # the same cut without the shift score: what the decisions were before it
+                    "decisions_without_shift": split_decisions(shipped, fit, frames[role], role, None, blend),
                 }
             )
     return {
@@ -286,9 +333,33 @@ def evaluate(
         "models": model_keys,
         "data": frame_fingerprint(train, ["id", "text", "label"]),
         "blend": blend.stacking_key(),
+        "decided_by": shipped_candidate(blend, [*model_keys, RANK_MEAN, STACKER]),
         "config": to_dict(cfg),
         "n_reference_humans": int(reference_humans(train, cfg.reference_humans, cfg.seed).sum()),
     }
+
+
+def shipped_candidate(blend: BlendConfig, names: list[str]) -> str:
+    """The candidate whose decisions a split reports: blend's ``pick`` when it names one; under ``auto``, the
+    fallback (what auto ships without held-out results; with them it picks on these very figures)."""
+    if blend.pick != "auto":
+        return blend.pick
+    return blend.pick_fallback if blend.pick_fallback in names else RANK_MEAN
+
+
+def split_decisions(
+    candidate: Candidate,
+    fit: pd.DataFrame,
+    held: pd.DataFrame,
+    role: str,
+    in_domain: np.ndarray | None,
+    blend: BlendConfig,
+) -> dict[str, Any]:
+    """Humans and AI texts decided ``ai``, and abstentions, on a split's held-out rows: thresholds from the
+    candidate's inner OOF and the shift score from the split's training rows, as blend fits them on train."""
+    thresholds = choose_thresholds(fit["label"].to_numpy(dtype=float), candidate.oof, blend.decisions)
+    decisions, reasons = decide_with_reasons(candidate.scored[role], thresholds, held["text"], in_domain)
+    return decision_row(decisions, reasons, held["label"].to_numpy(dtype=float))
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:

@@ -19,6 +19,8 @@ PROTOCOL_TITLES = {
     "loso_attacked": "leave-one-source-out, held-out essays attacked",
     "lopo": "leave-one-prompt-out",
     "lopo_attacked": "leave-one-prompt-out, held-out essays attacked",
+    "logo": "leave-one-group-out",
+    "logo_attacked": "leave-one-group-out, held-out texts attacked",
 }
 
 
@@ -148,25 +150,55 @@ def _generalization_order(result: dict[str, Any]) -> dict[str, list[str]]:
     return order
 
 
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
 def generalization_markdown(result: dict[str, Any]) -> str:
+    decided_by = result.get("decided_by")
     lines = [
-        "## Generalization: held-out sources and prompts",
+        "## Generalization: held-out sources, prompts and domains",
         "",
-        "Each row holds one group out of training entirely (every base model and the stacker refitted without it)"
-        f" and scores its essays against {result['n_reference_humans']} reference human essays that no split "
-        "trains on. This, not OOF, is what the default configuration is chosen on.",
+        "Each row holds one group out of training entirely (every base model and the stacker refitted without it)."
+        f" Sources and prompts are scored against {result['n_reference_humans']} reference human essays that no "
+        "split trains on; a held-out domain against its own human texts. This, not OOF, is what the default "
+        "configuration is chosen on.",
     ]
+    if decided_by:
+        lines += ["", f"Decisions are {decided_by}'s at the shipped cut, thresholds and shift score refitted per "
+                  "split: humans decided ai (false accusations), AI decided ai, and the share abstained."]  # fmt: skip
     for protocol, names in _generalization_order(result).items():
         summary = result["summary"][protocol]
-        lines += ["", f"### {PROTOCOL_TITLES[protocol]}", "", "| held out | AI | human | " + " | ".join(names) + " |"]
-        lines.append("|---|---|---|" + "---|" * len(names))
+        decisions = ["humans → ai", "AI → ai", "abstained"] if decided_by else []
+        head = ["held out", "AI", "human", *names, *decisions]
+        lines += ["", f"### {PROTOCOL_TITLES[protocol]}", "", "| " + " | ".join(head) + " |"]
+        lines.append("|---" * len(head) + "|")
         for row in (r for r in result["splits"] if r["protocol"] == protocol):
-            cells = " | ".join(f"{row['auc'][n]:.4f}" for n in names)
-            lines.append(f"| {row['group']} | {row['n_ai']} | {row['n_human']} | {cells} |")
+            cells = [f"{row['auc'][n]:.4f}" for n in names]
+            if decided_by:
+                d = row["decisions"]
+                cells += [_share(d["humans_decided_ai"]), _share(d["ai_decided_ai"]), _share(d["abstained"])]
+            lines.append(f"| {row['group']} | {row['n_ai']} | {row['n_human']} | " + " | ".join(cells) + " |")
         for stat in ("mean", "min"):
             cells = " | ".join(f"**{summary[n][stat]:.4f}**" for n in names)
-            lines.append(f"| **{stat}** | | | {cells} |")
+            lines.append(f"| **{stat}** | | | {cells} |" + " |" * len(decisions))
     return "\n".join([*lines, "", "![generalization](generalization.png)", ""])
+
+
+def decisions_summary(result: dict[str, Any]) -> list[str]:
+    """One line per protocol: the worst split's humans decided ai and the mean share of AI caught."""
+    lines = []
+    for protocol in (p for p in PROTOCOL_TITLES if p in result["summary"] and not p.endswith("_attacked")):
+        rows = [r["decisions"] for r in result["splits"] if r["protocol"] == protocol and "decisions" in r]
+        if rows:
+            worst = max(r["humans_decided_ai"] for r in rows)
+            caught = float(np.mean([r["ai_decided_ai"] for r in rows]))
+            abstained = float(np.mean([r["abstained"] for r in rows]))
+            lines.append(
+                f"{PROTOCOL_TITLES[protocol]} decisions ({result['decided_by']}): humans decided ai at most "
+                f"{worst:.1%}, AI decided ai {caught:.1%} and abstained {abstained:.1%} on average"
+            )
+    return lines
 
 
 def generalization_plot(path: Path, result: dict[str, Any]) -> None:
