@@ -1,7 +1,9 @@
-"""Generalization: refit the whole pipeline without each source (and each prompt) and score the held-out essays.
+"""Generalization: refit the whole pipeline without each source (each prompt, each domain) and score the held-out
+essays.
 
 python src/evaluate.py --jobs 2                          # every model of configs/project.yaml
 python src/evaluate.py --models tfidf_word ngram_lm     # a subset (candidates are built from these)
+python src/evaluate.py --train data/train.csv data/ood_dev.csv  # also leave-one-domain-out
 
 Writes submissions/generalization.json, .md and .png; src/blend.py embeds them in its report and, with
 ``pick: auto``, picks the candidate with the best mean held-out-source AUC. Splits already computed for the
@@ -10,6 +12,9 @@ same model config and data are reused (artifacts/<model>/generalization/).
 
 from __future__ import annotations
 
+import _venv  # noqa: F401  (first: outside the project's venv, one line or a re-run under it)
+
+# isort: split
 import argparse
 import time
 from functools import partial
@@ -17,6 +22,7 @@ from pathlib import Path
 
 from daigt import generalization, report
 from daigt.blending import BlendConfig
+from daigt.cli_options import add_project_options, project_args
 from daigt.config import BLEND_CONFIG, CONFIG_DIR, load_config, repo_path
 from daigt.errors import DaigtError, cli_entry
 from daigt.parallel import map_models
@@ -30,7 +36,7 @@ def _run(
     args: argparse.Namespace, cfg: generalization.EvaluateConfig, job: tuple[str, int, int], progress: bool
 ) -> list[str]:
     name, part, parts = job
-    project = Project.load(args.config, args.train, None, args.artifacts)
+    project = Project.load(*project_args(args))
     project.warn = False  # main() loaded the same data first and said its warnings once
     return generalization.run_model(project, name, cfg, progress=progress, part=(part, parts))
 
@@ -41,13 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", nargs="+", help="model configs (default: 'models:' of the project config)")
     parser.add_argument("--eval-config", default=str(EVALUATE_CONFIG), help="protocols (configs/evaluate.yaml)")
     parser.add_argument("--blend-config", default=str(BLEND_CONFIG), help="stacker config (configs/blend.yaml)")
-    parser.add_argument("--config", help="project config (default: configs/project.yaml)")
-    parser.add_argument(
-        "--train",
-        nargs="+",
-        help="training essays (default: 'train:' in the project config); several files are read as one",
-    )
-    parser.add_argument("--artifacts", help="where split predictions are kept (default: artifacts/)")
+    add_project_options(parser, test=None, artifacts="split predictions")
     parser.add_argument("--out", type=Path, help="results JSON (default: 'output:' in the evaluate config)")
     parser.add_argument("--jobs", type=int, default=1, help="models evaluated side by side, one process each")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars or stage lines on stderr")
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         raise DaigtError(f"--jobs {args.jobs}: give 1 or more")
     cfg = load_config(generalization.EvaluateConfig, args.eval_config)
     blend_cfg = load_config(BlendConfig, args.blend_config)
-    project = Project.load(args.config, args.train, None, args.artifacts)
+    project = Project.load(*project_args(args))
     atomic.refuse_input_as_output(args.out, list(project.train_paths), "--out")
     names = args.models or project.models
     if not names:
@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> None:
         best = max(summary, key=lambda n: summary[n]["mean"])
         table = "  ".join(f"{n} {s['mean']:.4f}/{s['min']:.4f}" for n, s in summary.items())
         print(f"{report.PROTOCOL_TITLES[protocol]} (mean/min AUC): {table}  -> best mean: {best}")
+    for line in report.decisions_summary(result):
+        print(line)
     print(f"generalization: {out.with_suffix('.md')}  plot: {out.with_suffix('.png')}  ({result['seconds']} s)")
 
 

@@ -6,6 +6,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from daigt.config import PROJECT_CONFIG, load_config, repo_path
@@ -63,6 +64,9 @@ class Project:
     # data warnings (conflicting duplicate labels, test ids that are training ids); off in --jobs workers,
     # whose parent already said them once
     warn: bool = field(default=True, repr=False)
+    # --sample N: a quick run on N training essays (stratified, seeded), with folds, holdout and artifacts of its
+    # own (sample-N/ beside the usual ones), so it never touches the full run's
+    sample: int | None = None
 
     @classmethod
     def load(
@@ -71,8 +75,11 @@ class Project:
         train: str | Path | list[str] | None = None,
         test: str | Path | None = None,
         artifacts: str | Path | None = None,
+        sample: int | None = None,
     ) -> Project:
         """CLI paths are taken as given (relative to the working directory); config paths are repo-relative."""
+        if sample is not None and sample < 2:
+            raise DaigtError(f"--sample {sample}: give the number of training essays to use (e.g. 500)")
         config = load_config(ProjectConfig, config_path or PROJECT_CONFIG)
         test_path = Path(test) if test else (repo_path(config.test) if config.test else None)
         if train:
@@ -80,11 +87,13 @@ class Project:
         else:
             configured = [config.train] if isinstance(config.train, str) else list(config.train)
             train_paths = [kaggle_fallback(repo_path(t)) for t in configured]
+        root = Path(artifacts) if artifacts else repo_path(config.artifacts)
         return cls(
             config=config,
             train_paths=train_paths,
             test_path=test_path,
-            artifacts=Path(artifacts) if artifacts else repo_path(config.artifacts),
+            artifacts=root / f"sample-{sample}" if sample else root,
+            sample=sample,
         )
 
     @property
@@ -94,7 +103,9 @@ class Project:
 
     def train_command(self, model: str = "all", fold: str = "all") -> str:
         """The fold-training command for this data, for hints (the --train it needs included)."""
-        return f"python src/train_fold.py --fold {fold} --model {model} --train {' '.join(map(str, self.train_paths))}"
+        sample = f" --sample {self.sample}" if self.sample else ""
+        files = " ".join(map(str, self.train_paths))
+        return f"python src/train_fold.py --fold {fold} --model {model} --train {files}{sample}"
 
     @property
     def folds(self) -> FoldConfig:
@@ -104,9 +115,18 @@ class Project:
     def dedup(self) -> DedupConfig:
         return self.config.dedup
 
+    def _own(self, path: str) -> Path:
+        """A configured folds/holdout path, moved into sample-N/ beside it for a --sample run."""
+        path_ = repo_path(path)
+        return path_.parent / f"sample-{self.sample}" / path_.name if self.sample else path_
+
     @property
     def folds_path(self) -> Path:
-        return repo_path(self.folds.path)
+        return self._own(self.folds.path)
+
+    @property
+    def holdout_path(self) -> Path:
+        return self._own(self.holdout.path)
 
     @property
     def cache_dir(self) -> Path:
@@ -136,13 +156,15 @@ class Project:
         if missing:
             raise DaigtError(f"no training data at {missing[0]}: {PLACE_DATA.format(flag='train')}")
         frame = load_training_files(self.train_paths, self.columns)
+        if self.sample and self.sample < len(frame):
+            frame = stratified_sample(frame, self.sample, self.folds.seed)
         check_class_counts(frame, self.folds.n_folds, self.train_path)
         cache_dir = self.cache_dir
         cached = set(cache_dir.glob(DEDUP_CACHE_GLOB))
         try:
             frame, report = deduplicate(frame, self.dedup, cache_dir=cache_dir)
             locked = load_or_create_holdout(
-                frame, self.holdout, repo_path(self.holdout.path), self.train_path, force=rebuild_folds
+                frame, self.holdout, self.holdout_path, self.train_path, force=rebuild_folds
             )
             self._holdout = frame[locked].reset_index(drop=True)
             frame = frame[~locked].reset_index(drop=True)
@@ -194,6 +216,18 @@ class Project:
         return sample_beside(self.test_path) if self.test_path is not None else None
 
 
+def stratified_sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
+    """``n`` rows with the classes in their proportions (at least one of each), in file order."""
+    y = binary_labels(frame["label"])
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in (0, 1):
+        rows = np.flatnonzero(y == label)
+        take = min(len(rows), max(1, round(n * len(rows) / len(frame))))
+        chosen.append(rng.choice(rows, take, replace=False))
+    return frame.iloc[np.sort(np.concatenate(chosen))].reset_index(drop=True)
+
+
 def kaggle_fallback(path: Path) -> Path:
     """``path``, or Kaggle's train_essays.csv beside it when ``path`` is an absent train.csv."""
     kaggle = path.with_name(KAGGLE_TRAIN)
@@ -201,15 +235,16 @@ def kaggle_fallback(path: Path) -> Path:
 
 
 def load_training_files(paths: list[Path], columns: dict[str, str]) -> pd.DataFrame:
-    """One canonical frame from one or more files. With several, a file's rows without a source get the file's
-    name as source, and ids a later file repeats are prefixed with its name (the texts themselves are compared
-    by de-duplication, which groups copies of one essay across files)."""
+    """One canonical frame from one or more files. With several, a file's rows without a source or a domain get
+    the file's name as source and domain, and ids a later file repeats are prefixed with its name (the texts
+    themselves are compared by de-duplication, which groups copies of one essay across files)."""
     frames = [load_essays(p, "train", columns) for p in paths]
     if len(frames) == 1:
         return frames[0]
     seen: set[str] = set()
     for path, frame in zip(paths, frames, strict=True):
-        frame.loc[frame["source"] == "", "source"] = path.stem
+        for column in ("source", "domain"):
+            frame.loc[frame[column] == "", column] = path.stem
         clash = frame["id"].isin(seen)
         frame.loc[clash, "id"] = path.stem + ":" + frame.loc[clash, "id"]
         seen.update(frame["id"])
