@@ -6,10 +6,14 @@ python src/blend.py --train data/train.csv --test data/test_essays.csv --out sub
 
 from __future__ import annotations
 
+import _venv  # noqa: F401  (first: outside the project's venv, one line or a re-run under it)
+
+# isort: split
 import argparse
 from pathlib import Path
 
 from daigt.blending import BlendConfig, blend
+from daigt.cli_options import add_project_options, add_set_option, project_args
 from daigt.config import BLEND_CONFIG, load_config, repo_path
 from daigt.errors import cli_entry
 from daigt.project import Project
@@ -20,17 +24,13 @@ from essayio import atomic
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--blend-config", default=str(BLEND_CONFIG), help="stacker config (configs/blend.yaml)")
-    parser.add_argument("--config", help="project config (default: configs/project.yaml)")
+    add_project_options(parser, test="test essays the models predicted")
+    add_set_option(parser, "blend config")
     parser.add_argument(
-        "--train", nargs="+", help="training essays the models were trained on; several files are read as one"
-    )
-    parser.add_argument("--test", help="test essays the models predicted")
-    parser.add_argument(
-        "--sample",
+        "--sample-submission",
         type=Path,
         help="sample_submission.csv to validate against (default: the one next to the test file, if any)",
     )
-    parser.add_argument("--artifacts", help="where the models' folds are (default: artifacts/)")
     parser.add_argument("--out", type=Path, help="submission path (default: 'output:' in the blend config)")
     parser.add_argument(
         "--ensemble",
@@ -43,14 +43,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="no stage lines on stderr")
     args = parser.parse_args(argv)
-    cfg = load_config(BlendConfig, args.blend_config)
-    project = Project.load(args.config, args.train, args.test, args.artifacts)
+    cfg = load_config(BlendConfig, args.blend_config, args.set)
+    project = Project.load(*project_args(args))
     out = args.out or repo_path(cfg.output)
     atomic.refuse_input_as_output(out, [*project.train_paths, project.test_path], "--out")
     ensemble = args.ensemble
     if ensemble is None and (args.out or args.artifacts):  # an experiment: never replace what predict/serve load
         ensemble = out.parent / "ensemble"
-    result = blend(project, cfg, out, args.sample, ensemble, progress=not args.no_progress, history=args.history)
+    progress = not args.no_progress
+    result = blend(project, cfg, out, args.sample_submission, ensemble, progress=progress, history=args.history)
     report = result.report
     width = max(len(n) for n in report["candidates"])
     for name, row in report["candidates"].items():

@@ -18,6 +18,9 @@ one rename at the end, so a failed run leaves nothing behind.
 
 from __future__ import annotations
 
+import _venv  # noqa: F401  (first: outside the project's venv, one line or a re-run under it)
+
+# isort: split
 import argparse
 import sys
 from collections import Counter
@@ -46,7 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--submission", type=Path, help="also write Kaggle's id,generated here, validated (the offline notebook)"
     )
     parser.add_argument(
-        "--sample", type=Path, help="sample_submission.csv to validate against (default: beside the input, if any)"
+        "--sample-submission",
+        type=Path,
+        help="sample_submission.csv to validate against (default: beside the input, if any)",
     )
     parser.add_argument("--ensemble", help="saved ensemble folder (default: 'ensemble:' in configs/blend.yaml)")
     parser.add_argument("--artifacts", help="fold models, if moved since the blend (default: where blend saw them)")
@@ -136,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
             counts.update(zip(chunk["decision"], chunk["reason"], strict=True))
     scored = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame({"id": [], "score": []})
     if args.submission is not None:
-        sample = args.sample or (sample_beside(Path(args.input)) if args.input != STDIN else None)
+        sample = args.sample_submission or (sample_beside(Path(args.input)) if args.input != STDIN else None)
         write_submission(args.submission, scored["id"], scored["score"].to_numpy(), sample)
         print(f"submission: {args.submission} ({len(scored)} essays)", file=sys.stderr)
     print(summary_line(counts, predictor), file=sys.stderr)

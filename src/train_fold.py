@@ -11,6 +11,9 @@ deepspeed --num_gpus=8 src/train_fold.py --fold 0 --model mistral_7b_lora
 
 from __future__ import annotations
 
+import _venv  # noqa: F401  (first: outside the project's venv, one line or a re-run under it)
+
+# isort: split
 import argparse
 import time
 from functools import partial
@@ -20,6 +23,7 @@ import pandas as pd
 from daigt import distributed
 from daigt.artifacts import ModelArtifacts
 from daigt.blending import BlendConfig
+from daigt.cli_options import add_project_options, add_set_option, project_args
 from daigt.config import BLEND_CONFIG, load_config, load_model_config
 from daigt.errors import DaigtError, cli_entry
 from daigt.parallel import map_models, parse_memory
@@ -38,17 +42,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="config name under configs/models/, a YAML path, or 'all' "
         "(default: the first of 'models:' in the project config)",
     )
-    parser.add_argument(
-        "--train",
-        nargs="+",
-        help="training essays (default: 'train:' in the project config); several files are read as one",
-    )
-    parser.add_argument("--test", help="test essays to predict (default: 'test:' in the project config)")
+    add_project_options(parser)
+    add_set_option(parser, "model config")
     parser.add_argument(
         "--seed", type=int, help="model seed (default: the model config's seed, else 42); the folds keep their own seed"
     )
-    parser.add_argument("--config", help="project config (default: configs/project.yaml)")
-    parser.add_argument("--artifacts", help="output root (default: 'artifacts:' in the project config)")
     parser.add_argument("--force", action="store_true", help="retrain folds that are already up to date")
     parser.add_argument(
         "--deepspeed", help="DeepSpeed JSON config for transformer families (overrides params.deepspeed)"
@@ -82,7 +80,7 @@ def train_model(args: argparse.Namespace, name: str, progress: bool, project: Pr
     worker gets None and loads its own."""
     if project is None:
         project = worker_project(args)
-    model_name, model_config = load_model_config(name)
+    model_name, model_config = load_model_config(name, args.set)
     if args.deepspeed:
         if not hasattr(model_config.params, "deepspeed"):
             raise DaigtError(f"--deepspeed: model '{model_name}' ({model_config.family}) does not train with DeepSpeed")
@@ -99,7 +97,7 @@ def train_model(args: argparse.Namespace, name: str, progress: bool, project: Pr
 
 def worker_project(args: argparse.Namespace) -> Project:
     """The project in a --jobs worker: its parent loaded the same data and printed its warnings once."""
-    project = Project.load(args.config, args.train, args.test, args.artifacts)
+    project = Project.load(*project_args(args))
     project.warn = False
     return project
 
@@ -164,7 +162,7 @@ def memory_plan(budget: float, estimates: dict[str, float | None]) -> str:
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    project = Project.load(args.config, args.train, args.test, args.artifacts)
+    project = Project.load(*project_args(args))
     parse_folds(args.fold)  # a bad --fold fails before any work
     if args.jobs < 1:
         raise DaigtError(f"--jobs {args.jobs}: give 1 or more")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -48,9 +48,33 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return loaded
 
 
-def load_config(cls: type[T], path: str | Path) -> T:
-    """Read ``path`` and validate it as ``cls`` (unknown keys, wrong types and values are one-line errors)."""
-    return parse(cls, load_yaml(path), str(path))
+def load_config(cls: type[T], path: str | Path, overrides: Sequence[str] = ()) -> T:
+    """Read ``path``, apply ``--set key.path=value`` overrides, and validate it as ``cls`` (unknown keys, wrong
+    types and values are one-line errors, overrides included)."""
+    source = f"{path} with --set" if overrides else str(path)
+    return parse(cls, deep_merge(load_yaml(path), parse_overrides(overrides)), source)
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["params.tokenizer.vocab_size=8000", "seed=1"]`` -> the nested mapping to merge over a config. Values
+    are YAML (8000 is a number, [1, 2] a list, null none); the keys are checked with the config they change."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
+            raise DaigtError(f"--set {item}: expected key.path=value (e.g. params.tokenizer.vocab_size=8000)")
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise DaigtError(f"--set {item}: the value is not valid YAML (quote it: key='a: b')") from None
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise DaigtError(f"--set {item}: '{part}' is set to a value by another --set")
+        node[parts[-1]] = parsed
+    return out
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -137,14 +161,16 @@ class ModelConfig:
         return to_dict(self)
 
 
-def load_model_config(name_or_path: str) -> tuple[str, ModelConfig]:
+def load_model_config(name_or_path: str, overrides: Sequence[str] = ()) -> tuple[str, ModelConfig]:
     """``--model tfidf_word`` reads configs/models/tfidf_word.yaml; a path to a YAML file works too.
 
     ``base: <name>`` makes a variant: the named config with this file's keys merged over it. The merged
-    config is validated against the family's declared parameters; errors name this file.
+    config (with ``--set`` overrides) is validated against the family's declared parameters; errors name this
+    file. An overridden config is another run key: its folds are trained anew (the others are kept).
     """
     path = model_config_path(name_or_path)
-    return path.stem, model_config_from_dict(_merged_model_dict(path), str(path))
+    merged = deep_merge(_merged_model_dict(path), parse_overrides(overrides))
+    return path.stem, model_config_from_dict(merged, f"{path} with --set" if overrides else str(path))
 
 
 def model_config_path(name_or_path: str) -> Path:
