@@ -7,6 +7,9 @@ Writes artifacts/<model>/attack/ (attack.md, attack.json, attack.png) and prints
 
 from __future__ import annotations
 
+import _venv  # noqa: F401  (first: outside the project's venv, one line or a re-run under it)
+
+# isort: split
 import argparse
 
 from augment.recipe import Recipe

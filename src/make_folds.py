@@ -5,6 +5,9 @@ Every model reads this one file, so out-of-fold predictions from different model
 
 from __future__ import annotations
 
+import _venv  # noqa: F401  (first: outside the project's venv, one line or a re-run under it)
+
+# isort: split
 import argparse
 
 from daigt.errors import cli_entry

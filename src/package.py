@@ -4,13 +4,16 @@ python src/package.py --out dist/kaggle                                    # pre
 python src/package.py --out dist/kaggle-train --mode train --train data/train.csv   # train inside the notebook
 python src/package.py --out dist/kaggle --python-version 3.11 --platform manylinux_2_28_x86_64   # Kaggle's image
 python src/package.py --out dist/kaggle --rehearse data/test_essays.csv   # then run it here as Kaggle would
+python src/package.py --out dist/kaggle --dataset me/daigt-ensemble --upload  # then upload it (kaggle CLI)
 
-Then: kaggle datasets create -p dist/kaggle --dir-mode zip, attach it and the competition's data to a notebook
-(internet off), paste or import notebook.ipynb, run all: it writes /kaggle/working/submission.csv.
+The whole route to a scored submission: docs/kaggle.md.
 """
 
 from __future__ import annotations
 
+import _venv  # noqa: F401  (first: outside the project's venv, one line or a re-run under it)
+
+# isort: split
 import argparse
 import shutil
 import sys
@@ -20,7 +23,16 @@ from pathlib import Path
 from daigt.blending import BlendConfig
 from daigt.config import BLEND_CONFIG, load_config, repo_path
 from daigt.errors import DaigtError, cli_entry
-from daigt.packaging import LOCAL_WHEELHOUSE, MODES, WheelOptions, build_package, rehearse
+from daigt.packaging import (
+    LOCAL_WHEELHOUSE,
+    MODES,
+    WheelOptions,
+    build_package,
+    dataset_metadata,
+    rehearse,
+    upload,
+    upload_commands,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,6 +58,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "pip offline, in a Kaggle tree under --rehearsal (this machine's platform only)",
     )
     parser.add_argument("--rehearsal", type=Path, default=Path("dist/rehearsal"), help="its folder (replaced)")
+    parser.add_argument(
+        "--dataset",
+        metavar="OWNER/SLUG",
+        help="the Kaggle dataset to upload to: writes dataset-metadata.json (a rebuild keeps the one it finds)",
+    )
+    parser.add_argument(
+        "--upload", action="store_true", help="then upload with the kaggle CLI (or print the exact commands)"
+    )
     return parser.parse_args(argv)
 
 
@@ -59,7 +79,11 @@ def main(argv: list[str] | None = None) -> None:
         ensemble = repo_path(load_config(BlendConfig, BLEND_CONFIG).ensemble)
     found = args.wheels_from or (LOCAL_WHEELHOUSE if LOCAL_WHEELHOUSE.is_dir() else None)
     wheels = WheelOptions(found, args.offline, args.python_version, args.platform)
-    manifest = build_package(args.out, args.mode, wheels, ensemble, args.artifacts, args.train, args.models, args.jobs)
+    if args.upload:  # before the build: a package that cannot be uploaded is said at once, not after minutes
+        upload_commands(args.out, dataset_metadata(args.out, args.dataset), "")
+    manifest = build_package(
+        args.out, args.mode, wheels, ensemble, args.artifacts, args.train, args.models, args.jobs, args.dataset
+    )
     size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
     print(
         f"package ({args.mode}): {args.out}  {len(manifest['files'])} files, {size / 2**20:.0f} MiB, "
@@ -76,6 +100,8 @@ def main(argv: list[str] | None = None) -> None:
         submission = args.rehearsal / "kaggle" / "working" / "submission.csv"
         seconds = time.monotonic() - started
         print(f"rehearsal: {submission} in {seconds:.0f} s (fresh venv, pip offline)", file=sys.stderr)
+    if args.upload:
+        print("\n".join(upload(args.out)[1]))
 
 
 if __name__ == "__main__":

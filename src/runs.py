@@ -11,6 +11,9 @@ to that config restores them instead of retraining, until they are pruned.
 
 from __future__ import annotations
 
+import _venv  # noqa: F401  (first: outside the project's venv, one line or a re-run under it)
+
+# isort: split
 import argparse
 from pathlib import Path
 

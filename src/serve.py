@@ -7,6 +7,9 @@ curl -s localhost:8000/predict -H 'content-type: application/json' \
 
 from __future__ import annotations
 
+import _venv  # noqa: F401  (first: outside the project's venv, one line or a re-run under it)
+
+# isort: split
 import argparse
 
 from daigt.config import SERVE_CONFIG, load_config, repo_path

@@ -178,3 +178,29 @@ def test_soft_labels_of_one_half_everywhere_are_named_as_such(tmp_path: Path) ->
         run("src/train_fold.py", "--config", str(ws["project"]), "--fold", "0", "--model", str(ws["model"]))
     )
     assert "60 of them are exactly 0.5" in line
+
+
+@pytest.fixture(scope="module")
+def bare_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Python with nothing installed: what `python src/...` is when the project's venv is not activated."""
+    venv = tmp_path_factory.mktemp("bare") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    return venv / "bin" / "python"
+
+
+def test_an_entry_point_started_by_another_python_reruns_under_the_venv(bare_python: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(bare_python.parent)}
+    done = subprocess.run([bare_python, "src/runs.py", "--help"], cwd=REPO_ROOT, capture_output=True, text=True,
+                          env=env, timeout=120)  # fmt: skip
+    assert done.returncode == 0 and done.stdout.startswith("usage: runs.py"), done.stderr
+
+
+def test_without_the_venv_an_entry_point_says_how_to_set_it_up_in_one_line(bare_python: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(bare_python.parent), "DAIGT_REEXECUTED": "1"}  # as if no venv
+    done = subprocess.run([bare_python, "src/train_fold.py", "--fold", "0"], cwd=REPO_ROOT, capture_output=True,
+                          text=True, env=env, timeout=120)  # fmt: skip
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (
+        f"error: {bare_python} lacks the project's packages (numpy, pandas, yaml, essayio): run `make setup`, then "
+        "`source .venv/bin/activate` or call `.venv/bin/python src/...`\n"
+    )
