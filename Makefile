@@ -10,7 +10,7 @@ JOBS    ?= 2
 LOSO    ?= 0
 STAMP   := .venv/.installed
 
-.PHONY: setup run evaluate folds train blend test lint bench bench-scale clean package textattack-env
+.PHONY: setup run evaluate folds train blend test lint bench bench-scale clean package kaggle-upload textattack-env
 
 setup: $(STAMP)
 
@@ -27,7 +27,10 @@ evaluate: setup  ## generalization only: leave-one-source-out and leave-one-prom
 	$(PY) src/evaluate.py --jobs $(JOBS) --train $(TRAIN)
 
 package: setup  ## the offline Kaggle package of the saved ensemble (dist/kaggle), rehearsed here as Kaggle runs it
-	$(PY) src/package.py --out dist/kaggle --rehearse $(TEST)
+	$(PY) src/package.py --out dist/kaggle --rehearse $(TEST) $(if $(DATASET),--dataset $(DATASET))
+
+kaggle-upload: setup  ## upload dist/kaggle as a Kaggle dataset (DATASET=you/slug the first time); docs/kaggle.md
+	$(PY) src/package.py --out dist/kaggle --upload $(if $(DATASET),--dataset $(DATASET))
 
 folds: setup
 	$(PY) src/make_folds.py --train $(TRAIN)

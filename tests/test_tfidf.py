@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -112,6 +113,11 @@ def test_fit_predict_save_load_round_trip(tmp_path: Path) -> None:
     model.save(tmp_path)
     loaded = type(model).load(tmp_path)
     np.testing.assert_allclose(loaded.predict(train.iloc[80:]), preds)  # no cache after load: sklearn path
+    assert not hasattr(loaded.classifiers["nb"], "feature_count_")  # fit-only arrays are not saved...
+    assert hasattr(model.classifiers["nb"], "feature_count_")  # ...nor taken from the model in memory
+    plain = tmp_path / "plain.joblib"
+    joblib.dump(loaded, plain)  # the same model, uncompressed
+    assert (tmp_path / "tfidf.joblib").stat().st_size < plain.stat().st_size  # saved compressed
 
 
 def test_unknown_classifier_kind_is_a_clear_error() -> None:

@@ -91,8 +91,9 @@ def save_ensemble(
 
 def artifacts_root(directory: Path, spec: dict[str, Any]) -> Path:
     """Where the ensemble's fold models are: beside it as saved (relative path, so the pair can move
-    together), else where they were when it was saved (absolute path, so the ensemble can move alone)."""
-    candidates = [Path(spec["artifacts"])]
+    together), else where they were when it was saved (absolute path, so the ensemble can move alone; a
+    package's copy has none: it names no folder of the machine that built it)."""
+    candidates = [Path(spec["artifacts"])] if "artifacts" in spec else []
     if "artifacts_relative" in spec:
         candidates.insert(0, (directory.resolve().parent / spec["artifacts_relative"]).resolve())
     return next((c for c in candidates if c.is_dir()), candidates[0])

@@ -117,6 +117,17 @@ def train(package: Path, test: Path, working: Path) -> None:
         run([sys.executable, project / "src" / script, *args, "--no-progress"], cwd=project, env=env)
 
 
+def check_python(manifest: dict) -> None:
+    """The wheels are built for one Python (major.minor): on another, pip would fail deep in its output."""
+    built = ".".join(str(manifest.get("python", "")).split(".")[:2])
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if built and built != running:
+        raise NotebookError(
+            f"the package's wheels are for Python {built}, this notebook runs {running}: rebuild it with "
+            f"python src/package.py --out dist/kaggle --python-version {running} --platform manylinux_2_28_x86_64"
+        )
+
+
 def main() -> None:
     root = kaggle_root()
     test = root / "input" / COMPETITION / "test_essays.csv"
@@ -125,6 +136,7 @@ def main() -> None:
     package = find_package(root / "input")
     manifest = verify(package)
     print(f"DAIGT package {package} (mode {SETTINGS['mode']}, built {manifest['built']} from {manifest['commit']})")
+    check_python(manifest)
     if not test.is_file():
         raise NotebookError(f"{test}: not found; add the competition's data to the notebook")
     install(package)

@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from daigt import kaggle_notebook
-from daigt.artifacts import ModelArtifacts, file_digests, read_ensemble
+from daigt.artifacts import ENSEMBLE_FILE, ModelArtifacts, file_digests, read_ensemble
 from daigt.config import PROJECT_CONFIG, REPO_ROOT, load_model_config, load_yaml
 from daigt.errors import DaigtError
 from daigt.families import get_family
@@ -47,6 +47,7 @@ SOURCE_SUFFIXES = {".py", ".yaml", ".json", ".txt", ".toml"}
 SETTINGS_LINE = re.compile(r"^SETTINGS: dict = .*$", re.MULTILINE)
 WHEEL_NAME = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)-")
 MODES = ("predict", "train")
+TRAIN_ONLY = "(mode: train)"  # requirements-kaggle.txt: a wheel only the train-mode notebook needs
 
 
 @dataclass
@@ -67,10 +68,14 @@ def git_commit() -> str:
     return out.stdout.strip() if out.returncode == 0 else "unknown"
 
 
-def requirement_names(families: Sequence[str]) -> list[str]:
-    """requirements-kaggle.txt plus what the given families declare, in order, once each."""
-    lines = (line.split("#")[0].strip() for line in KAGGLE_REQUIREMENTS.read_text().splitlines())
-    names = [line for line in lines if line]
+def requirement_names(families: Sequence[str], mode: str = "train") -> list[str]:
+    """requirements-kaggle.txt (less its train-only lines in predict mode) plus what the given families
+    declare, in order, once each."""
+    names = []
+    for line in KAGGLE_REQUIREMENTS.read_text().splitlines():
+        name, _, comment = line.partition("#")
+        if name.strip() and (mode == "train" or TRAIN_ONLY not in comment):
+            names.append(name.strip())
     for family in families:
         names += get_family(family).requirements
     return list(dict.fromkeys(names))
@@ -137,6 +142,10 @@ def add_ensemble(out: Path, ensemble: Path, artifacts: Path | None) -> list[str]
     saved = read_ensemble(ensemble)
     root = artifacts or artifacts_root(ensemble, saved.spec)
     link_or_copy_tree(ensemble, out / "ensemble")
+    # the package's copy names the fold models beside it, never a folder of this machine
+    spec = {k: v for k, v in saved.spec.items() if k != "artifacts"} | {"artifacts_relative": "artifacts"}
+    (out / "ensemble" / ENSEMBLE_FILE).unlink()  # a hard link to the original: replace it, never write through
+    atomic.write_json(out / "ensemble" / ENSEMBLE_FILE, spec)
     families = []
     for name, entry in saved.spec["models"].items():
         families.append(entry["family"])
@@ -215,11 +224,16 @@ def build_package(
     train: Sequence[Path] = (),
     models: Sequence[str] | None = None,
     jobs: int = 0,
+    dataset: str | None = None,
 ) -> dict[str, Any]:
-    """Build the package in a staging folder and publish it in one rename; returns the manifest."""
+    """Build the package in a staging folder and publish it in one rename; returns the manifest. The Kaggle
+    dataset metadata is written for ``dataset``, or kept from the folder it replaces."""
     if mode not in MODES:
         raise DaigtError(f"--mode {mode}: expected one of {', '.join(MODES)}")
+    metadata = dataset_metadata(out, dataset)
     with atomic.atomic_dir(out) as tmp:
+        if metadata is not None:
+            atomic.write_json(tmp / DATASET_METADATA, metadata)
         copy_source(tmp / "project")
         settings: dict[str, Any] = {"mode": mode, "train": [], "jobs": jobs}
         if mode == "predict":
@@ -228,7 +242,7 @@ def build_package(
             families = add_ensemble(tmp, ensemble, artifacts)
         else:
             settings["train"], families = add_training(tmp, train, models)
-        lock = download_wheels(requirement_names(families), tmp / WHEELS, wheels)
+        lock = download_wheels(requirement_names(families, mode), tmp / WHEELS, wheels)
         (tmp / LOCK).write_text("\n".join(lock) + "\n")
         source = notebook_source(settings)
         (tmp / "notebook.py").write_text(source)
@@ -245,6 +259,59 @@ def build_package(
         }
         atomic.write_json(tmp / MANIFEST, manifest)
     return manifest
+
+
+DATASET_METADATA = "dataset-metadata.json"  # what `kaggle datasets create/version -p <package>` reads
+DATASET_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*/[a-z0-9][a-z0-9-]{4,48}$")
+
+
+def dataset_metadata(out: Path, dataset: str | None) -> dict[str, Any] | None:
+    """The Kaggle dataset's metadata for the package: written for ``dataset`` (owner/slug), else the one a
+    previous build of ``out`` holds (a rebuild keeps it), else none."""
+    if dataset is not None:
+        if not DATASET_SLUG.match(dataset):
+            raise DaigtError(f"--dataset {dataset}: expected your-kaggle-username/dataset-slug (5-49 of a-z 0-9 -)")
+        return {"title": dataset.split("/")[1], "id": dataset, "licenses": [{"name": "CC0-1.0"}]}
+    previous = out / DATASET_METADATA
+    if not previous.is_file():
+        return None
+    try:
+        kept = json.loads(previous.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise DaigtError(f"{previous}: not valid JSON; fix it or pass --dataset owner/slug to write it anew") from None
+    if not isinstance(kept, dict) or not isinstance(kept.get("id"), str):
+        raise DaigtError(f"{previous}: has no 'id'; pass --dataset owner/slug to write it anew")
+    return kept
+
+
+def upload_commands(out: Path, metadata: dict[str, Any] | None, message: str) -> list[list[str]]:
+    """The kaggle CLI commands that publish ``out``: a new version of the dataset, or (first time) its creation."""
+    if metadata is None:
+        raise DaigtError(f"{out}: no {DATASET_METADATA}; pass --dataset your-kaggle-username/dataset-slug")
+    version = ["kaggle", "datasets", "version", "-p", str(out), "-m", message, "--dir-mode", "zip"]
+    return [version, ["kaggle", "datasets", "create", "-p", str(out), "--dir-mode", "zip"]]
+
+
+KAGGLE_CLI_SETUP = (
+    "the kaggle CLI is not installed here. To upload: pip install kaggle; at kaggle.com > Settings > API > "
+    "Create New Token, save kaggle.json to ~/.kaggle/kaggle.json (chmod 600); then run"
+)
+
+
+def upload(out: Path) -> tuple[bool, list[str]]:
+    """Publish the package with the kaggle CLI when it is installed (a new version, else a new dataset);
+    otherwise the exact commands to run. Returns (uploaded, lines to print)."""
+    commands = upload_commands(out, dataset_metadata(out, None), f"DAIGT package {git_commit()}")
+    shown = [" ".join(c) for c in commands]
+    if shutil.which("kaggle") is None:
+        return False, [KAGGLE_CLI_SETUP, f"  {shown[0]}    # a new version of the dataset", f"  {shown[1]}    # or, "
+                       "the first time, to create it"]  # fmt: skip
+    for command in commands:
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode == 0:
+            return True, [f"uploaded: {' '.join(command)}", done.stdout.strip()]
+    last = (done.stderr or done.stdout).strip().splitlines()
+    raise DaigtError(f"kaggle upload failed: {last[-1] if last else 'no output'} (commands: {' ; '.join(shown)})")
 
 
 def offline_env(kaggle: Path) -> dict[str, str]:

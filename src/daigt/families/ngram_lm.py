@@ -397,7 +397,7 @@ class NgramLMFamily(ModelFamily):
     def save(self, directory: Path) -> None:
         if self.bpe is not None:
             self.bpe.save(str(directory / TOKENIZER_FILE))
-        np.savez(directory / STATS_FILE, **self.counts)
+        np.savez_compressed(directory / STATS_FILE, **self.counts)  # ~6x smaller: the Kaggle package's size
         (directory / VOCAB_FILE).write_text(json.dumps(list(self.vocab)), encoding="utf-8")
         spec = {"params": to_dict(self.params), "seed": self.seed}
         (directory / CONFIG_FILE).write_text(json.dumps(spec), encoding="utf-8")
