@@ -24,7 +24,9 @@ from daigt.project import Project
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="a trained model under artifacts/")
-    parser.add_argument("--recipe", default=str(CONFIG_DIR / "augment" / "attack.yaml"))
+    parser.add_argument(
+        "--recipe", default=str(CONFIG_DIR / "augment" / "attack.yaml"), help="the attacks (an augment recipe)"
+    )
     parser.add_argument("--config", help="project config (default: configs/project.yaml)")
     parser.add_argument(
         "--train", nargs="+", help="the training essays the model was trained on; several files are read as one"

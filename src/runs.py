@@ -67,8 +67,10 @@ def diff(a: dict, b: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", nargs="*", help="nothing (list), diff RUN_A RUN_B, or prune")
-    parser.add_argument("--history", type=Path, default=repo_path(history.HISTORY))
-    parser.add_argument("--sort", choices=sorted(SORTS), default="time")
+    parser.add_argument(
+        "--history", type=Path, default=repo_path(history.HISTORY), help="history file (default: runs/history.jsonl)"
+    )
+    parser.add_argument("--sort", choices=sorted(SORTS), default="time", help="order of the rows (default: time)")
     parser.add_argument("--model", help="only runs that blended this model (prune: only this model's kept folds)")
     parser.add_argument("--artifacts", type=Path, help="prune: the artifacts root (default: 'artifacts:' in project)")
     args = parser.parse_args(argv)

@@ -15,6 +15,7 @@ import _venv  # noqa: F401  (first: outside the project's venv, one line or a re
 
 # isort: split
 import argparse
+import sys
 import time
 from functools import partial
 
@@ -169,6 +170,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.max_memory:
         parse_memory(args.max_memory)  # a bad size fails before any work
     names = project.models if args.model == "all" else [args.model or (project.models or ["tfidf_word"])[0]]
+    if not args.no_progress and distributed.is_main():
+        print(f"[data] reading {project.train_path}, de-duplicating, drawing the folds...", file=sys.stderr, flush=True)
+    summary = project.summary()  # every rank reads the data, as its trainer would
+    if distributed.is_main():
+        print(summary, flush=True)
     if args.jobs > 1 and len(names) > 1:
         train_in_parallel(args, project, names)
         return

@@ -125,10 +125,18 @@ def test_blend_writes_valid_submission_report_and_plot(workspace: dict[str, Path
     assert verdict["gain"] == pytest.approx(report["candidates"]["stacker"]["oof_auc"] - max(singles.values()))
     assert verdict["oof_rank_correlation"]["tiny_tfidf"]["tiny_tfidf"] == pytest.approx(1.0)
     assert "## Does stacking help?" in (out.parent / "report.md").read_text()
-    importance = json.loads((out.parent / "report.json").read_text())["stacker_importance"]
-    assert abs(sum(importance.values()) - 1) < 1e-6 and (out.parent / "importance.png").is_file()
+    stacked = workspace["root"] / "stacked" / "submission.csv"
+    blend.main([*blend_args(workspace, stacked), "--set", "pick=stacker"])
+    importance = json.loads((stacked.parent / "report.json").read_text())["stacker_importance"]
+    assert abs(sum(importance.values()) - 1) < 1e-6 and (stacked.parent / "importance.png").is_file()
     top = max(importance, key=importance.get)  # report.md lists the inputs largest first
-    assert f"| {top} | {importance[top]:.3f} |" in (out.parent / "report.md").read_text().split("What the stacker")[1]
+    stacker_section = (stacked.parent / "report.md").read_text().split("What the stacker")[1]
+    assert f"| {top} | {importance[top]:.3f} |" in stacker_section
+    ranked = workspace["root"] / "ranked" / "submission.csv"
+    blend.main([*blend_args(workspace, ranked), "--set", "pick=rank_mean"])  # the stacker is not submitted...
+    assert json.loads((ranked.parent / "report.json").read_text())["stacker_importance"] == {}
+    assert not (ranked.parent / "importance.png").exists()  # ...so its inputs are not shown as what is used
+    assert "What the stacker" not in (ranked.parent / "report.md").read_text()
 
 
 def test_blend_leaves_out_partial_and_stale_models_loudly(workspace: dict[str, Path], capsys) -> None:

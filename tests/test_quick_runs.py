@@ -15,8 +15,11 @@ from daigt.config import load_model_config, parse_overrides
 from daigt.errors import DaigtError
 
 
-def test_a_sample_run_trains_and_blends_on_n_essays_apart_from_the_full_run(workspace: dict[str, Path]) -> None:
+def test_a_sample_run_trains_and_blends_on_n_essays_apart_from_the_full_run(workspace: dict[str, Path], capsys) -> None:
     train_fold.main(train_args(workspace, "--sample", "60"))
+    said = capsys.readouterr().out.splitlines()[0]  # which data, how many essays: before any fold trains
+    assert said.startswith(f"[data] {workspace['train']} (--sample 60): 60 training essays (")
+    assert "human) in 3 folds, 0 in the locked holdout" in said
     sample_dir = workspace["artifacts"] / "sample-60" / "tiny_tfidf"
     oof = pd.concat(pd.read_csv(p, dtype={"id": str}) for p in sample_dir.glob("fold*/oof.csv"))
     labels = pd.read_csv(workspace["train"], dtype={"id": str}).set_index("id")["generated"]

@@ -53,6 +53,7 @@ def group_auc_table(labels: np.ndarray, scores: np.ndarray, groups: pd.Series) -
     values = groups.to_numpy()
     if not groups.str.len().gt(0).any():
         return {}
+    values = np.where(groups.str.len().to_numpy() > 0, values, "(none)")  # rows without the column's value
     aucs = per_group_auc(labels, scores, values)
     return {g: {"n": int((values == g).sum()), "auc": aucs[g]} for g in sorted(set(values), key=natural_key)}
 

@@ -232,7 +232,9 @@ def blend(
             {n: c.oof for n, c in candidates.items()},
             {n: c.oof_auc for n, c in candidates.items()},
         )
-        report["stacker_importance"] = stacker_importance(candidates[STACKER].boosters or [])
+        # what the stacker uses, only when it is what is submitted (a rank mean uses no learnt weights)
+        picked_stacker = chosen.name == STACKER
+        report["stacker_importance"] = stacker_importance(chosen.boosters or []) if picked_stacker else {}
         if report["stacker_importance"]:
             importance_plot(stage.dir / "importance.png", report["stacker_importance"])
         atomic.write_json(stage.dir / "report.json", report)

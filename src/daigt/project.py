@@ -17,11 +17,11 @@ from daigt.folds import FoldConfig, HoldoutConfig, load_or_create_folds, load_or
 from daigt.schema import Invalid
 from daigt.submission import sample_beside
 
-PLACE_DATA = "see README 'Put the data in place', or pass --{flag} PATH"
+PLACE_DATA = "see docs/data.md, or pass --{flag} PATH"
 # a configured train.csv that is absent falls back to what `kaggle competitions download` unpacks beside it
 DEFAULT_TRAIN, KAGGLE_TRAIN = "train.csv", "train_essays.csv"
 MIN_PER_CLASS_PER_FOLD = 2  # essays of each class every fold needs for a meaningful AUC
-EXTERNAL_DATA_HINT = "competitors add external generated essays (README: 'Training data beyond Kaggle's')"
+EXTERNAL_DATA_HINT = "competitors add external generated essays (docs/data.md: 'Training data beyond Kaggle's')"
 
 
 @dataclass
@@ -182,6 +182,17 @@ class Project:
         report["holdout_rows"] = int(locked.sum())
         self._train = (frame.assign(fold=folds["fold"].to_numpy()), report)
         return self._train[0].copy(), dict(report)
+
+    def summary(self) -> str:
+        """One line on the data a run trains on: files, essays per class, the holdout, the folds."""
+        train, report = self.train_frame()
+        y = binary_labels(train["label"])
+        sample = f" (--sample {self.sample})" if self.sample else ""
+        return (
+            f"[data] {self.train_path}{sample}: {len(train):,} training essays ({int(y.sum()):,} AI, "
+            f"{int((y == 0).sum()):,} human) in {self.folds.n_folds} folds, {report['holdout_rows']:,} in the "
+            "locked holdout"
+        )
 
     def holdout_frame(self) -> pd.DataFrame:
         """The locked holdout's labelled essays (empty with holdout.fraction: 0). Score it; never tune on it."""
