@@ -52,7 +52,7 @@ bench-scale: setup  ## the default pipeline at k times the training data: time a
 	$(PY) benchmarks/bench_scale.py --train $(TRAIN) --test $(TEST) --scales $(SCALES) $(if $(BASE),--base $(BASE)) \
 	  $(if $(MAX_RATIO),--max-ratio $(MAX_RATIO))
 
-textattack-env:  ## optional: textattack ops in their own venv (flair pins transformers<5; see README)
+textattack-env:  ## optional: textattack ops in their own venv (flair pins transformers<5; docs/hardening.md)
 	[ -x .venv-textattack/bin/python ] || python3 -m venv .venv-textattack
 	.venv-textattack/bin/python -m pip install --quiet -r requirements-textattack.txt
 	.venv-textattack/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .

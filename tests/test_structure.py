@@ -51,3 +51,23 @@ def test_only_artifacts_py_spells_a_fold_or_ensemble_file_name() -> None:
     assert not spelled
     owner_constants = {n.value for n in ast.walk(ast.parse(owner.read_text())) if isinstance(n, ast.Constant)}
     assert owner_constants >= FORMAT_NAMES  # the rule above is not vacuous
+
+
+def test_every_pointer_into_the_docs_names_a_page_that_exists() -> None:
+    """Code, configs and docs point readers at docs pages and markdown links; a moved page must not strand them."""
+    import re
+
+    sources = [*modules("src"), *modules("augment"), *modules("essayio"), *(REPO_ROOT / "configs").rglob("*.yaml")]
+    sources += [REPO_ROOT / "Makefile", REPO_ROOT / ".ci" / "run", *(REPO_ROOT / "docs").glob("*.md")]
+    sources += [REPO_ROOT / name for name in ("README.md", "ARCHITECTURE.md")]
+    broken = []
+    for path in sources:
+        text = path.read_text(encoding="utf-8")
+        for page in re.findall(r"docs/[A-Za-z_]+\.md", text):
+            if not (REPO_ROOT / page).is_file():
+                broken.append(f"{path.relative_to(REPO_ROOT)}: {page}")
+        if path.suffix == ".md":
+            for link in re.findall(r"\]\(([^)#:]+?)(?:#[^)]*)?\)", text):
+                if not (path.parent / link).exists():
+                    broken.append(f"{path.relative_to(REPO_ROOT)}: ({link})")
+    assert not broken, broken

@@ -3,7 +3,7 @@
 The n-gram models see *which* words an essay uses; these describe *how* it is written. They matter most where
 the n-gram models are weakest: AI essays made to read like a student's (typos, slang, lowercase "i"), whose
 words look human but whose text is more repetitive, less varied and more regular than a real student's.
-Measured on ../shared/data/train.csv they lift the TF-IDF stacker from 0.981 to 0.988 OOF AUC (README).
+Measured on ../shared/data/train.csv they lift the TF-IDF stacker from 0.981 to 0.988 OOF AUC (docs/generalization.md).
 
 Features come in groups, selected in configs/blend.yaml (``features.meta``):
 
