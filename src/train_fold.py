@@ -170,7 +170,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.max_memory:
         parse_memory(args.max_memory)  # a bad size fails before any work
     names = project.models if args.model == "all" else [args.model or (project.models or ["tfidf_word"])[0]]
-    if not args.no_progress and distributed.is_main():
+    for name in names:
+        load_model_config(name, args.set)  # a missing or bad model config (or --set) fails before the data is read
+    if not args.no_progress and distributed.is_main() and sys.stderr.isatty():  # a refusal stays one line in logs
         print(f"[data] reading {project.train_path}, de-duplicating, drawing the folds...", file=sys.stderr, flush=True)
     summary = project.summary()  # every rank reads the data, as its trainer would
     if distributed.is_main():
