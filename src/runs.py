@@ -35,8 +35,8 @@ def table(records: list[dict], sort: str, model: str | None) -> str:
     rows = [r for r in records if model is None or model in r["models"]]
     rows.sort(key=SORTS[sort], reverse=sort != "time")
     lines = [
-        "| run | commit | models | picked | OOF AUC | holdout AUC | held-out sources mean / min |",
-        "|---|---|---|---|---|---|---|",
+        "| run | commit | data | models | picked | OOF AUC | holdout AUC | held-out sources mean / min |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         picked = r["picked"]
@@ -44,14 +44,25 @@ def table(records: list[dict], sort: str, model: str | None) -> str:
         held = f"{loso['mean']:.4f} / {loso['min']:.4f}" if loso else "—"
         holdout = r["holdout_auc"].get(picked)
         lines.append(
-            f"| {r['run_id']} | {r.get('commit') or '—'} | {', '.join(sorted(r['models']))} | {picked} | "
+            f"| {r['run_id']} | {r.get('commit') or '—'} | {data_label(r.get('data'))} | "
+            f"{', '.join(sorted(r['models']))} | {picked} | "
             f"{r['oof_auc'][picked]:.4f} | {'—' if holdout is None else f'{holdout:.4f}'} | {held} |"
         )
     return "\n".join(lines)
 
 
+def data_label(data: dict | None) -> str:
+    """Files, sample and fingerprint of a run's data ('—' for records written before they were kept)."""
+    if not data:
+        return "—"
+    sample = f" sample {data['sample']}" if data.get("sample") else ""
+    return f"{' + '.join(data['files'])}{sample} ({data['rows']:,} rows, {data['fingerprint'][:8]})"
+
+
 def diff(a: dict, b: dict) -> str:
     lines = [f"{a['run_id']} -> {b['run_id']}"]
+    if a.get("data") != b.get("data"):
+        lines.append(f"  data: {data_label(a.get('data'))} -> {data_label(b.get('data'))}")
     for name in sorted(set(a["models"]) | set(b["models"])):
         if name not in a["models"] or name not in b["models"]:
             lines.append(f"  model {name}: {'added' if name in b['models'] else 'removed'}")

@@ -276,6 +276,15 @@ def test_every_blend_is_recorded_and_runs_py_lists_and_diffs_them(workspace: dic
     assert first["run_id"] in listing and second["run_id"] in listing and f"| {first['picked']} |" in listing
     runs.main(["diff", first["run_id"], second["run_id"], "--history", str(history)])
     assert "blend: stacker.num_leaves: 15 -> 7" in capsys.readouterr().out
+    assert first["data"] == second["data"] and first["data"]["files"] == ["train.csv"]
+    train_fold.main(train_args(workspace, "--sample", "60"))  # the same file, other rows: it must read otherwise
+    blend.main([*blend_args(workspace, out), "--sample", "60"])
+    third = json.loads(history.read_text().splitlines()[2])
+    assert third["data"]["rows"] == 60 and third["data"]["fingerprint"] != first["data"]["fingerprint"]
+    capsys.readouterr()
+    runs.main(["diff", first["run_id"], third["run_id"], "--history", str(history)])
+    said = capsys.readouterr().out
+    assert f"data: train.csv ({first['data']['rows']:,} rows" in said and "-> train.csv sample 60 (60 rows" in said
 
 
 def test_stacker_attack_scores_each_held_out_fold_attacked_and_the_stacker_trains_on_it(

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from daigt.analysis import write_analysis
-from daigt.artifacts import ModelArtifacts
+from daigt.artifacts import ModelArtifacts, data_key
 from daigt.config import fingerprint, frame_fingerprint, repo_path
 from daigt.decisions import DecisionConfig, choose_thresholds
 from daigt.errors import DaigtError
@@ -70,6 +70,12 @@ class BlendConfig:
     def stacking_key(self) -> str:
         """What of this config the generalization figures depend on (the stacker and its features)."""
         return fingerprint({"features": to_dict(self.features), "stacker": to_dict(self.stacker)})
+
+
+def data_identity(project: Project, train: pd.DataFrame) -> dict[str, Any]:
+    """What a run trained on, for the history: the files' names and the rows' fingerprint."""
+    files = [p.name for p in project.train_paths]
+    return {"files": files, "sample": project.sample, "rows": len(train), "fingerprint": data_key(train)}
 
 
 def _fallback_by(cfg: BlendConfig) -> str:
@@ -242,7 +248,9 @@ def blend(
         atomic.write_csv(stage.dir / out_path.name, submission)
     configs = {name: ModelArtifacts(project.artifacts, name).fold(0).config() for name in models}
     report["history"] = str(
-        append_history(make_record(report, configs, to_dict(cfg)), history or repo_path(cfg.history))
+        append_history(
+            make_record(report, configs, to_dict(cfg), data_identity(project, train)), history or repo_path(cfg.history)
+        )
     )
     return BlendResult(submission, report, out_path)
 

@@ -1,6 +1,7 @@
 """Experiment history: one record per blend run, appended to ``runs/history.jsonl`` (the format's one owner).
 
-A record holds what a competitor compares runs by: when, which git commit, every model's resolved config
+A record holds what a competitor compares runs by: when, which git commit, which data (file names and a
+fingerprint of the rows), every model's resolved config
 (and its hash), the blend config, OOF / holdout AUC per candidate, the pick, and the held-out-source figures
 when they were used. ``python src/runs.py`` lists and diffs them.
 """
@@ -30,9 +31,17 @@ def git_commit() -> str | None:
     return commit + ("+dirty" if dirty else "")
 
 
-def make_record(report: dict[str, Any], model_configs: dict[str, dict[str, Any]], blend: dict[str, Any]) -> dict:
+def make_record(
+    report: dict[str, Any],
+    model_configs: dict[str, dict[str, Any]],
+    blend: dict[str, Any],
+    data: dict[str, Any] | None = None,
+) -> dict:
+    """``data``: the training files' names and a fingerprint of the rows trained on (two runs on other data
+    must not read the same)."""
     general = report.get("generalization") or {}
     return {
+        "data": data,
         "run_id": report["run_id"],
         "commit": git_commit(),
         "picked": report["picked"],
