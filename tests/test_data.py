@@ -28,6 +28,17 @@ def test_kaggle_train_and_test(tmp_path: Path) -> None:
     assert test["label"].isna().all() and test["id"].tolist() == ["x"]
 
 
+def test_kaggle_prompt_ids_are_named_from_train_prompts_beside_the_file(tmp_path: Path) -> None:
+    essays = write(tmp_path, "train_essays.csv", "id,prompt_id,text,generated\na,0,Hello.,0\nb,1,Hi.,1\nc,7,Yo.,0\n")
+    write(tmp_path, "train_prompts.csv", 'prompt_id,prompt_name,instructions\n0,Car-free cities,"Write, please"\n'
+                                         "1,Does the electoral college work?,Argue\n")  # fmt: skip
+    named = load_essays(essays, "train")["group"].tolist()
+    assert named == ["Car-free cities", "Does the electoral college work?", "7"]  # an unknown id stays as it is
+    write(tmp_path, "train_prompts.csv", "prompt_id,title\n0,Cars\n")
+    with pytest.raises(DataError, match=r"train_prompts\.csv.*no prompt_name column"):
+        load_essays(essays, "train")
+
+
 def test_daigt_soft_labels_and_derived_ids(tmp_path: Path) -> None:
     frame = load_essays(
         write(tmp_path, "daigt.csv", "text,label,source,prompt_name\nOne.,0.25,a,p\nTwo.,1,b,q\n"), "train"

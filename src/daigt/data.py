@@ -21,6 +21,7 @@ CANONICAL = tuple(CANDIDATES)
 MAPPING_FIX = "rename the column or map it under 'columns:' in configs/project.yaml"
 INVISIBLE = "[\u200b-\u200f\u2060-\u2064\ufeff\u00ad]"
 PARENT_COLUMN = "parent_id"  # written by python -m augment: the essay a row is an augmented copy of
+PROMPTS_FILE = "train_prompts.csv"  # Kaggle's: prompt_id -> prompt_name, beside train_essays.csv
 
 Role = Literal["train", "test"]
 
@@ -54,10 +55,27 @@ def load_essays(
     path = Path(path)
     raw = read_table(path)
     frame = canonical_frame(raw, path, role, columns)
+    if resolve_columns(raw, columns or {}, path)["group"] == "prompt_id":  # Kaggle's ids: named where known
+        names = prompt_names(path.parent / PROMPTS_FILE)
+        frame["group"] = frame["group"].map(lambda group: names.get(group, group))
     if role == "train" and PARENT_COLUMN in raw.columns:  # rows made by python -m augment: copies of a parent
         parents = raw[PARENT_COLUMN].astype("string").fillna("").str.strip().to_numpy(dtype=object)
         frame[PARENT_COLUMN] = np.where(parents == "", frame["id"].to_numpy(dtype=object), parents)
     return frame
+
+
+def prompt_names(path: Path) -> dict[str, str]:
+    """prompt_id -> prompt_name from Kaggle's ``train_prompts.csv`` ({} when there is none), so reports name
+    the prompts ("Car-free cities") instead of numbering them."""
+    if not path.is_file():
+        return {}
+    prompts = read_table(path)
+    missing = [c for c in ("prompt_id", "prompt_name") if c not in prompts.columns]
+    if missing:
+        raise DataError(path, f"no {' or '.join(missing)} column; it has {list(prompts.columns)}",
+                        fix="give it Kaggle's prompt_id,prompt_name columns, or move it away")  # fmt: skip
+    ids = prompts["prompt_id"].astype("string").str.strip()
+    return dict(zip(ids, prompts["prompt_name"].astype("string").str.strip(), strict=True))
 
 
 def canonical_frame(
