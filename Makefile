@@ -55,7 +55,7 @@ bench-scale: setup  ## the default pipeline at k times the training data: time a
 textattack-env:  ## optional: textattack ops in their own venv (flair pins transformers<5; docs/hardening.md)
 	[ -x .venv-textattack/bin/python ] || python3 -m venv .venv-textattack
 	.venv-textattack/bin/python -m pip install --quiet -r requirements-textattack.txt
-	.venv-textattack/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	PYTHONWARNINGS="ignore:Editable installation" .venv-textattack/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	.venv-textattack/bin/python -m augment.resources
 
 clean:

@@ -22,7 +22,8 @@ fi
 # torch==2.13.0 is in requirements.txt, so the CPU wheel is chosen in the same resolve as everything else.
 .venv/bin/python -m pip install --quiet -r requirements.txt
 .venv/bin/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
-.venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+# (setuptools warns that folders named like the packages may shadow them: here those folders are the packages)
+PYTHONWARNINGS="ignore:Editable installation" .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
 # the CPU wheels of the offline Kaggle package (src/package.py takes them from here first; its test, --no-index)
 .venv/bin/python -m pip download --quiet --only-binary=:all: --dest .venv/wheelhouse -r requirements-kaggle.txt \
   -c requirements.txt
