@@ -19,9 +19,10 @@ from dataclasses import replace
 
 import pandas as pd
 
-from daigt.config import ModelConfig, load_model_config
+from daigt.config import ModelConfig
 from daigt.data import load_essays
 from daigt.families import FitContext, get_family
+from daigt.model_configs import load_model_config
 
 
 def ours(config: ModelConfig, frame: pd.DataFrame, deepspeed: str | None = None) -> tuple[float, float]:
@@ -78,7 +79,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--deepspeed", nargs="*", default=["zero2", "zero3"], help="also time these DeepSpeed configs")
     args = parser.parse_args()
-    _, config = load_model_config(args.model)
+    config = load_model_config(args.model).config
     essays = load_essays(args.train, role="train")
     frame = essays.sample(n=min(args.n, len(essays)), random_state=0).reset_index(drop=True)
     variants = {"ours": ours, "hf_trainer": hf_trainer}

@@ -23,8 +23,8 @@ import yaml
 from workspace import isolated_project
 
 from daigt.artifacts import ModelArtifacts
-from daigt.config import load_model_config
 from daigt.metrics import auc
+from daigt.model_configs import load_model_config
 from daigt.project import Project
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +50,7 @@ def main() -> None:
     data = ["--config", str(config), "--train", args.train]
     rows = []
     for model in args.models:
-        name = load_model_config(model)[0]
+        name = load_model_config(model).name
         run(["src/train_fold.py", "--fold", "all", "--model", model, *data, "--test", args.test, "--no-progress"])
         folds = [ModelArtifacts(work / "artifacts", name).fold(k) for k in range(project["folds"]["n_folds"])]
         summary: dict = {"loso": {name: None}}

@@ -15,6 +15,7 @@ import argparse
 from augment.recipe import Recipe
 from daigt.artifacts import ModelArtifacts
 from daigt.attack import attack, markdown, write_report
+from daigt.cli_options import add_output_options, configure_output
 from daigt.config import CONFIG_DIR
 from daigt.errors import cli_entry
 from daigt.project import Project
@@ -33,7 +34,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--artifacts", help="where the model's folds are")
     parser.add_argument("--sample", type=int, help="score a stratified sample of this many essays")
+    add_output_options(parser)
     args = parser.parse_args(argv)
+    configure_output(args)
     project = Project.load(args.config, args.train, None, args.artifacts)
     report = attack(project, args.model, Recipe.load(args.recipe), args.sample)
     write_report(ModelArtifacts(project.artifacts, args.model).attack_dir, report)

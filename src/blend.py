@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from daigt.blending import BlendConfig, blend
-from daigt.cli_options import add_project_options, add_set_option, project_args
+from daigt.cli_options import add_output_options, add_project_options, add_set_option, configure_output, project_args
 from daigt.config import BLEND_CONFIG, load_config, repo_path
 from daigt.errors import cli_entry
 from daigt.project import Project
@@ -41,8 +41,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--history", type=Path, help="experiment history to append to (default: 'history:' in the config)"
     )
-    parser.add_argument("--no-progress", action="store_true", help="no stage lines on stderr")
+    add_output_options(parser)
     args = parser.parse_args(argv)
+    configure_output(args)
     cfg = load_config(BlendConfig, args.blend_config, args.set)
     project = Project.load(*project_args(args))
     out = args.out or repo_path(cfg.output)
@@ -50,8 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     ensemble = args.ensemble
     if ensemble is None and (args.out or args.artifacts):  # an experiment: never replace what predict/serve load
         ensemble = out.parent / "ensemble"
-    progress = not args.no_progress
-    result = blend(project, cfg, out, args.sample_submission, ensemble, progress=progress, history=args.history)
+    result = blend(project, cfg, out, args.sample_submission, ensemble, history=args.history)
     report = result.report
     width = max(len(n) for n in report["candidates"])
     for name, row in report["candidates"].items():

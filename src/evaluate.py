@@ -22,7 +22,7 @@ from pathlib import Path
 
 from daigt import generalization, report
 from daigt.blending import BlendConfig
-from daigt.cli_options import add_project_options, project_args
+from daigt.cli_options import add_output_options, add_project_options, add_set_option, configure_output, project_args
 from daigt.config import BLEND_CONFIG, CONFIG_DIR, load_config, repo_path
 from daigt.errors import DaigtError, cli_entry
 from daigt.parallel import map_models
@@ -48,13 +48,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval-config", default=str(EVALUATE_CONFIG), help="protocols (configs/evaluate.yaml)")
     parser.add_argument("--blend-config", default=str(BLEND_CONFIG), help="stacker config (configs/blend.yaml)")
     add_project_options(parser, test=None, artifacts="split predictions")
+    add_set_option(parser, "evaluate config")
     parser.add_argument("--out", type=Path, help="results JSON (default: 'output:' in the evaluate config)")
     parser.add_argument("--jobs", type=int, default=1, help="models evaluated side by side, one process each")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars or stage lines on stderr")
+    add_output_options(parser)
     args = parser.parse_args(argv)
+    configure_output(args)
     if args.jobs < 1:
         raise DaigtError(f"--jobs {args.jobs}: give 1 or more")
-    cfg = load_config(generalization.EvaluateConfig, args.eval_config)
+    cfg = load_config(generalization.EvaluateConfig, args.eval_config, args.set)
     blend_cfg = load_config(BlendConfig, args.blend_config)
     project = Project.load(*project_args(args))
     atomic.refuse_input_as_output(args.out, list(project.train_paths), "--out")

@@ -10,6 +10,7 @@ import _venv  # noqa: F401  (first: outside the project's venv, one line or a re
 # isort: split
 import argparse
 
+from daigt.cli_options import add_output_options, configure_output
 from daigt.errors import cli_entry
 from daigt.project import Project
 
@@ -24,7 +25,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--config", help="project config (default: configs/project.yaml)")
     parser.add_argument("--force", action="store_true", help="re-draw even if a folds file exists")
+    add_output_options(parser)
     args = parser.parse_args(argv)
+    configure_output(args)
     project = Project.load(args.config, train=args.train)
     frame, dedup = project.train_frame(rebuild_folds=args.force)
     counts = frame.groupby("fold")["label"].agg(rows="size", ai_share="mean").round(3)

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from daigt.blending import BlendConfig
+from daigt.cli_options import add_output_options, configure_output
 from daigt.config import BLEND_CONFIG, load_config, repo_path
 from daigt.errors import DaigtError, cli_entry
 from daigt.packaging import (
@@ -66,12 +67,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--upload", action="store_true", help="then upload with the kaggle CLI (or print the exact commands)"
     )
+    add_output_options(parser)
     return parser.parse_args(argv)
 
 
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    configure_output(args)
     if args.rehearse is not None and not args.rehearse.is_file():
         raise DaigtError(f"--rehearse {args.rehearse}: no such test file")
     ensemble = args.ensemble

@@ -28,9 +28,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
 
+from daigt import console
 from daigt.blending import BlendConfig
+from daigt.cli_options import add_output_options, configure_output
 from daigt.config import BLEND_CONFIG, load_config, repo_path
 from daigt.decisions import DECISIONS, UNKNOWN
 from daigt.errors import DaigtError, cli_entry
@@ -70,8 +71,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--by-report", type=Path, help="with --by: also write the table here (.md), as .json and a plot (.png) beside"
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_output_options(parser)
     args = parser.parse_args(argv)
+    configure_output(args)
     if args.by_report and not args.by:
         raise DaigtError("--by-report needs --by COLUMN")
     for flag, output in (("--output", args.output), ("--submission", args.submission), ("--by-report", args.by_report)):
@@ -92,7 +94,7 @@ def predict_stream(
     by: str | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Yield prediction frames chunk by chunk (with ``by``: the group column and any label, as kept: columns)."""
-    bar = tqdm(desc="essays", unit="essay", disable=not progress, file=sys.stderr)
+    bar = console.bar(enabled=progress, desc="essays", unit=" essays")  # none for a few essays
     for frame in iter_essays(source, columns, chunk_rows=batch_size, fmt=fmt, keep=[by] if by else ()):
         scored = predictor.score(frame)
         if by:

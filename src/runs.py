@@ -19,6 +19,7 @@ from pathlib import Path
 
 from daigt import history
 from daigt.artifacts import ModelArtifacts, model_names
+from daigt.cli_options import add_output_options, configure_output
 from daigt.config import PROJECT_CONFIG, load_config, repo_path
 from daigt.errors import cli_entry
 from daigt.project import ProjectConfig
@@ -84,7 +85,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sort", choices=sorted(SORTS), default="time", help="order of the rows (default: time)")
     parser.add_argument("--model", help="only runs that blended this model (prune: only this model's kept folds)")
     parser.add_argument("--artifacts", type=Path, help="prune: the artifacts root (default: 'artifacts:' in project)")
+    add_output_options(parser)
     args = parser.parse_args(argv)
+    configure_output(args)
     if args.command == ["prune"]:
         root = args.artifacts or repo_path(load_config(ProjectConfig, PROJECT_CONFIG).artifacts)
         names = [args.model] if args.model else model_names(root)

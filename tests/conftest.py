@@ -50,6 +50,15 @@ AI_WORDS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def default_output_level(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts at the default output level: an entry point's --quiet sets it for the whole process
+    (daigt.console keeps it in the environment for --jobs workers), so it must not leak into the next test."""
+    from daigt.console import ENV
+
+    monkeypatch.delenv(ENV, raising=False)
+
+
 def make_essays(n: int, seed: int = 0, prompts: int = 4) -> pd.DataFrame:
     """``n`` essays, about 3/4 AI, drawn from two overlapping vocabularies so AUC is high but not 1."""
     rng = random.Random(seed)

@@ -13,8 +13,9 @@ import predict
 import serve
 import train_fold
 from daigt.blending import BlendConfig
-from daigt.config import BLEND_CONFIG, PROJECT_CONFIG, SERVE_CONFIG, available_models, load_config, load_model_config
+from daigt.config import BLEND_CONFIG, PROJECT_CONFIG, SERVE_CONFIG, load_config
 from daigt.errors import DaigtError
+from daigt.model_configs import available_models, load_model_config
 from daigt.project import ProjectConfig
 from daigt.schema import ConfigError, to_dict
 from daigt.service import ServeConfig
@@ -25,8 +26,8 @@ def test_variant_overlays_its_base(tmp_path: Path) -> None:
     variant.write_text(
         "base: tfidf_word\naugment: {recipe: configs/augment/default.yaml}\nparams: {vectorizer: {min_df: 5}}\n"
     )
-    name, config = load_model_config(str(variant))
-    _, base = load_model_config("tfidf_word")
+    spec = load_model_config(str(variant))
+    name, config, base = spec.name, spec.config, load_model_config("tfidf_word").config
     assert name == "variant" and config.augment is not None and base.augment is None
     assert config.params.vectorizer["min_df"] == 5
     assert config.params.vectorizer["ngram_range"] == base.params.vectorizer["ngram_range"]
@@ -43,8 +44,8 @@ def test_a_config_cannot_be_its_own_base(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", available_models())
 def test_every_shipped_config_validates_and_round_trips(name: str) -> None:
     """The defaults are filled in once, so a config written back and read again is the same config."""
-    _, config = load_model_config(name)
-    again = load_model_config(name)[1]
+    config = load_model_config(name).config
+    again = load_model_config(name).config
     assert to_dict(config) == to_dict(again)
     for cls, path in ((ProjectConfig, PROJECT_CONFIG), (BlendConfig, BLEND_CONFIG), (ServeConfig, SERVE_CONFIG)):
         parsed = load_config(cls, path)

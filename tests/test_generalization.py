@@ -321,8 +321,8 @@ def test_bpe_option_equals_tokenizers_plus_sklearn(tmp_path: Path) -> None:
 
 
 def test_tokenizer_and_fixed_analyzer_settings_conflict(tmp_path: Path) -> None:
-    from daigt.config import load_model_config
     from daigt.errors import DaigtError
+    from daigt.model_configs import load_model_config
 
     path = tmp_path / "m.yaml"
     path.write_text("family: tfidf\nparams: {tokenizer: {}, vectorizer: {analyzer: char}, classifiers: {sgd: {}}}\n")

@@ -77,6 +77,11 @@ def test_learns_saves_loads_and_scores_unseen_text(labeled: pd.DataFrame, tmp_pa
     model.save(tmp_path)
     loaded = type(model).load(tmp_path)
     np.testing.assert_allclose(loaded.predict(held_out), preds, rtol=0, atol=1e-12)
+    (tmp_path / "compact").mkdir()
+    model.save_compact(tmp_path / "compact")  # the Kaggle package's form: smaller, the same predictions
+    size = lambda folder: sum(f.stat().st_size for f in folder.glob("*.*"))  # noqa: E731
+    assert size(tmp_path / "compact") < size(tmp_path)
+    np.testing.assert_array_equal(type(model).load(tmp_path / "compact").predict(held_out), loaded.predict(held_out))
     odd = pd.DataFrame({"text": ["", "zyzzyva quux never seen before", "!!!"]})
     scores = loaded.predict(odd)
     assert scores.shape == (3,) and np.isfinite(scores).all()

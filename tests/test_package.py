@@ -16,8 +16,10 @@ from helpers import blended, predict_args
 
 import package
 import predict
+from daigt.artifacts import FoldFolder
 from daigt.config import REPO_ROOT
 from daigt.errors import DaigtError
+from daigt.families import get_family
 from daigt.kaggle_notebook import MANIFEST
 from daigt.packaging import (
     DATASET_METADATA,
@@ -62,6 +64,14 @@ def test_the_predict_package_installs_offline_and_equals_predict(
     ):
         text = path.read_text(errors="replace")
         assert not any(folder in text for folder in builder), path  # no folder of the machine that built it
+    shipped = {f.relative_to(package / "artifacts") for f in (package / "artifacts").glob("*/fold*")}
+    assert shipped, "the package ships the fold models"
+    for rel in shipped:  # compact where the family has a compact form, and checked as predict checks them
+        fold = FoldFolder(package / "artifacts" / rel, rel.parts[0], int(rel.name.removeprefix("fold")))
+        family = get_family(fold.verified()["family"])
+        trained = ensemble["artifacts"] / rel
+        sizes = [sum(f.stat().st_size for f in (d / "model").rglob("*")) for d in (fold.path, trained)]
+        assert sizes[0] < sizes[1] if family.has_compact_form else sizes[0] == sizes[1], (rel, sizes)
 
     done = rehearse(package, ensemble["test"], tmp_path, fresh_python)  # also: nothing written into the input
     assert done.returncode == 0, done.stdout + done.stderr

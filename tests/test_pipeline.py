@@ -213,7 +213,7 @@ def test_blend_refuses_without_models_and_submission_validation_catches_errors(
 
 
 def test_models_trained_side_by_side_equal_models_trained_in_a_row(
-    workspace: dict[str, Path], capsys, monkeypatch: pytest.MonkeyPatch
+    workspace: dict[str, Path], capfd, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """--jobs 2 runs each model in its own process; the artifacts are the ones a sequential run writes, and
     the n-gram LM family goes through the real entry points into the stacker. A worker left free computes the
@@ -230,9 +230,10 @@ def test_models_trained_side_by_side_equal_models_trained_in_a_row(
     common = ["--fold", "all", "--model", "all", "--config", str(workspace["project"]), "--no-progress"]
     side_by_side, in_a_row = workspace["root"] / "parallel", workspace["root"] / "sequential"
     train_fold.main([*common, "--artifacts", str(side_by_side), "--jobs", "2"])
-    printed = capsys.readouterr().out
+    printed = capfd.readouterr().out  # the workers say their own lines, as each fold is written
     assert printed.count("[tiny_lm] fold") == 3 and printed.count("[tiny_tfidf] fold") == 3
-    assert "[blend] style features of" in printed and list((workspace["root"] / "folds").glob("style-*.npz"))
+    assert "[style] features of" in printed and "[blend]" not in printed  # only the blend speaks as the blend
+    assert list((workspace["root"] / "folds").glob("style-*.npz"))
     train_fold.main([*common, "--artifacts", str(in_a_row)])
     for model in ("tiny_tfidf", "tiny_lm"):
         for k in range(3):
@@ -250,10 +251,10 @@ def test_models_trained_side_by_side_equal_models_trained_in_a_row(
     blend.main([*blend_args(workspace, out)[:2], "--artifacts", str(side_by_side), *blend_args(workspace, out)[4:]])
     report = json.loads((out.parent / "report.json").read_text())
     assert {"tiny_tfidf", "tiny_lm", "stacker"} <= set(report["candidates"])
-    capsys.readouterr()
+    capfd.readouterr()
     with pytest.raises(SystemExit) as stop:
         train_fold.main([*common, "--artifacts", str(side_by_side), "--jobs", "0"])
-    assert stop.value.code == 2 and "--jobs 0: give 1 or more" in capsys.readouterr().err
+    assert stop.value.code == 2 and "--jobs 0: give 1 or more" in capfd.readouterr().err
 
 
 def test_every_blend_is_recorded_and_runs_py_lists_and_diffs_them(workspace: dict[str, Path], capsys) -> None:
@@ -301,7 +302,7 @@ def test_stacker_attack_scores_each_held_out_fold_attacked_and_the_stacker_train
     assert hit["id"].tolist() == clean["id"].tolist() and not np.allclose(hit["pred"], clean["pred"])
     rows: list[int] = []
     real = stacking.nested_stacker
-    monkeypatch.setattr(stacking, "nested_stacker", lambda x, y, f, c: rows.append(len(x)) or real(x, y, f, c))
+    monkeypatch.setattr(stacking, "nested_stacker", lambda x, *rest: rows.append(len(x)) or real(x, *rest))
     blend.main(blend_args(workspace, workspace["root"] / "sub" / "submission.csv"))
     n_train = sum(len(pd.read_csv(f)) for f in (workspace["artifacts"] / "tiny_tfidf").glob("fold*/oof.csv"))
     assert rows == [2 * n_train]  # clean OOF rows and their attacked copies

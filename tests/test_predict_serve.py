@@ -115,6 +115,10 @@ def test_predict_streams_chunks_and_stdin_to_the_same_scores(
     pd.testing.assert_frame_equal(pd.read_csv(io.StringIO(captured.out)), pd.read_csv(whole))
     assert "9 essays scored by stacker" in captured.err
 
+    with_progress = [a for a in predict_args(stacked, str(stacked["test"]), tmp_path / "p.csv") if a != "--no-progress"]
+    predict.main(with_progress)  # a few essays, done in well under the bar's delay: no "0essay [00:00, ?essay/s]"
+    assert "essay" not in capsys.readouterr().err.replace("9 essays scored", "")
+
 
 @pytest.mark.parametrize(
     ("content", "message"),

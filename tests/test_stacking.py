@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -35,6 +37,24 @@ def test_a_missing_feature_is_a_clear_error(stacked: tuple[pd.DataFrame, list]) 
     x, boosters = stacked
     with pytest.raises(DaigtError, match="meta_len"):
         stacker_predict(boosters, x.drop(columns=["meta_len"]))
+
+
+def test_the_cached_stacker_is_the_fitted_one_and_refits_when_its_input_changes(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 2, 200).astype(float)
+    x = pd.DataFrame({"p_a": labels * 0.6 + rng.random(200) * 0.5, "p_b": rng.random(200)})
+    folds, cfg = np.arange(200) % 3, StackerConfig(n_estimators=20, num_leaves=4, min_child_samples=5, n_jobs=1)
+    fitted_oof, fitted = nested_stacker(x, labels, folds, cfg, tmp_path)
+    (cache,) = tmp_path.glob("stacker-*.json")
+    read_oof, read = nested_stacker(x, labels, folds, cfg, tmp_path)
+    np.testing.assert_array_equal(read_oof, fitted_oof)
+    np.testing.assert_array_equal(stacker_predict(read, x), stacker_predict(fitted, x))
+    nudged = x.assign(p_b=x["p_b"].where(x.index != 7, 0.5))  # one feature value: another stacker
+    nested_stacker(nudged, labels, folds, cfg, tmp_path)
+    nested_stacker(x, labels, folds, StackerConfig(n_estimators=21, num_leaves=4, min_child_samples=5), tmp_path)
+    assert len(list(tmp_path.glob("stacker-*.json"))) == 3
+    cache.write_text("{broken")  # unreadable: refitted, the same stacker
+    np.testing.assert_array_equal(nested_stacker(x, labels, folds, cfg, tmp_path)[0], fitted_oof)
 
 
 def test_auto_pick_prefers_held_out_sources_among_candidates_above_the_oof_floor() -> None:
@@ -95,7 +115,7 @@ def test_the_stacker_also_trains_on_attacked_oof_rows_but_is_scored_on_clean_one
     models = {"m": ModelPredictions("m", clean, {"test": clean[:5]}, oof_attacked=hit)}
     seen: list[int] = []
     real = stacking.nested_stacker
-    monkeypatch.setattr(stacking, "nested_stacker", lambda x, y, f, c: seen.append(len(x)) or real(x, y, f, c))
+    monkeypatch.setattr(stacking, "nested_stacker", lambda x, *rest: seen.append(len(x)) or real(x, *rest))
     params = StackerConfig(n_estimators=20, num_leaves=4, min_child_samples=5, n_jobs=1)
     features = FeatureConfig(meta=False)
     out = build_candidates(models, train, {"test": train.head(5)}, features, params, attacked_texts=train["text"])

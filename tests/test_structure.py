@@ -71,3 +71,80 @@ def test_every_pointer_into_the_docs_names_a_page_that_exists() -> None:
                 if not (path.parent / link).exists():
                     broken.append(f"{path.relative_to(REPO_ROOT)}: ({link})")
     assert not broken, broken
+
+
+def calls_named(path: Path, name: str) -> list[int]:
+    """Lines where ``path`` calls a bare ``name(...)``."""
+    tree = ast.parse(path.read_text())
+    return [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", None) == name]
+
+
+def test_the_core_speaks_only_through_the_console() -> None:
+    """One channel decides verbosity (daigt/console.py). The notebook module is exempt: it runs on Kaggle with
+    the standard library alone and prints its own lines."""
+    exempt = {"console.py", "kaggle_notebook.py"}
+    printing = {str(p.relative_to(REPO_ROOT)): calls_named(p, "print") for p in modules("src/daigt")}
+    assert not {k: v for k, v in printing.items() if v and Path(k).name not in exempt}
+    assert calls_named(REPO_ROOT / "src" / "daigt" / "console.py", "print")  # the rule above is not vacuous
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS - {"_venv"}))
+def test_every_entry_point_takes_quiet_and_verbose_alike(entry: str) -> None:
+    """--quiet / --no-progress / --verbose come from cli_options on every entry point, set before any work."""
+    source = (REPO_ROOT / "src" / f"{entry}.py").read_text()
+    assert "add_output_options(parser)" in source and "configure_output(args)" in source
+    assert '"--no-progress"' not in source and '"--quiet"' not in source  # declared once, in cli_options
+
+
+def core_import_graph() -> dict[str, set[str]]:
+    """Core module -> the core modules it imports (``families`` counted as one unit), from the source."""
+    core = REPO_ROOT / "src" / "daigt"
+
+    def unit(dotted: str) -> str:
+        return "families" if dotted.startswith("families") else dotted
+
+    graph: dict[str, set[str]] = {}
+    for path in modules("src/daigt"):
+        parts = path.relative_to(core).with_suffix("").parts
+        if parts == ("__init__",):
+            continue
+        name = unit(".".join(p for p in parts if p != "__init__"))
+        deps = graph.setdefault(name, set())
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "daigt":
+                deps |= {unit(alias.name) for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("daigt."):
+                deps.add(unit(node.module.removeprefix("daigt.")))
+        deps.discard(name)
+    return graph
+
+
+def architecture_layers() -> dict[str, int]:
+    """Module -> its layer, from ARCHITECTURE.md's "Layers inside the core" list."""
+    import re
+
+    text = (REPO_ROOT / "ARCHITECTURE.md").read_text().split("## Layers inside the core", 1)[1]
+    layers = {}
+    for line in text.splitlines():
+        numbered = re.match(r"(\d+)\. (.*)", line)
+        if numbered:
+            layers |= {name: int(numbered.group(1)) for name in re.findall(r"`(\w+)`", numbered.group(2))}
+    return layers
+
+
+def back_imports(graph: dict[str, set[str]], layers: dict[str, int]) -> list[str]:
+    """Every import that does not point to a lower layer, and every module without a layer."""
+    found = [f"{m}: no layer in ARCHITECTURE.md" for m in sorted(graph) if m not in layers]
+    for module, deps in sorted(graph.items()):
+        found += [f"{module} -> {d}" for d in sorted(deps) if d in layers and layers[d] >= layers.get(module, -1)]
+    return found
+
+
+def test_core_modules_import_only_from_layers_below_their_own() -> None:
+    graph, layers = core_import_graph(), architecture_layers()
+    assert {"config", "families", "model_configs", "train", "blending"} <= set(graph)
+    assert back_imports(graph, layers) == []
+    planted = {**graph, "config": graph["config"] | {"families"}}  # what config.py once did
+    assert back_imports(planted, layers) == ["config -> families"]
+    sideways = {**graph, "train": graph["train"] | {"stacking"}}  # the same layer counts too
+    assert back_imports(sideways, layers) == ["train -> stacking"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -120,13 +121,33 @@ def test_shift_scorer_survives_its_arrays(scorer_and_train) -> None:
     np.testing.assert_array_equal(again.in_domain(texts), scorer.in_domain(texts))
 
 
+def test_the_cached_scorer_is_the_fitted_one_and_a_damaged_cache_is_refitted(tmp_path: Path) -> None:
+    train = corpus(TOPICS, 200, seed=0)
+    cfg = ShiftConfig(min_df=2, max_df=1.0, neighbours=5)
+    args = (train["text"], train["label"].to_numpy(), train["fold"].to_numpy(), cfg, tmp_path)
+    fitted = ShiftScorer.fit_cached(*args)
+    (cached,) = tmp_path.glob("shift-scorer-*.npz")
+    read = ShiftScorer.fit_cached(*args)
+    texts = corpus(OTHER, 20, seed=4)["text"]
+    np.testing.assert_array_equal(read.in_domain(texts), fitted.in_domain(texts))
+    np.testing.assert_array_equal(read.oof_in_domain, fitted.oof_in_domain)
+    assert (read.rows_of_training(train["text"]) != fitted.space.transform(train["text"].tolist())).nnz == 0
+    cached.write_bytes(b"not a zip")
+    np.testing.assert_array_equal(ShiftScorer.fit_cached(*args).in_domain(texts), fitted.in_domain(texts))
+    other_cfg = ShiftConfig(min_df=3, max_df=1.0, neighbours=5)  # another config: another scorer, not this one
+    ShiftScorer.fit_cached(*args[:3], other_cfg, tmp_path)
+    assert len(list(tmp_path.glob("shift-scorer-*.npz"))) == 2
+
+
 def test_adversarial_validation_flags_a_shifted_test_and_not_a_same_distribution_one(scorer_and_train) -> None:
     scorer, train = scorer_and_train
-    same = adversarial_auc(train["text"], corpus(TOPICS, 100, seed=5)["text"], scorer.space)
-    shifted = adversarial_auc(train["text"], corpus(OTHER, 100, seed=6)["text"], scorer.space)
+    rows = lambda frame: scorer.space.transform(frame["text"].tolist())  # noqa: E731
+    assert (scorer.rows_of_training(train["text"]) != rows(train)).nnz == 0  # kept from the fit: the same rows
+    same = adversarial_auc(rows(train), rows(corpus(TOPICS, 100, seed=5)))
+    shifted = adversarial_auc(rows(train), rows(corpus(OTHER, 100, seed=6)))
     assert same is not None and shifted is not None
     assert same < 0.7 and shifted > 0.95
-    assert adversarial_auc(train["text"], train["text"][:3], scorer.space) is None  # too few to tell
+    assert adversarial_auc(rows(train), rows(train.head(3))) is None  # too few to tell
 
 
 THRESHOLDS = Thresholds(

@@ -54,6 +54,18 @@ KEPT_DIR = ".kept"  # <model>/.kept/<run key>/fold<k>/: folds of earlier configs
 SPLIT_PREDICTIONS, SPLIT_META = "predictions.csv", "meta.json"
 
 
+def link_or_copy_tree(src: Path, dest: Path) -> None:
+    """Hard links where the file system allows (fold models are large), else copies."""
+
+    def link(s: str, d: str) -> None:
+        try:
+            os.link(s, d)
+        except OSError:
+            shutil.copy2(s, d)
+
+    shutil.copytree(src, dest, copy_function=link)
+
+
 def file_digests(folder: Path, skip: str | None = METRICS_FILE) -> dict[str, str]:
     """SHA-256 of every file under ``folder`` but those named ``skip`` (a fold's metrics.json, which holds
     the others' digests), by path relative to it."""
@@ -168,6 +180,21 @@ class FoldFolder:
             shutil.rmtree(self.path)
         os.replace(kept.path, self.path)
         return True
+
+    def export(self, dest: Path, compact: bool = False, verified: dict[str, Any] | None = None) -> None:
+        """A verified copy of this fold at ``dest`` (``verified``: as in ``load_model``). ``compact``: the model
+        re-saved in its family's compact form where it has one (lossless; the copy's checksums recorded anew),
+        what the Kaggle package ships."""
+        metrics = verified or self.verified()
+        family = get_family(metrics["family"])
+        if not (compact and family.has_compact_form):
+            link_or_copy_tree(self.path, dest)
+            return
+        model = family.load(self.model_dir)
+        shutil.copytree(self.path, dest, ignore=lambda folder, _: [MODEL_DIR] if Path(folder) == self.path else [])
+        (dest / MODEL_DIR).mkdir()
+        model.save_compact(dest / MODEL_DIR)
+        atomic.write_json(dest / METRICS_FILE, {**metrics, "files": file_digests(dest)})
 
     def load_model(self, verified: dict[str, Any] | None = None) -> ModelFamily:
         """The fold's model; ``verified``: the metrics a caller already got from ``verified()`` (files hashed once)."""

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from augment.recipe import Augmenter, Recipe
+from daigt import console
 from daigt.artifacts import ModelArtifacts
 from daigt.errors import DaigtError
 from daigt.hardening import deobfuscate_texts
@@ -45,7 +45,7 @@ def attack(project: Project, model: str, recipe: Recipe, sample: int | None, see
     conditions = [CLEAN, *(s.op for s in recipe.steps), WHOLE]
     ids, labels = train["id"].tolist(), train["label"].to_numpy(dtype=float)
     rows: dict[str, float] = {}
-    for condition in tqdm(conditions, desc=f"attack {model}", unit="attack"):
+    for condition in console.bar(conditions, desc=f"attack {model}", unit="attack"):
         if condition == CLEAN:
             texts = train["text"]
         else:

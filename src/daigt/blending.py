@@ -4,7 +4,6 @@ submission.csv, with report.md/json, plots, the error analysis and the saved ens
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from daigt import console
 from daigt.analysis import write_analysis
 from daigt.artifacts import ModelArtifacts, data_key
 from daigt.config import fingerprint, frame_fingerprint, repo_path
@@ -116,7 +116,6 @@ def blend(
     out_path: Path,
     sample: Path | None = None,
     ensemble_dir: Path | None = None,
-    progress: bool = False,
     history: Path | None = None,
 ) -> BlendResult:
     started = time.perf_counter()
@@ -126,8 +125,7 @@ def blend(
             raise DaigtError(f"{blocker} is a file where the output needs a folder: move it or pass another --out")
 
     def stage(what: str) -> None:  # blend runs minutes at competition size: say what it is doing
-        if progress:
-            print(f"[blend {time.perf_counter() - started:6.1f}s] {what}", file=sys.stderr, flush=True)
+        console.stage(f"[blend {time.perf_counter() - started:6.1f}s] {what}")
 
     stage("reading the training data and the models' fold predictions")
     train, _ = project.train_frame()
@@ -137,15 +135,15 @@ def blend(
         project.artifacts, train, {s: f["id"] for s, f in scored.items()}, project.folds.n_folds, project.train_command
     )
     for name, reason in excluded.items():
-        print(f"WARNING: model '{name}' left out of the blend — {reason}", file=sys.stderr)
+        console.warn(f"model '{name}' left out of the blend — {reason}")
     untrained = [name for name in project.models if name not in models and name not in excluded]
     for name in untrained:
-        print(f"WARNING: model '{name}' is listed in models: but has no folds under {project.artifacts} — "
-              f"run `{project.train_command(name)}`", file=sys.stderr)  # fmt: skip
+        console.warn(f"model '{name}' is listed in models: but has no folds under {project.artifacts} — "
+                              f"run `{project.train_command(name)}`")  # fmt: skip
     unlisted = [name for name in models if name not in project.models]
     if models:  # which models, and why: always said (on stdout, with the figures)
-        print(f"[blend] models: {', '.join(models)} (every complete model under {project.artifacts}"
-              + (f"; not in models: {', '.join(unlisted)}" if unlisted else "") + ")")  # fmt: skip
+        console.say(f"[blend] models: {', '.join(models)} (every complete model under {project.artifacts}"
+                             + (f"; not in models: {', '.join(unlisted)}" if unlisted else "") + ")")  # fmt: skip
     if not models:
         raise DaigtError(f"no complete model under {project.artifacts}: run `{project.train_command()}` first")
     check_pick(cfg.pick, cfg.pick_fallback, [*models, RANK_MEAN, STACKER])
@@ -161,12 +159,12 @@ def blend(
         stage(f"... {style.from_cache:,} of them read from {style.path}")
     stage(f"the nested stacker over {len(models)} models, {len(train)} essays")
     candidates = build_candidates(
-        models, train, scored, cfg.features, cfg.stacker, style=style, attacked_texts=attacked_texts
+        models, train, scored, cfg.features, cfg.stacker, style, attacked_texts, project.cache_dir
     )
     stage("picking, validating the submission, writing the report, plots and ensemble/")
     generalization, why_not = read_generalization(repo_path(cfg.generalization), cfg, models, train, project.artifacts)
     if cfg.pick == "auto" and generalization is None:
-        print(f"WARNING: pick: auto falls back to pick_fallback ({cfg.pick_fallback}) — {why_not}", file=sys.stderr)
+        console.warn(f"pick: auto falls back to pick_fallback ({cfg.pick_fallback}) — {why_not}")
     chosen = pick_candidate(candidates, cfg.pick, generalization, cfg.min_oof_auc, cfg.pick_fallback)
 
     submission = build_submission(test["id"], chosen.test)
@@ -209,15 +207,14 @@ def blend(
     thresholds = choose_thresholds(labels, chosen.oof, cfg.decisions)
     report["thresholds"] = thresholds.to_dict()
     stage("the shift score, calibrated probabilities and decisions per group")
-    trust = assess(train, scored, chosen.oof, chosen.scored, thresholds, cfg.shift)
+    trust = assess(train, scored, chosen.oof, chosen.scored, thresholds, cfg.shift, project.cache_dir)
     report["trust"] = trust.report
     far = trust.report.get("test_shift", {}).get("out_of_domain")
     if far is not None and far > cfg.shift.far_test_share:
         limit = cfg.shift.far_test_share
-        print(
-            f"WARNING: {far:.0%} of the test essays are out of domain (over shift.far_test_share {limit:.0%}): "
-            "the test set is far from the training essays",
-            file=sys.stderr,
+        console.warn(
+            f"{far:.0%} of the test essays are out of domain (over shift.far_test_share {limit:.0%}): "
+            "the test set is far from the training essays"
         )
     ensemble_dir = ensemble_dir or repo_path(cfg.ensemble)
     report["ensemble"] = str(ensemble_dir)

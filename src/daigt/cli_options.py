@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from daigt import console
+
 
 def add_project_options(
     parser: argparse.ArgumentParser, *, test: str | None = "test essays to predict", artifacts: str = "fold models"
@@ -41,7 +43,23 @@ def add_set_option(parser: argparse.ArgumentParser, what: str) -> None:
 _EXAMPLES = {
     "model config": "params.tokenizer.vocab_size=8000",
     "blend config": "decisions.target_fpr=0.005",
+    "evaluate config": "loso.min_essays=30",
+    "serve config": "limits.max_essays=128",
 }
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """--quiet (or --no-progress), --verbose: how much a run says on stderr (daigt.console), alike everywhere."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--quiet", "-q", action="store_true", help="results and warnings only: no stage lines or bars")
+    group.add_argument("--no-progress", action="store_true", help="the same as --quiet (for logs and scripts)")
+    group.add_argument("--verbose", "-v", action="store_true", help="also the details of each stage")
+
+
+def configure_output(args: argparse.Namespace) -> None:
+    """Set the output level from ``add_output_options``'s flags, for this process and its workers."""
+    quiet = args.quiet or args.no_progress
+    console.configure(console.QUIET if quiet else console.VERBOSE if args.verbose else console.NORMAL)
 
 
 def project_args(args: argparse.Namespace) -> tuple:

@@ -29,24 +29,24 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
+from daigt import console
 from daigt.artifacts import ModelArtifacts
 from daigt.blending import BlendConfig
-from daigt.config import fingerprint, frame_fingerprint, load_model_config, load_yaml, repo_path
+from daigt.config import fingerprint, frame_fingerprint, load_yaml, repo_path
 from daigt.data import CANONICAL, binary_labels
 from daigt.decisions import choose_thresholds, decide_with_reasons
 from daigt.errors import DaigtError
-from daigt.families import FitContext, get_family
+from daigt.families import FitContext
 from daigt.folds import FoldConfig, assign_folds
 from daigt.hardening import ATTACKED, attacked, for_fold
 from daigt.metrics import auc
+from daigt.model_configs import load_model_config
 from daigt.project import Project
 from daigt.report import PROTOCOL_TITLES
 from daigt.schema import Invalid, to_dict
@@ -190,8 +190,9 @@ def run_model(
 ) -> list[str]:
     """Fit and score one model in every split (skipping splits already done for this config and data); with
     ``part`` = (i, n), only every n-th split from the i-th, so n processes can share one model's splits."""
-    model_name, model_config = load_model_config(name)
-    trainer = FoldTrainer(project, model_name, model_config, model_config.seed, progress=False)
+    spec = load_model_config(name)
+    model_name, model_config = spec.name, spec.config
+    trainer = FoldTrainer(project, spec, model_config.seed, progress=False)
     config_key = trainer.config_key()
     train, _ = project.train_frame()
     splits = make_splits(train, cfg)[part[0] :: part[1]]
@@ -209,10 +210,10 @@ def run_model(
     stacker_recipe = trainer.stacker_attack  # as in fold training: the stacker also learns from attacked OOF rows
     for_stacker = hardening.clean(attacked(train, stacker_recipe, project.cache_dir)) if stacker_recipe else None
     copies = hardening.copies(clean, progress=False)
-    model = get_family(model_config.family)(model_config.params, model_config.seed)
+    model = spec.build()
     if cfg.transductive:  # every essay is a training or a test essay of every split: prepare once
         model.prepare(pd.concat([clean, copies], ignore_index=True))
-    bar = tqdm(todo, desc=f"{model_name} splits", unit="split", disable=not progress, file=sys.stderr)
+    bar = console.bar(todo, enabled=progress, desc=f"{model_name} splits", unit="split")
     for split in bar:
         fit, held = clean[split.train].reset_index(drop=True), clean[split.eval].reset_index(drop=True)
         if not cfg.transductive:  # the held-out essays may be cached, never fitted on (not even label-free)
@@ -276,16 +277,15 @@ def evaluate(
     splits = make_splits(train, cfg)
     model_keys: dict[str, str] = {}
     for name in names:
-        model_name, model_config = load_model_config(name)
-        trainer = FoldTrainer(project, model_name, model_config, model_config.seed, progress=False)
-        model_keys[model_name] = trainer.config_key()
+        spec = load_model_config(name)
+        model_keys[spec.name] = FoldTrainer(project, spec, spec.config.seed, progress=False).config_key()
     rows = []
     style = StyleMemo(blend.features.meta, blend.features.stylometry, project.cache_dir)  # once per essay, kept
     under_attack = attacked(train, cfg.attack, project.cache_dir) if cfg.attack else None
     stacker_recipe = project.config.stacker_attack
     for_stacker = attacked(train, stacker_recipe, project.cache_dir) if stacker_recipe else None
     roles = ["eval", ATTACKED] if cfg.attack else ["eval"]
-    bar = tqdm(splits, desc="stacker per split", unit="split", disable=not progress, file=sys.stderr)
+    bar = console.bar(splits, enabled=progress, desc="stacker per split", unit="split")
     for split in bar:
         fit, held = train[split.train].reset_index(drop=True), train[split.eval].reset_index(drop=True)
         models: dict[str, ModelPredictions] = {}

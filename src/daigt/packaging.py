@@ -29,11 +29,12 @@ from typing import Any
 import yaml
 
 from daigt import kaggle_notebook
-from daigt.artifacts import ENSEMBLE_FILE, ModelArtifacts, file_digests, read_ensemble
-from daigt.config import PROJECT_CONFIG, REPO_ROOT, load_model_config, load_yaml
+from daigt.artifacts import ENSEMBLE_FILE, ModelArtifacts, file_digests, link_or_copy_tree, read_ensemble
+from daigt.config import PROJECT_CONFIG, REPO_ROOT, load_yaml
 from daigt.errors import DaigtError
 from daigt.families import get_family
 from daigt.inference import artifacts_root
+from daigt.model_configs import load_model_config
 from daigt.submission import sample_beside
 from essayio import atomic
 
@@ -125,18 +126,6 @@ def copy_source(dest: Path) -> None:
     shutil.copy2(REPO_ROOT / "pyproject.toml", dest / "pyproject.toml")
 
 
-def link_or_copy_tree(src: Path, dest: Path) -> None:
-    """Hard links where the file system allows (fold models are large), else copies."""
-
-    def link(s: str, d: str) -> None:
-        try:
-            os.link(s, d)
-        except OSError:
-            shutil.copy2(s, d)
-
-    shutil.copytree(src, dest, copy_function=link)
-
-
 def add_ensemble(out: Path, ensemble: Path, artifacts: Path | None) -> list[str]:
     """The ensemble and the fold models it uses (checked as predict checks them); the families it needs."""
     saved = read_ensemble(ensemble)
@@ -153,9 +142,10 @@ def add_ensemble(out: Path, ensemble: Path, artifacts: Path | None) -> list[str]
             fold = ModelArtifacts(root, name).fold(k)
             if not fold.exists():
                 raise DaigtError(f"{fold.path}: fold model of '{name}' is missing; pass --artifacts or rerun blend")
-            if fold.verified().get("run_key") != run_key:
+            metrics = fold.verified()
+            if metrics.get("run_key") != run_key:
                 raise DaigtError(f"{fold.path}: retrained since the blend that saved {ensemble}; rerun blend")
-            link_or_copy_tree(fold.path, out / "artifacts" / name / fold.path.name)
+            fold.export(out / "artifacts" / name / fold.path.name, compact=True, verified=metrics)
     return families
 
 
@@ -181,7 +171,7 @@ def add_training(out: Path, train: Sequence[Path], models: Sequence[str] | None)
     for model in config["models"]:
         if Path(model).suffix in {".yaml", ".yml"}:
             raise DaigtError(f"--models {model}: name a config in configs/models/ (the package ships that folder)")
-        families.append(load_model_config(model)[1].family)  # validated here, not in the notebook
+        families.append(load_model_config(model).config.family)  # validated here, not in the notebook
     return names, families
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from daigt import console
 from daigt.config import PROJECT_CONFIG, load_config, repo_path
 from daigt.data import CANONICAL, binary_labels, load_essays
 from daigt.dedup import DEDUP_CACHE_GLOB, DedupConfig, deduplicate
@@ -174,10 +174,9 @@ class Project:
                 path.unlink(missing_ok=True)
             raise
         if report["clusters_with_conflicting_labels"] and self.warn:
-            print(
-                f"WARNING: {self.train_path}: {report['clusters_with_conflicting_labels']} groups of duplicate essays "
-                "carry both labels (they share a fold; check the sources that disagree)",
-                file=sys.stderr,
+            console.warn(
+                f"{self.train_path}: {report['clusters_with_conflicting_labels']} groups of duplicate essays "
+                "carry both labels (they share a fold; check the sources that disagree)"
             )
         report["holdout_rows"] = int(locked.sum())
         self._train = (frame.assign(fold=folds["fold"].to_numpy()), report)
@@ -214,10 +213,9 @@ class Project:
         trained = set(self._train[0]["id"]) | set(self._holdout["id"] if self._holdout is not None else [])
         shared = [i for i in test["id"] if i in trained]
         if shared and self.warn:
-            print(
-                f"WARNING: {len(shared)} of {len(test)} test ids in {self.test_path} are also training ids "
-                f"(e.g. {shared[:3]}): is --test the training file? Their scores are not held-out scores",
-                file=sys.stderr,
+            console.warn(
+                f"{len(shared)} of {len(test)} test ids in {self.test_path} are also training ids "
+                f"(e.g. {shared[:3]}): is --test the training file? Their scores are not held-out scores"
             )
 
     def sample_submission_path(self) -> Path | None:

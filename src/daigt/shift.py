@@ -17,8 +17,11 @@ scorer was not fitted on.
 
 from __future__ import annotations
 
+import contextlib
+import zipfile
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,13 +31,16 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.preprocessing import normalize
 
+from daigt.config import fingerprint, frame_fingerprint
 from daigt.data import binary_labels
 from daigt.errors import DaigtError
 from daigt.metrics import auc
-from daigt.schema import Invalid
+from daigt.schema import Invalid, to_dict
+from essayio import atomic
 
 CLASSES = ("human", "ai")
 CHUNK_ROWS = 512  # essays whose similarities are held at once (a dense chunk x reference matrix)
+SCORER_CACHE = "shift-scorer-{key}.npz"  # in the project's cache dir: a scorer fitted on these essays and config
 
 
 @dataclass
@@ -144,6 +150,8 @@ class ShiftScorer:
     class_oof: dict[str, np.ndarray]  # per class: its own essays' out-of-fold similarity to it, sorted
     nearness_oof: np.ndarray  # every training essay's out-of-fold nearness (best class percentile), sorted
     oof_in_domain: np.ndarray  # every training essay's out-of-fold in_domain, in training order
+    # the training essays in the space, when fitted in this process (adversarial validation reuses them)
+    training_rows: sp.csr_matrix | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def fit(cls, texts: pd.Series, labels: np.ndarray, folds: np.ndarray, cfg: ShiftConfig) -> ShiftScorer:
@@ -175,23 +183,55 @@ class ShiftScorer:
             for label, name in enumerate(CLASSES)
         }
         nearness_sorted = np.sort(nearness)
-        return cls(space, references, class_oof, nearness_sorted, _ecdf(nearness_sorted, nearness))
+        return cls(space, references, class_oof, nearness_sorted, _ecdf(nearness_sorted, nearness), every)
+
+    @classmethod
+    def fit_cached(
+        cls, texts: pd.Series, labels: np.ndarray, folds: np.ndarray, cfg: ShiftConfig, cache_dir: Path
+    ) -> ShiftScorer:
+        """``fit``, kept in ``cache_dir`` by content: train_fold's test-shift check and the blend fit the same
+        scorer on the same essays, and the second reads the first's (~4 s on train.csv). A cache only: an
+        unreadable file is refitted, one that cannot be written is skipped."""
+        data = pd.DataFrame({"text": list(texts), "label": np.asarray(labels, float), "fold": np.asarray(folds)})
+        key = fingerprint({"shift": to_dict(cfg), "data": frame_fingerprint(data, ["text", "label", "fold"])})
+        path = Path(cache_dir) / SCORER_CACHE.format(key=key)
+        if path.is_file():
+            try:
+                with np.load(path) as saved:
+                    arrays = {name: saved[name] for name in saved.files}
+                scorer = cls.from_arrays(arrays, cfg)
+                scorer.training_rows = _csr(arrays, "training", len(scorer.space.vocabulary))
+                return scorer
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+                pass  # refitted and rewritten below
+        scorer = cls.fit(data["text"], data["label"].to_numpy(), data["fold"].to_numpy(), cfg)
+        rows = scorer.training_rows
+        assert rows is not None
+        extra = {"training_data": rows.data, "training_indices": rows.indices, "training_indptr": rows.indptr}
+        with contextlib.suppress(OSError), atomic.atomic_path(path) as tmp, tmp.open("wb") as handle:
+            np.savez(handle, **scorer.to_arrays(), **extra)  # a file object: no ".npz" added
+        return scorer
+
+    def rows_of_training(self, texts: pd.Series) -> sp.csr_matrix:
+        """The training essays in the space: kept from the fit when there was one, else transformed."""
+        return self.space.transform(list(texts)) if self.training_rows is None else self.training_rows
 
     @cached_property
     def references_t(self) -> dict[str, sp.csc_matrix]:
         """The references transposed once, not per chunk scored."""
         return {name: ref.T.tocsc() for name, ref in self.references.items()}
 
-    def class_in_domain(self, texts: pd.Series | list[str]) -> dict[str, np.ndarray]:
-        """Per class: the essay's similarity to that class, as a percentile among the class's own essays."""
-        rows = self.space.transform(list(texts))
+    def class_in_domain(self, texts: pd.Series | list[str], rows: sp.csr_matrix | None = None) -> dict[str, np.ndarray]:
+        """Per class: the essay's similarity to that class, as a percentile among the class's own essays
+        (``rows``: the texts already in the space)."""
+        rows = self.space.transform(list(texts)) if rows is None else rows
         k = self.space.cfg.neighbours
         return {
             name: _ecdf(self.class_oof[name], nearest_similarity(rows, self.references_t[name], k)) for name in CLASSES
         }
 
-    def in_domain(self, texts: pd.Series | list[str]) -> np.ndarray:
-        nearness = np.max(list(self.class_in_domain(texts).values()), axis=0)
+    def in_domain(self, texts: pd.Series | list[str], rows: sp.csr_matrix | None = None) -> np.ndarray:
+        nearness = np.max(list(self.class_in_domain(texts, rows).values()), axis=0)
         return _ecdf(self.nearness_oof, nearness)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -212,13 +252,7 @@ class ShiftScorer:
     def from_arrays(cls, arrays: dict[str, np.ndarray], cfg: ShiftConfig) -> ShiftScorer:
         vocabulary = arrays["vocabulary"].tolist()
         space = TextSpace(cfg, vocabulary, arrays["idf"])
-        shape = lambda name: (len(arrays[f"{name}_indptr"]) - 1, len(vocabulary))  # noqa: E731
-        references = {
-            name: sp.csr_matrix(
-                (arrays[f"{name}_data"], arrays[f"{name}_indices"], arrays[f"{name}_indptr"]), shape=shape(name)
-            )
-            for name in CLASSES
-        }
+        references = {name: _csr(arrays, name, len(vocabulary)) for name in CLASSES}
         return cls(
             space,
             references,
@@ -228,15 +262,21 @@ class ShiftScorer:
         )
 
 
-def adversarial_auc(train_texts: pd.Series, test_texts: pd.Series, space: TextSpace, seed: int = 0) -> float | None:
+def _csr(arrays: dict[str, np.ndarray], name: str, n_terms: int) -> sp.csr_matrix:
+    """The sparse matrix saved as ``<name>_data``, ``<name>_indices``, ``<name>_indptr``."""
+    indptr = arrays[f"{name}_indptr"]
+    return sp.csr_matrix((arrays[f"{name}_data"], arrays[f"{name}_indices"], indptr), shape=(len(indptr) - 1, n_terms))
+
+
+def adversarial_auc(train_rows: sp.csr_matrix, test_rows: sp.csr_matrix, seed: int = 0) -> float | None:
     """Adversarial validation: the cross-validated AUC of a classifier telling test essays from training essays
-    in the shift space. ~0.5: the test looks like train; near 1: it is another population. None when the test
-    is too small to cross-validate."""
-    n_test = len(test_texts)
+    (both as rows of the shift space). ~0.5: the test looks like train; near 1: it is another population. None
+    when the test is too small to cross-validate."""
+    n_test = test_rows.shape[0]
     if n_test < 10:
         return None
-    rows = space.transform(pd.concat([train_texts, test_texts], ignore_index=True).tolist())
-    is_test = np.r_[np.zeros(len(train_texts)), np.ones(n_test)]
+    rows = sp.vstack([train_rows, test_rows]).tocsr()
+    is_test = np.r_[np.zeros(train_rows.shape[0]), np.ones(n_test)]
     folds = StratifiedKFold(n_splits=min(5, n_test), shuffle=True, random_state=seed)
     model = LogisticRegression(C=1.0, max_iter=1000, class_weight="balanced")
     scores = cross_val_predict(model, rows, is_test, cv=folds, method="predict_proba")[:, 1]

@@ -7,6 +7,8 @@ mean of its K fold models.
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,13 +19,16 @@ import numpy as np
 import pandas as pd
 
 from daigt.artifacts import ModelArtifacts, data_key, model_names
+from daigt.config import fingerprint, frame_fingerprint
 from daigt.data import binary_labels
 from daigt.errors import DaigtError
 from daigt.metrics import auc
 from daigt.schema import Invalid, to_dict
 from daigt.stylometry import GROUPS, StyleConfig, StyleMemo, selected_groups, style_features
+from essayio import atomic
 
 RANK_MEAN, STACKER = "rank_mean", "stacker"
+STACKER_CACHE = "stacker-{key}.json"  # in the project's cache dir: the nested stacker fitted on these features
 BEST_OOF = "best_oof"  # pick_fallback: the candidate with the best OOF AUC (in-distribution, so tuned-upward)
 MODEL_COLUMN_PREFIXES = ("p_", "r_")  # stacker columns that carry a model's score (the rest are style features)
 
@@ -180,10 +185,38 @@ def stack_features(
 
 
 def nested_stacker(
-    oof_x: pd.DataFrame, labels: np.ndarray, folds: np.ndarray, cfg: StackerConfig
+    oof_x: pd.DataFrame, labels: np.ndarray, folds: np.ndarray, cfg: StackerConfig, cache_dir: Path | None = None
 ) -> tuple[np.ndarray, list[lgb.Booster]]:
     """OOF predictions of a LightGBM stacker trained on the models' own folds, and its fold boosters (whose
-    mean, ``stacker_predict``, scores any other rows)."""
+    mean, ``stacker_predict``, scores any other rows). With ``cache_dir``, kept there by content (features,
+    labels, folds, config): a blend rerun with nothing it depends on changed reads it back, boosters and all."""
+    if cache_dir is None:
+        return _fit_nested_stacker(oof_x, labels, folds, cfg)
+    key = fingerprint(
+        {
+            "stacker": to_dict(cfg),
+            "columns": list(oof_x.columns),
+            "rows": frame_fingerprint(oof_x.assign(_label=labels, _fold=folds), [*oof_x.columns, "_label", "_fold"]),
+            "lightgbm": lgb.__version__,
+        }
+    )
+    path = Path(cache_dir) / STACKER_CACHE.format(key=key)
+    try:
+        saved = json.loads(path.read_text())
+        oof = np.asarray(saved["oof"], dtype=float)
+        if oof.shape == (len(oof_x),):
+            return oof, [lgb.Booster(model_str=text) for text in saved["boosters"]]
+    except (OSError, ValueError, KeyError, TypeError, lgb.basic.LightGBMError):
+        pass  # not there or unreadable: fitted and written below
+    oof, boosters = _fit_nested_stacker(oof_x, labels, folds, cfg)
+    with contextlib.suppress(OSError):  # a cache only
+        atomic.write_json(path, {"oof": oof.tolist(), "boosters": [b.model_to_string() for b in boosters]})
+    return oof, boosters
+
+
+def _fit_nested_stacker(
+    oof_x: pd.DataFrame, labels: np.ndarray, folds: np.ndarray, cfg: StackerConfig
+) -> tuple[np.ndarray, list[lgb.Booster]]:
     params = cfg.lightgbm_params(list(oof_x.columns))
     y = binary_labels(labels)
     oof = np.zeros(len(oof_x))
@@ -232,6 +265,7 @@ def build_candidates(
     stacker: StackerConfig,
     style: StyleMemo | None = None,
     attacked_texts: pd.Series | None = None,
+    cache_dir: Path | None = None,
 ) -> dict[str, Candidate]:
     """Each model alone, their rank average, and the stacker — all scored on the same OOF rows, and each
     scored set (``scored``: name -> its rows, with text) predicted by every candidate.
@@ -256,7 +290,7 @@ def build_candidates(
         attacked_x = stack_features(attacked_preds, refs, attacked_texts.reset_index(drop=True), features, style)
         fit_x = pd.concat([oof_x, attacked_x], ignore_index=True)
         fit_labels, fit_folds = np.concatenate([labels, labels]), np.concatenate([fit_folds, fit_folds])
-    st_fit_oof, boosters = nested_stacker(fit_x, fit_labels, fit_folds, stacker)
+    st_fit_oof, boosters = nested_stacker(fit_x, fit_labels, fit_folds, stacker, cache_dir)
     st_oof = st_fit_oof[: len(train)]
     st_scored = {
         s: stacker_predict(boosters, stack_features(per_model(s), refs, frame["text"], features, style))

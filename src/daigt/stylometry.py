@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import sys
 import zipfile
 import zlib
 from collections.abc import Callable, Sequence
@@ -36,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from daigt import console
 from daigt.config import fingerprint
 from daigt.errors import DaigtError
 from daigt.parallel import map_in_order
@@ -387,7 +387,7 @@ class StyleMemo:
             if digests.shape != (len(values), DIGEST_BYTES) or values.shape != (len(digests), len(columns)):
                 raise ValueError("its arrays do not match in shape")
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
-            print(f"WARNING: {self.path}: style cache unreadable ({err}); recomputing it", file=sys.stderr)
+            console.warn(f"{self.path}: style cache unreadable ({err}); recomputing it")
             return {}
         blob = digests.tobytes()
         keys = [blob[i : i + DIGEST_BYTES] for i in range(0, len(blob), DIGEST_BYTES)]
@@ -401,7 +401,7 @@ class StyleMemo:
             with atomic.atomic_path(self.path) as tmp, tmp.open("wb") as handle:  # a file object: no ".npz" added
                 np.savez(handle, digests=digests, values=values, columns=np.array(self._columns, dtype=str))
         except OSError as err:  # a cache only: the rows are computed, just not kept
-            print(f"WARNING: {self.path}: style cache not written ({err})", file=sys.stderr)
+            console.warn(f"{self.path}: style cache not written ({err})")
 
 
 def text_digest(text: str) -> bytes:

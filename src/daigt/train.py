@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -18,16 +18,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
-from daigt import distributed
+from daigt import console, distributed
 from daigt.artifacts import ModelArtifacts, data_key
 from daigt.config import BLEND_CONFIG, ModelConfig, PseudoSpec, fingerprint, frame_fingerprint, load_yaml, repo_path
 from daigt.decisions import DecisionConfig
 from daigt.errors import DaigtError
-from daigt.families import FitContext, ModelFamily, get_family
+from daigt.families import FitContext, ModelFamily
 from daigt.hardening import ATTACKED, Hardening, attacked, for_fold
 from daigt.metrics import auc, peak_rss_mb
+from daigt.model_configs import ModelSpec
 from daigt.project import Project
 from daigt.schema import parse, to_dict
 from daigt.shift import ShiftConfig, ShiftScorer
@@ -35,6 +35,7 @@ from essayio import atomic
 from essayio.publish import sweep
 
 PSEUDO_ID = "pseudo:"
+FoldCallback = Callable[[dict[str, Any]], None]  # told each fold's metrics as the fold is written
 MIN_TEST_FOR_SHIFT = 20  # smaller test files (Kaggle's 3-row placeholder) are not measured for shift
 SHIFT_CACHE = "shift-{key}.json"  # in the project's cache dir: a test file's measured distance from train
 
@@ -56,7 +57,9 @@ def measure_test_shift(train: pd.DataFrame, test: pd.DataFrame, cache_dir: Path)
     cache = cache_dir / SHIFT_CACHE.format(key=key[:16])
     if cache.is_file():
         return float(json.loads(cache.read_text())["out_of_domain"]), shift.far_test_share
-    scorer = ShiftScorer.fit(train["text"], train["label"].to_numpy(dtype=float), train["fold"].to_numpy(), shift)
+    labels, folds = train["label"].to_numpy(dtype=float), train["fold"].to_numpy()
+    console.stage(f"[data] measuring how far the {len(test):,} test essays are from the training essays")
+    scorer = ShiftScorer.fit_cached(train["text"], labels, folds, shift, cache_dir)  # the blend reads it back
     share = float(np.mean(scorer.in_domain(test["text"]) < cut))
     atomic.write_json(cache, {"out_of_domain": share, "n_test": len(test)})
     return share, shift.far_test_share
@@ -109,10 +112,17 @@ class FoldTrainer:
     """Trains one model config over the requested folds of one project."""
 
     project: Project
-    model_name: str
-    model_config: ModelConfig
+    spec: ModelSpec
     seed: int
     progress: bool = True
+
+    @property
+    def model_name(self) -> str:
+        return self.spec.name
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return self.spec.config
 
     @cached_property
     def hardening(self) -> Hardening:
@@ -152,7 +162,11 @@ class FoldTrainer:
         """The model's identity for the generalization figures (evaluate reads no test file)."""
         return fingerprint(self.config_without_paths())
 
-    def run(self, folds: list[int] | None = None, force: bool = False) -> list[dict[str, Any]]:
+    def run(
+        self, folds: list[int] | None = None, force: bool = False, on_fold: FoldCallback | None = None
+    ) -> list[dict[str, Any]]:
+        """Train the ``folds`` not yet up to date (all by default); ``on_fold``: called with each fold's metrics as
+        it is written, so a long run reports fold by fold (in a --jobs worker too)."""
         train, _ = self.project.train_frame()
         test, holdout = self.project.test_frame(), self.project.holdout_frame()
         n_folds = self.project.folds.n_folds
@@ -177,15 +191,18 @@ class FoldTrainer:
         single = distributed.world_size() == 1 and not force
         restored = [k for k in todo if single and self.artifacts.fold(k).restore_kept(run_key)]
         for k in restored:
-            print(f"[{self.model_name}] fold {k}: restored, trained before under this config and data (no retraining)")
+            console.say(
+                f"[{self.model_name}] fold {k}: restored, trained before under this config and data (no retraining)"
+            )
         todo = [k for k in todo if k not in restored]
         for k in sorted(set(wanted) - set(todo)) if distributed.is_main() else []:
-            print(f"[{self.model_name}] fold {k}: up to date in {self.artifacts.fold(k).path} (use --force to retrain)")
+            console.say(
+                f"[{self.model_name}] fold {k}: up to date in {self.artifacts.fold(k).path} (use --force to retrain)"
+            )
         results = [self.artifacts.fold(k).metrics() for k in wanted if k not in todo]
         if not todo:
             return results
-        family_cls = get_family(self.model_config.family)
-        model = family_cls(self.model_config.params, self.seed)
+        model = self.spec.build(self.seed)
         hardening = self.hardening
         recipe = self.stacker_attack
         under_attack = hardening.clean(attacked(train, recipe, self.project.cache_dir)) if recipe else None
@@ -193,10 +210,11 @@ class FoldTrainer:
         copies = hardening.copies(train, progress=self.progress and distributed.is_main())
         corpus = pd.concat([train, copies], ignore_index=True).assign(scored_only=False)
         scored_only = pd.concat([test.assign(scored_only=not transductive), holdout.assign(scored_only=True)])
-        model.prepare(pd.concat([corpus, scored_only], ignore_index=True))
-        bar = tqdm(
-            todo, desc=f"{self.model_name} folds", unit="fold", disable=not (self.progress and distributed.is_main())
-        )
+        prepared = pd.concat([corpus, scored_only], ignore_index=True)
+        if distributed.is_main():
+            console.stage(f"[{self.model_name}] preparing {len(prepared):,} essays (train, copies, test, holdout)")
+        model.prepare(prepared)
+        bar = console.bar(todo, self.progress and distributed.is_main(), desc=f"{self.model_name} folds", unit="fold")
         for k in bar:
             results.append(
                 self._train_fold(
@@ -204,6 +222,8 @@ class FoldTrainer:
                 )
             )
             bar.set_postfix(auc=f"{results[-1]['auc']:.4f}")
+            if on_fold is not None and distributed.is_main():
+                on_fold(results[-1])
         return sorted(results, key=lambda m: m["fold"])
 
     def transductive(self, train: pd.DataFrame, test: pd.DataFrame) -> bool:
@@ -216,10 +236,9 @@ class FoldTrainer:
         if share <= far:
             return True
         if distributed.is_main():  # in --jobs workers too: one line per model
-            print(
-                f"WARNING: [{self.model_name}] {share:.0%} of the test essays are out of domain (over "
-                f"shift.far_test_share {far:.0%}): no pseudo-labels or test-fitted vocabularies for this test set",
-                file=sys.stderr,
+            console.warn(
+                f"[{self.model_name}] {share:.0%} of the test essays are out of domain (over "
+                f"shift.far_test_share {far:.0%}): no pseudo-labels or test-fitted vocabularies for this test set"
             )
         return False
 
@@ -241,7 +260,7 @@ class FoldTrainer:
         try:
             return folder.verified().get("run_key") == run_key
         except DaigtError as err:  # a deleted or damaged file: repair by retraining, and say so
-            print(f"[{self.model_name}] fold {fold}: {err} — retraining it", file=sys.stderr)
+            console.warn(f"[{self.model_name}] fold {fold}: {err} — retraining it")
             return False
 
     def _train_fold(

@@ -136,15 +136,19 @@ def assess(
     scores: dict[str, np.ndarray],
     thresholds: Thresholds,
     cfg: ShiftConfig,
+    cache_dir: Path,
 ) -> TrustResult:
-    """Fit the shift scorer and the calibration on the training essays; measure decisions, abstentions and
-    calibration on OOF (per prompt) and the locked holdout; measure how far the test set is from train."""
+    """Fit the shift scorer (or read it from ``cache_dir``) and the calibration on the training essays; measure
+    decisions, abstentions and calibration on OOF (per prompt) and the locked holdout; measure how far the test
+    set is from train."""
     labels = train["label"].to_numpy(dtype=float)
     folds = train["fold"].to_numpy()
-    scorer = ShiftScorer.fit(train["text"], labels, folds, cfg)
+    scorer = ShiftScorer.fit_cached(train["text"], labels, folds, cfg, cache_dir)
+    rows = {name: scorer.space.transform(frame["text"].tolist()) for name, frame in scored.items() if len(frame)}
     in_domain = {"training (OOF)": scorer.oof_in_domain}
     in_domain |= {
-        name: scorer.in_domain(frame["text"]) if len(frame) else np.zeros(0) for name, frame in scored.items()
+        name: scorer.in_domain(frame["text"], rows[name]) if len(frame) else np.zeros(0)
+        for name, frame in scored.items()
     }
     calibration = fit_platt(labels, oof)
     decisions: dict[str, Any] = {}
@@ -172,7 +176,9 @@ def assess(
         report["test_shift"] = {
             "n": len(test),
             "out_of_domain": report["shift"]["test"],
-            "adversarial_auc": adversarial_auc(train["text"], test["text"], scorer.space, cfg.seed),
+            "adversarial_auc": (
+                adversarial_auc(scorer.rows_of_training(train["text"]), rows["test"], cfg.seed) if len(test) else None
+            ),
         }
     return TrustResult(scorer, calibration, report, in_domain)
 

@@ -102,6 +102,14 @@ class ModelFamily(ABC):
     def load(cls, directory: Path) -> ModelFamily:
         """Rebuild a fitted model from ``save``'s output."""
 
+    # True where ``save_compact`` writes a smaller form than ``save``: the package re-saves those fold models
+    has_compact_form: ClassVar[bool] = False
+
+    def save_compact(self, directory: Path) -> None:
+        """``save`` traded for size (lossless; ``load`` reads either): what the offline Kaggle package ships.
+        Training saves the fast form, so an iteration never waits on compression; the package pays it once."""
+        self.save(directory)
+
 
 def expand_soft_labels(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Turn soft labels into hard targets with weights: a row with p becomes (1, w=p) and (0, w=1-p).

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from daigt import distributed
+from daigt import console, distributed
 from essayio import atomic
 
 CHECKPOINT_DIR, RNG_FILE, LATEST, STATE_FILE = "checkpoint", "rng_rank{rank}.pt", "latest_step", "state.pt"
@@ -89,7 +89,7 @@ class Checkpoints:
             step = int(state["step"])
         _set_rng_state(torch.load(self._rng_path(tag_dir), weights_only=False))
         if distributed.is_main():
-            print(f"resumed from checkpoint {tag_dir} (optimizer step {step})", flush=True)
+            console.say(f"resumed from checkpoint {tag_dir} (optimizer step {step})")
         return step
 
 

@@ -29,6 +29,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
+from daigt import console
 from daigt.errors import DaigtError
 from daigt.families.base import FitContext, ModelFamily
 from daigt.families.hf_loading import TORCH_STACK, configure_runtime, device, from_pretrained, load_tokenizer
@@ -127,12 +128,11 @@ class PairScorer:
 
     def score(self, texts: Sequence[str], params: LmScoreParams, progress: bool = False) -> np.ndarray:
         import torch
-        from tqdm.auto import tqdm
 
         out = np.zeros(len(texts))
         order = np.argsort([len(t) for t in texts])  # similar lengths share a batch: less padding
         starts = range(0, len(texts), params.batch_size)
-        for start in tqdm(starts, desc=f"{params.method} scores", unit="batch", disable=not progress):
+        for start in console.bar(starts, enabled=progress, desc=f"{params.method} scores", unit="batch"):
             rows = order[start : start + params.batch_size]
             batch = self.tokenizer(
                 [texts[i] for i in rows], truncation=True, max_length=params.max_length, padding=True,

@@ -394,10 +394,18 @@ class NgramLMFamily(ModelFamily):
             return ("bpe", self.bpe.to_str())
         return ("regex", self.params.token_pattern, str(self.params.lowercase), self.params.unknown_words)
 
+    has_compact_form = True
+
     def save(self, directory: Path) -> None:
+        self._save(directory, np.savez)  # fast: compressing cost 0.7 s per fold (3.5 s of a 17 s run)
+
+    def save_compact(self, directory: Path) -> None:
+        self._save(directory, np.savez_compressed)  # ~6x smaller: the Kaggle package's size
+
+    def _save(self, directory: Path, write_arrays: Callable[..., None]) -> None:
         if self.bpe is not None:
             self.bpe.save(str(directory / TOKENIZER_FILE))
-        np.savez_compressed(directory / STATS_FILE, **self.counts)  # ~6x smaller: the Kaggle package's size
+        write_arrays(directory / STATS_FILE, **self.counts)
         (directory / VOCAB_FILE).write_text(json.dumps(list(self.vocab)), encoding="utf-8")
         spec = {"params": to_dict(self.params), "seed": self.seed}
         (directory / CONFIG_FILE).write_text(json.dumps(spec), encoding="utf-8")

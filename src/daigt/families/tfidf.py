@@ -40,9 +40,10 @@ CLASSIFIERS: dict[str, type] = {
 # Vocabulary pruning is per fold; everything else decides which n-grams exist and is shared.
 PRUNING_KEYS = ("min_df", "max_df", "max_features")
 MODEL_FILE = "tfidf.joblib"
-# zlib level of the saved model: lossless, a fold of tfidf_bpe 92 -> ~21 MB (its IDF, codes and weights repeat
-# a lot), read back in a fraction of a second; what makes the offline Kaggle package small enough to upload
-SAVE_COMPRESSION = 3
+# zlib level of the compact (packaged) model: lossless, a fold of tfidf_bpe 92 -> ~21 MB (its IDF, codes and
+# weights repeat a lot); what makes the offline Kaggle package small enough to upload. Training saves uncompressed:
+# compressing cost ~1 s per fold, 5.6 s of a 47 s tfidf_bpe run (docs/benchmarks.md, "Where the time goes")
+COMPACT_COMPRESSION = 3
 FIT_ONLY = ("feature_count_", "feature_all_")  # fitted attributes prediction never reads (naive Bayes: terms floats)
 WEIGHT_CHUNK_ROWS = 2048  # rows TF-IDF-weighted at a time: their transient copies, not the whole matrix's
 LETTER_RUNS = re.compile(r"([A-Za-z]+)")  # captured: re.split keeps them as the odd pieces
@@ -515,8 +516,13 @@ class TfidfFamily(ModelFamily):
 
         return predict
 
+    has_compact_form = True
+
     def save(self, directory: Path) -> None:
-        joblib.dump(self, directory / MODEL_FILE, compress=SAVE_COMPRESSION)
+        joblib.dump(self, directory / MODEL_FILE)
+
+    def save_compact(self, directory: Path) -> None:
+        joblib.dump(self, directory / MODEL_FILE, compress=COMPACT_COMPRESSION)
 
     @classmethod
     def load(cls, directory: Path) -> TfidfFamily:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import sys
 import time
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -28,9 +27,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
-from daigt import distributed
+from daigt import console, distributed
 from daigt.config import repo_path
 from daigt.errors import DaigtError
 from daigt.families.base import FitContext, ModelFamily
@@ -334,8 +332,8 @@ class TransformerFamily(ModelFamily):
         watcher = _Watcher(self, watch, p.evaluation, steps_per_epoch) if watch is not None else None
 
         started, samples = time.perf_counter(), 0
-        bar = tqdm(
-            total=total_steps, initial=step, desc="train", unit="step", disable=not (context.progress and rank == 0)
+        bar = console.bar(
+            None, context.progress and rank == 0, total=total_steps, initial=step, desc="train", unit="step"
         )
         model.train()
         stream = ((epoch, rows) for epoch in range(p.epochs) for rows in epoch_batches(epoch))
@@ -471,10 +469,9 @@ class TransformerFamily(ModelFamily):
         except (DaigtError, AttributeError):
             pass
         if reasons:
-            print(
-                f"WARNING: this config is meant for a GPU ({', '.join(reasons)}) and no CUDA device is visible: "
-                "it will run on CPU, very slowly if at all",
-                file=sys.stderr,
+            console.warn(
+                f"this config is meant for a GPU ({', '.join(reasons)}) and no CUDA device is visible: "
+                "it will run on CPU, very slowly if at all"
             )
 
     def _zero_stage(self) -> int:
@@ -562,10 +559,9 @@ class TransformerFamily(ModelFamily):
         family = cls(meta["params"], meta["seed"])
         quantization = family.params.quantization
         if quantization and not torch.cuda.is_available():  # 4-bit needs CUDA: score on the full-precision base
-            print(
-                f"WARNING: {directory}: trained on a {quantization} base; no CUDA here, so it predicts on the "
-                "full-precision base (scores differ slightly from the GPU's)",
-                file=sys.stderr,
+            console.warn(
+                f"{directory}: trained on a {quantization} base; no CUDA here, so it predicts on the "
+                "full-precision base (scores differ slightly from the GPU's)"
             )
             quantization = None
         family.params = replace(family.params, deepspeed=None, quantization=quantization)  # the training base
