@@ -17,22 +17,23 @@ from daigt import console
 from daigt.analysis import write_analysis
 from daigt.artifacts import ModelArtifacts, data_key
 from daigt.config import fingerprint, frame_fingerprint, repo_path
-from daigt.decisions import DecisionConfig, choose_thresholds
+from daigt.decisions import DecisionConfig, Thresholds, choose_thresholds
 from daigt.errors import DaigtError
 from daigt.hardening import attacked
 from daigt.history import HISTORY, make_record
 from daigt.history import append as append_history
 from daigt.inference import save_ensemble
-from daigt.metrics import auc, per_group_auc
 from daigt.project import Project
-from daigt.report import importance_plot, markdown, roc_plot, stacker_importance
+from daigt.report import blend_report, importance_plot, markdown, roc_plot, stacker_importance, stacking_verdict
 from daigt.schema import to_dict
 from daigt.shift import ShiftConfig
 from daigt.stacking import (
     BEST_OOF,
     RANK_MEAN,
     STACKER,
+    Candidate,
     FeatureConfig,
+    ModelPredictions,
     StackerConfig,
     build_candidates,
     check_pick,
@@ -41,7 +42,7 @@ from daigt.stacking import (
 )
 from daigt.stylometry import StyleMemo, selected_groups
 from daigt.submission import build_submission, validate_submission
-from daigt.trust import assess, shift_plot, table_plot
+from daigt.trust import TrustResult, assess, shift_plot, table_plot
 from essayio import atomic
 from essayio.publish import publication
 
@@ -110,6 +111,35 @@ class BlendResult:
     out_path: Path
 
 
+@dataclass
+class BlendInputs:
+    """What the blend works from: the project's essays and every complete model's predictions on them."""
+
+    train: pd.DataFrame
+    scored: dict[str, pd.DataFrame]  # "test", "holdout": rows with text
+    models: dict[str, ModelPredictions]
+    excluded: dict[str, str]  # model -> why it is left out
+    untrained: list[str]  # listed in models: but never trained
+
+    @property
+    def test(self) -> pd.DataFrame:
+        return self.scored["test"]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.train["label"].to_numpy(dtype=float)
+
+
+class _Clock:
+    """Stage lines with the seconds since the blend started (it runs minutes at competition size)."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+
+    def stage(self, what: str) -> None:
+        console.stage(f"[blend {time.perf_counter() - self.started:6.1f}s] {what}")
+
+
 def blend(
     project: Project,
     cfg: BlendConfig,
@@ -118,19 +148,55 @@ def blend(
     ensemble_dir: Path | None = None,
     history: Path | None = None,
 ) -> BlendResult:
-    started = time.perf_counter()
-    for folder in {out_path.parent, (ensemble_dir or repo_path(cfg.ensemble)).parent}:
+    """Gather the inputs -> build the candidates -> pick one -> decide and measure trust -> report and publish
+    (all outputs together or none) -> record the run in the history."""
+    clock = _Clock()
+    ensemble_dir = ensemble_dir or repo_path(cfg.ensemble)
+    for folder in {out_path.parent, ensemble_dir.parent}:
         blocker = next((f for f in (folder, *folder.parents) if f.exists() and not f.is_dir()), None)
         if blocker is not None:  # before minutes of work, not at the end
             raise DaigtError(f"{blocker} is a file where the output needs a folder: move it or pass another --out")
+    inputs = gather_inputs(project, cfg, clock)
+    candidates = blend_candidates(inputs, project, cfg, clock)
+    clock.stage("picking, validating the submission, writing the report, plots and ensemble/")
+    generalization, why_not = read_generalization(
+        repo_path(cfg.generalization), cfg, inputs.models, inputs.train, project.artifacts
+    )
+    if cfg.pick == "auto" and generalization is None:
+        console.warn(f"pick: auto falls back to pick_fallback ({cfg.pick_fallback}) — {why_not}")
+    chosen = pick_candidate(candidates, cfg.pick, generalization, cfg.min_oof_auc, cfg.pick_fallback)
+    submission = build_submission(inputs.test["id"], chosen.test)
+    sample = sample or project.sample_submission_path()
+    validate_submission(submission, inputs.test["id"], sample)
+    report = blend_report(inputs.train, inputs.scored, candidates, chosen, project.folds.n_folds)
+    report |= {
+        "excluded": inputs.excluded,
+        "listed_not_trained": inputs.untrained,
+        "validated_against": str(sample) if sample else None,
+        "picked_by": cfg.pick if cfg.pick != "auto" else ("generalization" if generalization else _fallback_by(cfg)),
+        "generalization": generalization,
+        "generalization_missing": why_not or None,
+        "stacking": stacking_verdict(inputs.models, candidates),
+    }
+    thresholds = choose_thresholds(inputs.labels, chosen.oof, cfg.decisions)
+    report["thresholds"] = thresholds.to_dict()
+    clock.stage("the shift score, calibrated probabilities and decisions per group")
+    trust = assess_trust(inputs, chosen, thresholds, cfg, project)
+    report["trust"] = trust.report
+    report["ensemble"] = str(ensemble_dir)
+    report["run_id"] = datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]  # to the millisecond: unique per run
+    publish(out_path, ensemble_dir, report, submission, inputs, candidates, chosen, thresholds, trust, cfg, project)
+    configs = {name: ModelArtifacts(project.artifacts, name).fold(0).config() for name in inputs.models}
+    record = make_record(report, configs, to_dict(cfg), data_identity(project, inputs.train))
+    report["history"] = str(append_history(record, history or repo_path(cfg.history)))
+    return BlendResult(submission, report, out_path)
 
-    def stage(what: str) -> None:  # blend runs minutes at competition size: say what it is doing
-        console.stage(f"[blend {time.perf_counter() - started:6.1f}s] {what}")
 
-    stage("reading the training data and the models' fold predictions")
+def gather_inputs(project: Project, cfg: BlendConfig, clock: _Clock) -> BlendInputs:
+    """The essays and every complete model's fold predictions; which models are left out, and why."""
+    clock.stage("reading the training data and the models' fold predictions")
     train, _ = project.train_frame()
-    test, holdout = project.test_frame(), project.holdout_frame()
-    scored = {"test": test, "holdout": holdout}
+    scored = {"test": project.test_frame(), "holdout": project.holdout_frame()}
     models, excluded = collect_models(
         project.artifacts, train, {s: f["id"] for s, f in scored.items()}, project.folds.n_folds, project.train_command
     )
@@ -139,132 +205,81 @@ def blend(
     untrained = [name for name in project.models if name not in models and name not in excluded]
     for name in untrained:
         console.warn(f"model '{name}' is listed in models: but has no folds under {project.artifacts} — "
-                              f"run `{project.train_command(name)}`")  # fmt: skip
+                     f"run `{project.train_command(name)}`")  # fmt: skip
     unlisted = [name for name in models if name not in project.models]
     if models:  # which models, and why: always said (on stdout, with the figures)
         console.say(f"[blend] models: {', '.join(models)} (every complete model under {project.artifacts}"
-                             + (f"; not in models: {', '.join(unlisted)}" if unlisted else "") + ")")  # fmt: skip
+                    + (f"; not in models: {', '.join(unlisted)}" if unlisted else "") + ")")  # fmt: skip
     if not models:
         raise DaigtError(f"no complete model under {project.artifacts}: run `{project.train_command()}` first")
     check_pick(cfg.pick, cfg.pick_fallback, [*models, RANK_MEAN, STACKER])
+    return BlendInputs(train, scored, models, excluded, untrained)
+
+
+def blend_candidates(inputs: BlendInputs, project: Project, cfg: BlendConfig, clock: _Clock) -> dict[str, Candidate]:
+    """Each model, their rank mean and the nested stacker (on style features when the config asks for them),
+    all on the same OOF rows."""
     recipe = project.config.stacker_attack
-    attacked_texts = attacked(train, recipe, project.cache_dir)["text"] if recipe else None
+    attacked_texts = attacked(inputs.train, recipe, project.cache_dir)["text"] if recipe else None
     style = None
     if selected_groups(cfg.features.meta):  # every essay's style at once (one pool of processes), kept on disk
         style = StyleMemo(cfg.features.meta, cfg.features.stylometry, project.cache_dir)
-        every = [train["text"], *(f["text"] for f in scored.values())]
+        every = [inputs.train["text"], *(f["text"] for f in inputs.scored.values())]
         texts = pd.concat(every if attacked_texts is None else [*every, attacked_texts], ignore_index=True)
-        stage(f"style features of {texts.nunique():,} essays")
+        clock.stage(f"style features of {texts.nunique():,} essays")
         style(texts)
-        stage(f"... {style.from_cache:,} of them read from {style.path}")
-    stage(f"the nested stacker over {len(models)} models, {len(train)} essays")
-    candidates = build_candidates(
-        models, train, scored, cfg.features, cfg.stacker, style, attacked_texts, project.cache_dir
+        clock.stage(f"... {style.from_cache:,} of them read from {style.path}")
+    clock.stage(f"the nested stacker over {len(inputs.models)} models, {len(inputs.train)} essays")
+    return build_candidates(
+        inputs.models, inputs.train, inputs.scored, cfg.features, cfg.stacker, style, attacked_texts, project.cache_dir
     )
-    stage("picking, validating the submission, writing the report, plots and ensemble/")
-    generalization, why_not = read_generalization(repo_path(cfg.generalization), cfg, models, train, project.artifacts)
-    if cfg.pick == "auto" and generalization is None:
-        console.warn(f"pick: auto falls back to pick_fallback ({cfg.pick_fallback}) — {why_not}")
-    chosen = pick_candidate(candidates, cfg.pick, generalization, cfg.min_oof_auc, cfg.pick_fallback)
 
-    submission = build_submission(test["id"], chosen.test)
-    sample = sample or project.sample_submission_path()
-    validate_submission(submission, test["id"], sample)
 
-    labels = train["label"].to_numpy(dtype=float)
-    report: dict[str, Any] = {
-        "picked": chosen.name,
-        "picked_oof_auc": chosen.oof_auc,
-        "n_train": len(train),
-        "n_test": len(test),
-        "n_holdout": len(holdout),
-        "n_folds": project.folds.n_folds,
-        "candidates": {
-            name: {
-                "oof_auc": c.oof_auc,
-                "fold_auc": _fold_aucs(labels, c.oof, train["fold"].to_numpy()),
-                # the locked holdout: reported, never used to choose anything
-                "holdout_auc": auc(holdout["label"], c.scored["holdout"]) if len(holdout) else None,
-            }
-            for name, c in candidates.items()
-        },
-        "excluded": excluded,
-        "listed_not_trained": untrained,
-        "validated_against": str(sample) if sample else None,
-        "picked_by": cfg.pick if cfg.pick != "auto" else ("generalization" if generalization else _fallback_by(cfg)),
-        "generalization": generalization,
-        "generalization_missing": why_not or None,
-    }
-    report["stacking"] = stacking_verdict(models, candidates)
-    if train["source"].str.len().gt(0).any():
-        sources = train["source"].to_numpy()
-        per_candidate = {n: per_group_auc(labels, c.oof, sources) for n, c in candidates.items()}
-        report["per_source"] = {
-            s: {"n": int((sources == s).sum()), "auc": {n: per_candidate[n][s] for n in candidates}}
-            for s in sorted(set(sources))
-        }
-
-    thresholds = choose_thresholds(labels, chosen.oof, cfg.decisions)
-    report["thresholds"] = thresholds.to_dict()
-    stage("the shift score, calibrated probabilities and decisions per group")
-    trust = assess(train, scored, chosen.oof, chosen.scored, thresholds, cfg.shift, project.cache_dir)
-    report["trust"] = trust.report
+def assess_trust(
+    inputs: BlendInputs, chosen: Candidate, thresholds: Thresholds, cfg: BlendConfig, project: Project
+) -> TrustResult:
+    """The shift score, the calibration and the decisions per group (trust.py); a warning for a far test set."""
+    trust = assess(inputs.train, inputs.scored, chosen.oof, chosen.scored, thresholds, cfg.shift, project.cache_dir)
     far = trust.report.get("test_shift", {}).get("out_of_domain")
     if far is not None and far > cfg.shift.far_test_share:
-        limit = cfg.shift.far_test_share
         console.warn(
-            f"{far:.0%} of the test essays are out of domain (over shift.far_test_share {limit:.0%}): "
-            "the test set is far from the training essays"
+            f"{far:.0%} of the test essays are out of domain (over shift.far_test_share "
+            f"{cfg.shift.far_test_share:.0%}): the test set is far from the training essays"
         )
-    ensemble_dir = ensemble_dir or repo_path(cfg.ensemble)
-    report["ensemble"] = str(ensemble_dir)
-    report["run_id"] = datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]  # to the millisecond: unique per run
-    # submission, report, analysis, plots and ensemble/ are published together or not at all (essayio.publish)
-    with publication(out_path.parent, report["run_id"]) as stage:
+    return trust
+
+
+def publish(
+    out_path: Path,
+    ensemble_dir: Path,
+    report: dict[str, Any],
+    submission: pd.DataFrame,
+    inputs: BlendInputs,
+    candidates: dict[str, Candidate],
+    chosen: Candidate,
+    thresholds: Thresholds,
+    trust: TrustResult,
+    cfg: BlendConfig,
+    project: Project,
+) -> None:
+    """Submission, report, analysis, plots and ensemble/: published together or not at all (essayio.publish)."""
+    labels = inputs.labels
+    with publication(out_path.parent, report["run_id"]) as staging:
         save_ensemble(
-            stage.folder_for(ensemble_dir), project.artifacts, models, chosen, cfg.features, thresholds,
+            staging.folder_for(ensemble_dir), project.artifacts, inputs.models, chosen, cfg.features, thresholds,
             project.folds.n_folds, run_id=report["run_id"], published_at=ensemble_dir,
             shift=(cfg.shift, trust.scorer), calibration=trust.calibration,
         )  # fmt: skip
-        table_plot(stage.dir / "trust_oof.png", trust.report["decisions"]["oof"], "out of fold, per prompt")
-        shift_plot(stage.dir / "shift.png", trust.in_domain, thresholds.out_of_domain_below)
-        write_analysis(stage.dir, train, chosen.oof, thresholds, chosen.name)
-        roc_plot(
-            stage.dir / "roc.png",
-            labels,
-            {n: c.oof for n, c in candidates.items()},
-            {n: c.oof_auc for n, c in candidates.items()},
-        )
+        table_plot(staging.dir / "trust_oof.png", trust.report["decisions"]["oof"], "out of fold, per prompt")
+        shift_plot(staging.dir / "shift.png", trust.in_domain, thresholds.out_of_domain_below)
+        write_analysis(staging.dir, inputs.train, chosen.oof, thresholds, chosen.name)
+        curves = {n: c.oof for n, c in candidates.items()}
+        roc_plot(staging.dir / "roc.png", labels, curves, {n: c.oof_auc for n, c in candidates.items()})
         # what the stacker uses, only when it is what is submitted (a rank mean uses no learnt weights)
         picked_stacker = chosen.name == STACKER
         report["stacker_importance"] = stacker_importance(chosen.boosters or []) if picked_stacker else {}
         if report["stacker_importance"]:
-            importance_plot(stage.dir / "importance.png", report["stacker_importance"])
-        atomic.write_json(stage.dir / "report.json", report)
-        atomic.write_text(stage.dir / "report.md", markdown(report))
-        atomic.write_csv(stage.dir / out_path.name, submission)
-    configs = {name: ModelArtifacts(project.artifacts, name).fold(0).config() for name in models}
-    report["history"] = str(
-        append_history(
-            make_record(report, configs, to_dict(cfg), data_identity(project, train)), history or repo_path(cfg.history)
-        )
-    )
-    return BlendResult(submission, report, out_path)
-
-
-def stacking_verdict(models: dict[str, Any], candidates: dict[str, Any]) -> dict[str, Any]:
-    """Does the stacker beat the best single model? With the models' OOF rank correlations as the evidence."""
-    best = max(models, key=lambda n: np.nan_to_num(candidates[n].oof_auc, nan=-1.0))
-    names = list(models)
-    corr = pd.DataFrame({n: candidates[n].oof for n in names}).corr(method="spearman")
-    return {
-        "best_single": best,
-        "best_single_auc": candidates[best].oof_auc,
-        "stacker_auc": candidates[STACKER].oof_auc,
-        "gain": candidates[STACKER].oof_auc - candidates[best].oof_auc,
-        "oof_rank_correlation": {a: {b: float(corr.loc[a, b]) for b in names} for a in names},
-    }
-
-
-def _fold_aucs(labels: np.ndarray, preds: np.ndarray, folds: np.ndarray) -> list[float]:
-    return [auc(labels[folds == k], preds[folds == k]) for k in np.unique(folds)]
+            importance_plot(staging.dir / "importance.png", report["stacker_importance"])
+        atomic.write_json(staging.dir / "report.json", report)
+        atomic.write_text(staging.dir / "report.md", markdown(report))
+        atomic.write_csv(staging.dir / out_path.name, submission)

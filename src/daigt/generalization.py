@@ -190,6 +190,7 @@ def run_model(
 ) -> list[str]:
     """Fit and score one model in every split (skipping splits already done for this config and data); with
     ``part`` = (i, n), only every n-th split from the i-th, so n processes can share one model's splits."""
+    # long: the split loop and the caches it shares across splits (attacked copies, one prepared model)
     spec = load_model_config(name)
     model_name, model_config = spec.name, spec.config
     trainer = FoldTrainer(project, spec, model_config.seed, progress=False)
@@ -273,6 +274,7 @@ def evaluate(
     project: Project, names: list[str], blend: BlendConfig, cfg: EvaluateConfig, progress: bool = True
 ) -> dict[str, Any]:
     """Every candidate of blend scored in every split (models must have been run by ``run_model`` first)."""
+    # long: one pass over the splits that fills every protocol's table from the same candidates
     train, _ = project.train_frame()
     splits = make_splits(train, cfg)
     model_keys: dict[str, str] = {}

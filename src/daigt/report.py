@@ -3,15 +3,18 @@ per-source AUC; ROC plot) and the generalization report (AUC per held-out source
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import roc_curve
 
 from daigt.data import binary_labels
+from daigt.metrics import auc, per_group_auc
 from daigt.plots import save_figure, subplots
-from daigt.stacking import RANK_MEAN, STACKER
+from daigt.stacking import RANK_MEAN, STACKER, Candidate
 from daigt.trust import trust_markdown
 
 PROTOCOL_TITLES = {
@@ -24,11 +27,66 @@ PROTOCOL_TITLES = {
 }
 
 
+def blend_report(
+    train: pd.DataFrame,
+    scored: dict[str, pd.DataFrame],
+    candidates: dict[str, Candidate],
+    chosen: Candidate,
+    n_folds: int,
+) -> dict[str, Any]:
+    """The blend's figures: every candidate's OOF, per-fold and locked-holdout AUC, and per source."""
+    labels, holdout = train["label"].to_numpy(dtype=float), scored["holdout"]
+    report: dict[str, Any] = {
+        "picked": chosen.name,
+        "picked_oof_auc": chosen.oof_auc,
+        "n_train": len(train),
+        "n_test": len(scored["test"]),
+        "n_holdout": len(holdout),
+        "n_folds": n_folds,
+        "candidates": {
+            name: {
+                "oof_auc": c.oof_auc,
+                "fold_auc": _fold_aucs(labels, c.oof, train["fold"].to_numpy()),
+                # the locked holdout: reported, never used to choose anything
+                "holdout_auc": auc(holdout["label"], c.scored["holdout"]) if len(holdout) else None,
+            }
+            for name, c in candidates.items()
+        },
+    }
+    if train["source"].str.len().gt(0).any():
+        sources = train["source"].to_numpy()
+        per_candidate = {n: per_group_auc(labels, c.oof, sources) for n, c in candidates.items()}
+        report["per_source"] = {
+            s: {"n": int((sources == s).sum()), "auc": {n: per_candidate[n][s] for n in candidates}}
+            for s in sorted(set(sources))
+        }
+    return report
+
+
+def stacking_verdict(models: Iterable[str], candidates: dict[str, Candidate]) -> dict[str, Any]:
+    """Does the stacker beat the best single model? With the models' OOF rank correlations as the evidence."""
+    names = list(models)
+    best = max(names, key=lambda n: np.nan_to_num(candidates[n].oof_auc, nan=-1.0))
+    corr = pd.DataFrame({n: candidates[n].oof for n in names}).corr(method="spearman")
+    return {
+        "best_single": best,
+        "best_single_auc": candidates[best].oof_auc,
+        "stacker_auc": candidates[STACKER].oof_auc,
+        "gain": candidates[STACKER].oof_auc - candidates[best].oof_auc,
+        "oof_rank_correlation": {a: {b: float(corr.loc[a, b]) for b in names} for a in names},
+    }
+
+
+def _fold_aucs(labels: np.ndarray, preds: np.ndarray, folds: np.ndarray) -> list[float]:
+    return [auc(labels[folds == k], preds[folds == k]) for k in np.unique(folds)]
+
+
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None or np.isnan(value) else f"{value:.4f}"
 
 
 def markdown(report: dict[str, Any]) -> str:
+    # long: the report's sections in reading order; one template reads better than a dozen fragments
     general = report.get("generalization")
     picked_by = {
         "generalization": "best mean AUC on held-out sources",

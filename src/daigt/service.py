@@ -106,6 +106,7 @@ class BodyLimit:
 
 
 def create_app(predictor: EnsemblePredictor, limits: ServeLimits) -> FastAPI:
+    # long: the routes are closures over one predictor, its lock and the limits
     app = FastAPI(title="DAIGT ensemble", description="Probability that an essay was written by an LLM.")
     lock = threading.Lock()  # fold models are not guaranteed thread-safe; requests are scored one at a time
 

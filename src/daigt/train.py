@@ -184,21 +184,7 @@ class FoldTrainer:
                 **({} if transductive else {"transductive": False}),  # (absent: the keys of earlier runs hold)
             }
         )
-        if distributed.is_main():
-            sweep(self.artifacts.path)  # half-written fold folders of killed runs
-        todo = [k for k in wanted if force or not self._is_done(k, run_key)]
-        # a fold kept from an earlier run under this very key comes back (one process: ranks would race on it)
-        single = distributed.world_size() == 1 and not force
-        restored = [k for k in todo if single and self.artifacts.fold(k).restore_kept(run_key)]
-        for k in restored:
-            console.say(
-                f"[{self.model_name}] fold {k}: restored, trained before under this config and data (no retraining)"
-            )
-        todo = [k for k in todo if k not in restored]
-        for k in sorted(set(wanted) - set(todo)) if distributed.is_main() else []:
-            console.say(
-                f"[{self.model_name}] fold {k}: up to date in {self.artifacts.fold(k).path} (use --force to retrain)"
-            )
+        todo = self._folds_to_train(wanted, run_key, force)
         results = [self.artifacts.fold(k).metrics() for k in wanted if k not in todo]
         if not todo:
             return results
@@ -225,6 +211,21 @@ class FoldTrainer:
             if on_fold is not None and distributed.is_main():
                 on_fold(results[-1])
         return sorted(results, key=lambda m: m["fold"])
+
+    def _folds_to_train(self, wanted: list[int], run_key: str, force: bool) -> list[int]:
+        """The wanted folds not up to date under ``run_key``; a fold kept from an earlier run under this very key
+        comes back instead of being retrained. Each skipped fold is said."""
+        if distributed.is_main():
+            sweep(self.artifacts.path)  # half-written fold folders of killed runs
+        todo = [k for k in wanted if force or not self._is_done(k, run_key)]
+        single = distributed.world_size() == 1 and not force  # one process: ranks would race on a restore
+        restored = [k for k in todo if single and self.artifacts.fold(k).restore_kept(run_key)]
+        for k in restored:
+            console.say(f"[{self.model_name}] fold {k}: restored, trained before under this config and data")
+        todo = [k for k in todo if k not in restored]
+        for k in sorted(set(wanted) - set(todo)) if distributed.is_main() else []:
+            console.say(f"[{self.model_name}] fold {k}: up to date in {self.artifacts.fold(k).path} (--force retrains)")
+        return todo
 
     def transductive(self, train: pd.DataFrame, test: pd.DataFrame) -> bool:
         """May this run's models learn from the test essays (pseudo-labels, test-fitted vocabularies and

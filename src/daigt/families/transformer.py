@@ -270,6 +270,7 @@ class TransformerFamily(ModelFamily):
         return config
 
     def fit(self, train: pd.DataFrame, context: FitContext) -> None:
+        # long: one training loop; its state (step, accumulation, checkpoints, the watcher) is shared by every part
         configure_runtime()
         self._warn_if_meant_for_gpu()
         p = self.params
