@@ -193,7 +193,8 @@ class FoldTrainer:
         recipe = self.stacker_attack
         under_attack = hardening.clean(attacked(train, recipe, self.project.cache_dir)) if recipe else None
         train, test, holdout = hardening.clean(train), hardening.clean(test), hardening.clean(holdout)
-        copies = hardening.copies(train, progress=self.progress and distributed.is_main())
+        bars = self.progress and distributed.is_main() and console.bars_on()  # augment/ is a leaf: it is told
+        copies = hardening.copies(train, progress=bars)
         corpus = pd.concat([train, copies], ignore_index=True).assign(scored_only=False)
         scored_only = pd.concat([test.assign(scored_only=not transductive), holdout.assign(scored_only=True)])
         prepared = pd.concat([corpus, scored_only], ignore_index=True)
