@@ -10,7 +10,7 @@ JOBS    ?= 2
 LOSO    ?= 0
 STAMP   := .venv/.installed
 
-.PHONY: setup run evaluate folds train blend test lint bench bench-scale clean package kaggle-upload textattack-env
+.PHONY: setup run evaluate folds train blend test lint docs bench bench-scale clean package kaggle-upload textattack-env
 
 setup: $(STAMP)
 
@@ -41,6 +41,9 @@ test: setup
 lint: setup
 	$(PY) -m ruff check src tests benchmarks augment essayio
 	$(PY) -m ruff format --check src tests benchmarks augment essayio
+
+docs: setup  ## regenerate docs/configs.md from the config dataclasses (a test fails when it is stale)
+	$(PY) -m daigt.config_reference > docs/configs.md
 
 bench: setup
 	$(PY) benchmarks/bench_pipeline.py --train $(TRAIN) --test $(TEST)

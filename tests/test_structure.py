@@ -161,3 +161,12 @@ def test_no_function_in_src_runs_over_60_lines_unless_a_comment_says_why() -> No
                 if not any(line.strip().startswith("# long:") for line in top):
                     unexplained.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno} {node.name}")
     assert unexplained == []
+
+
+def test_the_config_reference_page_is_current() -> None:
+    """docs/configs.md is generated from the dataclasses schema.parse checks against; `make docs` rewrites it."""
+    from daigt.config_reference import render
+
+    page = render()
+    assert "| `folds.n_folds` | int | `5` |" in page and "`params:` of family `tfidf`" in page
+    assert (REPO_ROOT / "docs" / "configs.md").read_text() == page, "docs/configs.md is stale: run `make docs`"
