@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     ensemble = args.ensemble
     if ensemble is None and (args.out or args.artifacts):  # an experiment: never replace what predict/serve load
         ensemble = out.parent / "ensemble"
-    result = blend(project, cfg, out, args.sample_submission, ensemble, history=args.history)
+    result = blend(project, cfg, out, args.sample_submission, ensemble, history=args.history, overrides=args.set)
     report = result.report
     width = max(len(n) for n in report["candidates"])
     for name, row in report["candidates"].items():

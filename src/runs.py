@@ -72,6 +72,8 @@ def diff(a: dict, b: dict) -> str:
             lines.append(f"  model {name}: {key}: {old!r} -> {new!r}")
     for key, old, new in history.config_diff(a["blend"]["config"], b["blend"]["config"]):
         lines.append(f"  blend: {key}: {old!r} -> {new!r}")
+    if a.get("overrides", {}) != b.get("overrides", {}):  # the --set items behind the config changes above
+        lines.append(f"  --set: {a.get('overrides') or 'none'} -> {b.get('overrides') or 'none'}")
     return "\n".join(lines) if len(lines) > 1 else f"{lines[0]}: same configs"
 
 

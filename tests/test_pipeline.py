@@ -330,3 +330,26 @@ def test_a_misspelled_pick_fallback_stops_blend_with_one_line_before_any_stackin
     err = capsys.readouterr().err.strip().splitlines()
     assert stop.value.code == 2 and err[-1].startswith("error: pick_fallback: 'rank_maen' is neither best_oof")
     assert not out.exists()
+
+
+def test_set_overrides_are_kept_with_the_folds_and_in_the_history_and_diff_names_them(
+    workspace: dict[str, Path], capsys
+) -> None:
+    import runs
+
+    out = workspace["root"] / "sub" / "submission.csv"
+    train_fold.main(train_args(workspace))
+    blend.main(blend_args(workspace, out))
+    train_fold.main(train_args(workspace, "--set", "params.vectorizer.min_df=2"))
+    fold = json.loads((workspace["artifacts"] / "tiny_tfidf" / "fold0" / "metrics.json").read_text())
+    assert fold["overrides"] == ["params.vectorizer.min_df=2"]
+    blend.main([*blend_args(workspace, out), "--set", "decisions.target_fpr=0.02"])
+    history = workspace["root"] / "runs" / "history.jsonl"
+    first, second = (json.loads(line) for line in history.read_text().splitlines())
+    assert first["overrides"] == {}
+    assert second["overrides"] == {"tiny_tfidf": ["params.vectorizer.min_df=2"], "blend": ["decisions.target_fpr=0.02"]}
+    capsys.readouterr()
+    runs.main(["diff", first["run_id"], second["run_id"], "--history", str(history)])
+    said = capsys.readouterr().out
+    assert "model tiny_tfidf: params.vectorizer.min_df:" in said and "blend: decisions.target_fpr: 0.01 -> 0.02" in said
+    assert "--set: none -> {'blend': ['decisions.target_fpr=0.02'], 'tiny_tfidf': ['params.vectorizer.min_df=2']}" in said

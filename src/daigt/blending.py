@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -147,6 +148,7 @@ def blend(
     sample: Path | None = None,
     ensemble_dir: Path | None = None,
     history: Path | None = None,
+    overrides: Sequence[str] = (),
 ) -> BlendResult:
     """Gather the inputs -> build the candidates -> pick one -> decide and measure trust -> report and publish
     (all outputs together or none) -> record the run in the history."""
@@ -186,8 +188,10 @@ def blend(
     report["ensemble"] = str(ensemble_dir)
     report["run_id"] = datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]  # to the millisecond: unique per run
     publish(out_path, ensemble_dir, report, submission, inputs, candidates, chosen, thresholds, trust, cfg, project)
-    configs = {name: ModelArtifacts(project.artifacts, name).fold(0).config() for name in inputs.models}
-    record = make_record(report, configs, to_dict(cfg), data_identity(project, inputs.train))
+    folds = {name: ModelArtifacts(project.artifacts, name).fold(0) for name in inputs.models}
+    configs = {name: fold.config() for name, fold in folds.items()}
+    given = {name: fold.metrics().get("overrides", []) for name, fold in folds.items()} | {"blend": list(overrides)}
+    record = make_record(report, configs, to_dict(cfg), data_identity(project, inputs.train), given)
     report["history"] = str(append_history(record, history or repo_path(cfg.history)))
     return BlendResult(submission, report, out_path)
 

@@ -36,12 +36,14 @@ def make_record(
     model_configs: dict[str, dict[str, Any]],
     blend: dict[str, Any],
     data: dict[str, Any] | None = None,
+    overrides: dict[str, list[str]] | None = None,
 ) -> dict:
     """``data``: the training files' names and a fingerprint of the rows trained on (two runs on other data
-    must not read the same)."""
+    must not read the same). ``overrides``: the ``--set`` items each model was trained with, and the blend's."""
     general = report.get("generalization") or {}
     return {
         "data": data,
+        "overrides": {k: v for k, v in (overrides or {}).items() if v},
         "run_id": report["run_id"],
         "commit": git_commit(),
         "picked": report["picked"],

@@ -24,6 +24,7 @@ class ModelSpec:
     name: str
     config: ModelConfig
     family: type[ModelFamily]
+    overrides: tuple[str, ...] = ()  # the --set key=value items merged in (recorded with the folds and in history)
 
     def with_params(self, **changes: Any) -> ModelSpec:
         return replace(self, config=self.config.with_params(**changes))
@@ -47,7 +48,7 @@ def load_model_config(name_or_path: str, overrides: Sequence[str] = ()) -> Model
     path = model_config_path(name_or_path)
     merged = deep_merge(_merged_model_dict(path), parse_overrides(overrides))
     config, family = model_config_from_dict(merged, f"{path} with --set" if overrides else str(path))
-    return ModelSpec(path.stem, config, family)
+    return ModelSpec(path.stem, config, family, tuple(overrides))
 
 
 def model_config_path(name_or_path: str) -> Path:

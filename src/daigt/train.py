@@ -311,6 +311,7 @@ class FoldTrainer:
             "predict_seconds": result.predict_seconds,
             "peak_rss_mb": round(peak_rss_mb(), 1),
             "seed": self.seed,
+            "overrides": list(self.spec.overrides),  # (the run key has their effect: the resolved config)
             "run_key": run_key,
             "data_key": data_key(train),
             "config_key": self.config_key(),  # what src/evaluate.py's figures are keyed by
