@@ -48,7 +48,7 @@ def naive_tfidf_seconds(train_path: str, model: str) -> tuple[float, float]:
     import pandas as pd
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from daigt.families.tfidf import NgramTfidf
+    from daigt.text.ngram_tfidf import NgramTfidf
 
     texts = pd.read_csv(train_path)["text"].tolist()
     params = load_model_config(model).config.params.vectorizer
@@ -73,7 +73,7 @@ def counting_seconds(train_path: str, test_path: str, model: str, repeats: int) 
     from sklearn.feature_extraction.text import CountVectorizer
 
     from daigt.families import get_family
-    from daigt.families.ngram_counts import count_ngrams
+    from daigt.text.ngram_counts import count_ngrams
 
     config = load_model_config(model).config
     if config.family != "tfidf":

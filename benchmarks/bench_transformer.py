@@ -40,7 +40,7 @@ def hf_trainer(config: ModelConfig, frame: pd.DataFrame) -> tuple[float, float]:
     """The same model, data, max length and batch size through transformers.Trainer with its defaults."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
 
-    from daigt.families.hf_loading import resolve_pretrained
+    from daigt.hf.loading import resolve_pretrained
 
     params = config.params
     path = resolve_pretrained(params.pretrained)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import CountVectorizer
 
-from daigt.families.ngram_counts import code_strings, count_ngrams, count_token_ngrams
+from daigt.text.ngram_counts import code_strings, count_ngrams, count_token_ngrams
 from tests.conftest import make_essays
 
 AWKWARD = [
@@ -58,7 +58,7 @@ def test_declines_what_it_does_not_reproduce(params: dict) -> None:
 @pytest.mark.parametrize("max_code", [2**62, 10**6, 500])
 def test_long_ngrams_of_a_large_vocabulary_stay_exact(max_code: int, monkeypatch) -> None:
     """Codes that would overflow are renumbered between steps; a tiny MAX_CODE forces it at every step."""
-    import daigt.families.ngram_counts as module
+    import daigt.text.ngram_counts as module
 
     monkeypatch.setattr(module, "MAX_CODE", max_code)
     texts = [*make_essays(30)["text"].tolist(), " ".join(f"w{i}" for i in range(300)), "w1 w2 w1 w2 w1 w2"]

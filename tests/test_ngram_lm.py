@@ -203,7 +203,7 @@ def test_bpe_tokens_come_from_a_tokenizer_learnt_on_the_run_but_not_its_holdout(
 ) -> None:
     """With ``tokenizer:``, the LM reads the sub-words of a tokenizer trained on the prepared essays (the locked
     holdout excluded), exactly as ``tokenizers`` itself tokenizes them; saved and loaded, it scores the same."""
-    from daigt.families.bpe import TokenizerSpec, train_bpe
+    from daigt.text.bpe import TokenizerSpec, train_bpe
 
     model = family(order=3, tokenizer=BPE)
     fitted, holdout = labeled.head(100), labeled.tail(20)

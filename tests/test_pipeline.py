@@ -352,4 +352,5 @@ def test_set_overrides_are_kept_with_the_folds_and_in_the_history_and_diff_names
     runs.main(["diff", first["run_id"], second["run_id"], "--history", str(history)])
     said = capsys.readouterr().out
     assert "model tiny_tfidf: params.vectorizer.min_df:" in said and "blend: decisions.target_fpr: 0.01 -> 0.02" in said
-    assert "--set: none -> {'blend': ['decisions.target_fpr=0.02'], 'tiny_tfidf': ['params.vectorizer.min_df=2']}" in said
+    given = "{'blend': ['decisions.target_fpr=0.02'], 'tiny_tfidf': ['params.vectorizer.min_df=2']}"
+    assert f"--set: none -> {given}" in said

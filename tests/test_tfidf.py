@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from daigt.families import FitContext, get_family
 from daigt.families.base import expand_soft_labels
-from daigt.families.tfidf import NgramTfidf
+from daigt.text.ngram_tfidf import NgramTfidf
 from tests.conftest import make_essays
 
 
@@ -40,7 +41,7 @@ def test_prepared_counts_equal_sklearn_fitted_per_fold(params: dict) -> None:
 
 def test_weighting_in_row_chunks_gives_the_very_same_matrix(monkeypatch) -> None:
     """Chunks of 7 rows (several, the last one short; some rows with no kept n-gram) equal one whole chunk."""
-    import daigt.families.tfidf as module
+    import daigt.text.ngram_tfidf as module
 
     texts = [*make_essays(60)["text"].tolist(), "zzz qqq", ""]
     features = NgramTfidf({"analyzer": "word", "ngram_range": [1, 2], "min_df": 2, "sublinear_tf": True})
@@ -100,12 +101,18 @@ def tiny_family(vocabulary_from: str = "train", tokenizer: dict | None = None) -
     return get_family("tfidf")(params, seed=0)
 
 
-def test_fit_predict_save_load_round_trip(tmp_path: Path) -> None:
+def fitted_tiny_family():
+    """A BPE model fitted on 80 of 100 essays (20 test essays prepared with them); the 100 essays."""
     train, test = make_essays(100), make_essays(20, seed=5)
     train = train.rename(columns={"generated": "label"})
     model = tiny_family("train+test")
     model.prepare(pd.concat([train, test]))
     model.fit(train.iloc[:80], FitContext(unlabeled=test))
+    return model, train
+
+
+def test_fit_predict_save_load_round_trip(tmp_path: Path) -> None:
+    model, train = fitted_tiny_family()
     preds = model.predict(train.iloc[80:])
     assert preds.shape == (20,) and ((preds >= 0) & (preds <= 1)).all()
     assert np.corrcoef(preds, train["label"].iloc[80:])[0, 1] > 0.5  # it learned the two vocabularies
@@ -213,10 +220,35 @@ def test_a_model_saved_before_terms_and_codes_loads_and_scores_the_same() -> Non
     terms = features.term_strings()
     state = {k: v for k, v in features.__dict__.items() if k not in ("terms", "tfidf", "tokenizer", "codes", "_tokens")}
     state |= {"vectorizer": old, "_terms": ("".join(terms), np.array([len(t) for t in terms]))}
+    state["_kept"] = {}  # a run-time field models saved before the fold column map carried
     loaded = NgramTfidf.__new__(NgramTfidf)
     loaded.__setstate__(state)
     assert loaded.term_strings() == terms and loaded.codes is False
     np.testing.assert_allclose(loaded.transform(texts[40:]).toarray(), old.transform(texts[40:]).toarray())
+
+
+def test_a_model_whose_family_kept_the_tokenizer_and_named_its_old_module_loads_and_scores_the_same(
+    tmp_path: Path,
+) -> None:
+    """Saved before the text helpers left families/: the family held the BPE tokenizer (``bpe``) and its params
+    named ``daigt.families.bpe.TokenizerSpec``. Both migrate where the family is loaded."""
+    import pickle
+
+    from daigt.families.tfidf import migrate_saved_state
+    from daigt.text.bpe import TokenizerSpec
+
+    model, train = fitted_tiny_family()
+    expected = model.predict(train.iloc[80:])
+    state = model.__getstate__()
+    state["features"] = copy.copy(state["features"])
+    state["bpe"], state["features"].tokenizer = state["features"].tokenizer, None  # the older layout
+    assert migrate_saved_state(state)[1] is state["bpe"] and "bpe" not in migrate_saved_state(state)[0]
+    loaded = type(model).__new__(type(model))
+    loaded.__setstate__(state)
+    np.testing.assert_allclose(loaded.predict(train.iloc[80:]), expected, rtol=0, atol=1e-12)
+    spec = TokenizerSpec(vocab_size=300)
+    old_path = pickle.dumps(spec, protocol=0).replace(b"daigt.text.bpe", b"daigt.families.bpe")
+    assert b"daigt.families.bpe" in old_path and pickle.loads(old_path) == spec
 
 
 def test_a_tokenizer_refitted_on_new_test_essays_counts_with_its_own_tokens() -> None:

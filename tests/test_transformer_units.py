@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from daigt.errors import DaigtError
-from daigt.families.text_batches import (
+from daigt.families.transformer import EncoderFamily, from_pretrained
+from daigt.hf.batches import (
     collate,
     encode_texts,
     length_grouped_batches,
@@ -20,7 +21,6 @@ from daigt.families.text_batches import (
     special_template,
     truncate,
 )
-from daigt.families.transformer import EncoderFamily, from_pretrained
 
 
 def test_truncation_keeps_head_tail_or_both() -> None:
@@ -210,8 +210,8 @@ class _ScriptedFamily:
 
 @pytest.mark.parametrize(("patience", "stops_at", "best_step"), [(2, 8, 4), (None, None, 4), (3, None, 4)])
 def test_the_watcher_keeps_the_best_and_stops_when_patience_is_spent(patience, stops_at, best_step) -> None:
-    from daigt.families.training_log import EvaluationSpec, LoggingSpec, TrainingLog
     from daigt.families.transformer import _Watcher
+    from daigt.hf.training_log import EvaluationSpec, LoggingSpec, TrainingLog
 
     family = _ScriptedFamily([0.75, 1.0, 0.5, 0.0])
     watch = pd.DataFrame({"text": ["a", "b", "c", "d"], "label": family.labels})

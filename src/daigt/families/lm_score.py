@@ -32,7 +32,7 @@ import pandas as pd
 from daigt import console
 from daigt.errors import DaigtError
 from daigt.families.base import FitContext, ModelFamily
-from daigt.families.hf_loading import TORCH_STACK, configure_runtime, device, from_pretrained, load_tokenizer
+from daigt.hf.loading import TORCH_STACK, configure_runtime, device, from_pretrained, load_tokenizer
 from daigt.schema import Invalid, parse, to_dict
 
 PARAMS_FILE = "lm_score.json"

@@ -29,9 +29,9 @@ from sklearn.preprocessing import StandardScaler
 
 from daigt.errors import DaigtError
 from daigt.families.base import FitContext, ModelFamily, expand_soft_labels, fittable_texts
-from daigt.families.bpe import TOKENIZER_FILE, TokenizerSpec, bpe_ids, token_table, train_bpe
-from daigt.families.ngram_counts import token_ids
 from daigt.schema import Invalid, keys_from, to_dict
+from daigt.text.bpe import TOKENIZER_FILE, TokenizerSpec, bpe_ids, token_table, train_bpe
+from daigt.text.ngram_counts import token_ids
 
 
 @dataclass

@@ -32,8 +32,10 @@ from daigt import console, distributed
 from daigt.config import repo_path
 from daigt.errors import DaigtError
 from daigt.families.base import FitContext, ModelFamily
-from daigt.families.checkpoints import Checkpoints, trainable_names
-from daigt.families.hf_loading import (
+from daigt.folds import HoldoutConfig, draw_holdout
+from daigt.hf.batches import collate, encode_texts, length_grouped_batches, shard, sorted_batches
+from daigt.hf.checkpoints import Checkpoints, trainable_names
+from daigt.hf.loading import (
     TORCH_STACK,
     configure_runtime,
     from_pretrained,
@@ -41,12 +43,10 @@ from daigt.families.hf_loading import (
     quantization_kwargs,
     set_attention_dropout,
 )
-from daigt.families.hf_loading import (
+from daigt.hf.loading import (
     device as compute_device,
 )
-from daigt.families.text_batches import collate, encode_texts, length_grouped_batches, shard, sorted_batches
-from daigt.families.training_log import EvaluationSpec, LoggingSpec, TrainingLog
-from daigt.folds import HoldoutConfig, draw_holdout
+from daigt.hf.training_log import EvaluationSpec, LoggingSpec, TrainingLog
 from daigt.metrics import auc, peak_rss_mb
 from daigt.schema import Invalid, to_dict
 from essayio import atomic
