@@ -96,7 +96,7 @@ class TransformerParams:
     deepspeed: str | None = None  # path to a DeepSpeed JSON config (configs/deepspeed/)
     lora: LoraSpec | None = None
     quantization: Literal["4bit"] | None = None  # QLoRA via bitsandbytes (CUDA only)
-    # a validation split watched while training: curves, early stopping, the best weights kept (training_log.py)
+    # a validation split watched while training: curves, early stopping, the best weights kept (hf/training_log.py)
     evaluation: EvaluationSpec | None = None
     logging: LoggingSpec = field(default_factory=LoggingSpec)  # curves.json, PNG, TensorBoard (optional wandb)
 
