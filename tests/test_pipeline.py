@@ -354,3 +354,31 @@ def test_set_overrides_are_kept_with_the_folds_and_in_the_history_and_diff_names
     assert "model tiny_tfidf: params.vectorizer.min_df:" in said and "blend: decisions.target_fpr: 0.01 -> 0.02" in said
     given = "{'blend': ['decisions.target_fpr=0.02'], 'tiny_tfidf': ['params.vectorizer.min_df=2']}"
     assert f"--set: none -> {given}" in said
+
+
+@pytest.mark.parametrize(("n_test", "warned"), [(9, False), (30, True)])
+def test_blend_warns_of_a_far_test_set_only_when_it_has_enough_essays_to_tell(
+    workspace: dict[str, Path], capsys, n_test: int, warned: bool
+) -> None:
+    """Kaggle's 3-row placeholder is not 'far from train'; thirty essays of another kind of writing are."""
+    import random
+
+    rng = random.Random(0)
+    words = [
+        "quarterly",
+        "revenue",
+        "shareholders",
+        "dividend",
+        "merger",
+        "equity",
+        "ticker",
+        "bond",
+        "yield",
+        "portfolio",
+    ]
+    other = [" ".join(rng.choice(words) for _ in range(60)) + "." for _ in range(n_test)]
+    pd.DataFrame({"id": [f"x{i}" for i in range(n_test)], "text": other}).to_csv(workspace["test"], index=False)
+    train_fold.main(train_args(workspace))
+    capsys.readouterr()
+    blend.main(blend_args(workspace, workspace["root"] / "sub" / "submission.csv"))
+    assert ("the test set is far from the training essays" in capsys.readouterr().err) is warned

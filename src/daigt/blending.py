@@ -27,7 +27,7 @@ from daigt.inference import save_ensemble
 from daigt.project import Project
 from daigt.report import blend_report, importance_plot, markdown, roc_plot, stacker_importance, stacking_verdict
 from daigt.schema import to_dict
-from daigt.shift import ShiftConfig
+from daigt.shift import MIN_TEST_FOR_SHIFT, ShiftConfig
 from daigt.stacking import (
     BEST_OOF,
     RANK_MEAN,
@@ -245,7 +245,7 @@ def assess_trust(
     """The shift score, the calibration and the decisions per group (trust.py); a warning for a far test set."""
     trust = assess(inputs.train, inputs.scored, chosen.oof, chosen.scored, thresholds, cfg.shift, project.cache_dir)
     far = trust.report.get("test_shift", {}).get("out_of_domain")
-    if far is not None and far > cfg.shift.far_test_share:
+    if far is not None and far > cfg.shift.far_test_share and len(inputs.test) >= MIN_TEST_FOR_SHIFT:
         console.warn(
             f"{far:.0%} of the test essays are out of domain (over shift.far_test_share "
             f"{cfg.shift.far_test_share:.0%}): the test set is far from the training essays"

@@ -40,6 +40,7 @@ from essayio import atomic
 
 CLASSES = ("human", "ai")
 CHUNK_ROWS = 512  # essays whose similarities are held at once (a dense chunk x reference matrix)
+MIN_TEST_FOR_SHIFT = 20  # smaller test files (Kaggle's 3-row placeholder) are not judged far or near
 SCORER_CACHE = "shift-scorer-{key}.npz"  # in the project's cache dir: a scorer fitted on these essays and config
 
 

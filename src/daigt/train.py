@@ -30,13 +30,12 @@ from daigt.metrics import auc, peak_rss_mb
 from daigt.model_configs import ModelSpec
 from daigt.project import Project
 from daigt.schema import parse, to_dict
-from daigt.shift import ShiftConfig, ShiftScorer
+from daigt.shift import MIN_TEST_FOR_SHIFT, ShiftConfig, ShiftScorer
 from essayio import atomic
 from essayio.publish import sweep
 
 PSEUDO_ID = "pseudo:"
 FoldCallback = Callable[[dict[str, Any]], None]  # told each fold's metrics as the fold is written
-MIN_TEST_FOR_SHIFT = 20  # smaller test files (Kaggle's 3-row placeholder) are not measured for shift
 SHIFT_CACHE = "shift-{key}.json"  # in the project's cache dir: a test file's measured distance from train
 
 
