@@ -29,13 +29,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from daigt import console
 from daigt.blending import BlendConfig
 from daigt.cli_options import add_output_options, configure_output
 from daigt.config import BLEND_CONFIG, load_config, repo_path
 from daigt.decisions import DECISIONS, UNKNOWN
 from daigt.errors import DaigtError, cli_entry
-from daigt.essay_stream import KEPT, STDIN, iter_essays
+from daigt.essay_stream import KEPT, STDIN
 from daigt.inference import EnsemblePredictor
 from daigt.submission import sample_beside, write_submission
 from daigt.trust import decision_table, table_markdown, table_plot
@@ -84,28 +83,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def predict_stream(
-    predictor: EnsemblePredictor,
-    source: str,
-    columns: dict[str, str],
-    batch_size: int,
-    fmt: str | None,
-    progress: bool,
-    by: str | None = None,
-) -> Iterator[pd.DataFrame]:
-    """Yield prediction frames chunk by chunk (with ``by``: the group column and any label, as kept: columns)."""
-    bar = console.bar(enabled=progress, desc="essays", unit=" essays")  # none for a few essays
-    for frame in iter_essays(source, columns, chunk_rows=batch_size, fmt=fmt, keep=[by] if by else ()):
-        scored = predictor.score(frame)
-        if by:
-            scored[KEPT + by] = frame[KEPT + by].to_numpy()
-            if frame["label"].notna().all():
-                scored[KEPT + "label"] = frame["label"].to_numpy()
-        yield scored
-        bar.update(len(frame))
-    bar.close()
-
-
 def _written(chunk: pd.DataFrame) -> pd.DataFrame:
     return chunk[[c for c in chunk.columns if not c.startswith(KEPT)]]
 
@@ -123,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     ensemble = args.ensemble or repo_path(load_config(BlendConfig, BLEND_CONFIG).ensemble)
     predictor = EnsemblePredictor.load(ensemble, args.artifacts, args.threads)
     columns = {k: v for k, v in (("text", args.text_column), ("id", args.id_column)) if v}
-    chunks = predict_stream(predictor, args.input, columns, args.batch_size, args.format, not args.no_progress, args.by)
+    chunks = predictor.score_stream(args.input, columns, args.batch_size, args.format, not args.no_progress, args.by)
     counts: Counter[tuple[str, str]] = Counter()
     kept: list[pd.DataFrame] = []
     if args.submission is not None or args.by:

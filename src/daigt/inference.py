@@ -9,7 +9,7 @@ still the ones the blend used.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,11 +18,13 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from daigt import console
 from daigt.artifacts import ModelArtifacts, read_ensemble, write_ensemble
 from daigt.calibration import Calibration
 from daigt.config import DeobfuscateSpec
 from daigt.decisions import Thresholds, decide_with_reasons
 from daigt.errors import DaigtError
+from daigt.essay_stream import KEPT, iter_essays
 from daigt.families import ModelFamily, get_family
 from daigt.hardening import deobfuscate_texts
 from daigt.parallel import map_threads
@@ -204,3 +206,25 @@ class EnsemblePredictor:
                 "reason": reason,
             }
         )
+
+    def score_stream(
+        self,
+        source: str,
+        columns: dict[str, str],
+        batch_size: int,
+        fmt: str | None = None,
+        progress: bool = True,
+        by: str | None = None,
+    ) -> Iterator[pd.DataFrame]:
+        """``score`` chunk by chunk over an essay file (or stdin), so any size fits in memory. With ``by``: the
+        group column, and the label where every row of the chunk has one, kept beside (``KEPT`` + name)."""
+        bar = console.bar(enabled=progress, desc="essays", unit=" essays")  # none for a few essays
+        for frame in iter_essays(source, columns, chunk_rows=batch_size, fmt=fmt, keep=[by] if by else ()):
+            scored = self.score(frame)
+            if by:
+                scored[KEPT + by] = frame[KEPT + by].to_numpy()
+                if frame["label"].notna().all():
+                    scored[KEPT + "label"] = frame["label"].to_numpy()
+            yield scored
+            bar.update(len(frame))
+        bar.close()
