@@ -29,9 +29,23 @@ def test_variant_overlays_its_base(tmp_path: Path) -> None:
     spec = load_model_config(str(variant))
     name, config, base = spec.name, spec.config, load_model_config("tfidf_word").config
     assert name == "variant" and config.augment is not None and base.augment is None
-    assert config.params.vectorizer["min_df"] == 5
-    assert config.params.vectorizer["ngram_range"] == base.params.vectorizer["ngram_range"]
+    assert config.params.vectorizer.min_df == 5
+    assert config.params.vectorizer.ngram_range == base.params.vectorizer.ngram_range == (1, 3)
     assert config.params.classifiers == base.params.classifiers and config.family == "tfidf"
+
+
+def test_a_vectorizer_default_spelt_out_counts_like_one_left_out(tmp_path: Path) -> None:
+    """The features receive what differs from sklearn's defaults: writing a default changes nothing."""
+    plain, spelt = tmp_path / "plain.yaml", tmp_path / "spelt.yaml"
+    plain.write_text(
+        "family: tfidf\nparams: {vectorizer: {ngram_range: [1, 3]}, classifiers: {logistic_regression: {}}}\n"
+    )
+    spelt.write_text(
+        "family: tfidf\nparams: {vectorizer: {ngram_range: [1, 3], analyzer: word, min_df: 1, norm: l2},"
+        " classifiers: {logistic_regression: {}}}\n"
+    )
+    counting = [load_model_config(str(path)).config.params.counting() for path in (plain, spelt)]
+    assert counting[0] == counting[1] == {"ngram_range": (1, 3)}
 
 
 def test_a_config_cannot_be_its_own_base(tmp_path: Path) -> None:
@@ -61,6 +75,12 @@ MODEL_MISTAKES = [
     ("family: tfidf\nparams: {classifiers: {}}\n", r"params\.classifiers: needs at least one entry"),
     ("family: tfidf\nparams: {vectorizer: {min_df: -3}, classifiers: {multinomial_nb: {}}}\n",
      r"params\.vectorizer: .*min_df"),
+    ("family: tfidf\nparams: {vectorizer: {ngram_range: [3]}, classifiers: {multinomial_nb: {}}}\n",
+     r"params\.vectorizer\.ngram_range: must be \[low, high\] with 1 <= low <= high, got \[3\]"),
+    ("family: tfidf\nparams: {vectorizer: {norm: l3}, classifiers: {multinomial_nb: {}}}\n",
+     r"params\.vectorizer\.norm: 'l3' is not one of 'l1', 'l2'"),
+    ("family: tfidf\nparams: {vectorizer: {sublinear_tf: yes please}, classifiers: {multinomial_nb: {}}}\n",
+     r"params\.vectorizer\.sublinear_tf: expected true/false"),
     ("family: tfidf\nparams: {text_view: function_word, classifiers: {multinomial_nb: {}}}\n",
      r"params\.text_view: 'function_word' is not one of .*did you mean 'function_words'"),
     ("family: tfidf\nseeed: 3\nparams: {classifiers: {multinomial_nb: {}}}\n",

@@ -37,7 +37,7 @@ def test_a_sample_run_trains_and_blends_on_n_essays_apart_from_the_full_run(work
 
 def test_set_overrides_a_model_config_and_its_keys_are_checked(workspace: dict[str, Path], capsys) -> None:
     config = load_model_config(str(workspace["model"]), ["params.vectorizer.min_df=2", "seed=9"]).config
-    assert config.seed == 9 and config.params.vectorizer["min_df"] == 2
+    assert config.seed == 9 and config.params.vectorizer.min_df == 2
     assert parse_overrides(["a.b=[1, 2]", "a.c=null"]) == {"a": {"b": [1, 2], "c": None}}
     with pytest.raises(DaigtError, match=r"expected key\.path=value"):
         parse_overrides(["params.vocab_size"])

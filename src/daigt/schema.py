@@ -44,6 +44,12 @@ def keys_from(valid: Callable[[], Iterable[str]], default: Any = None) -> Any:
     return dataclasses.field(default_factory=factory, metadata={KEYS_FROM: valid})
 
 
+def check_ngram_range(value: Any, key: str = "ngram_range") -> None:
+    """An n-gram range is [low, high] with 1 <= low <= high; Invalid at ``key`` otherwise."""
+    if len(value) != 2 or not 1 <= value[0] <= value[1]:
+        raise Invalid(f"must be [low, high] with 1 <= low <= high, got {list(value)}", key)
+
+
 def closest(word: str, valid: Iterable[str]) -> str | None:
     matches = difflib.get_close_matches(word, list(valid), n=1, cutoff=0.6)
     return matches[0] if matches else None

@@ -35,7 +35,7 @@ from daigt.config import fingerprint, frame_fingerprint
 from daigt.data import binary_labels
 from daigt.errors import DaigtError
 from daigt.metrics import auc
-from daigt.schema import Invalid, to_dict
+from daigt.schema import Invalid, check_ngram_range, to_dict
 from essayio import atomic
 
 CLASSES = ("human", "ai")
@@ -61,8 +61,7 @@ class ShiftConfig:
     far_test_share: float = 0.25
 
     def check(self) -> None:
-        if len(self.ngram_range) != 2 or not 1 <= self.ngram_range[0] <= self.ngram_range[1]:
-            raise Invalid(f"must be [low, high] with 1 <= low <= high, got {self.ngram_range}", "ngram_range")
+        check_ngram_range(self.ngram_range)
         if not 0 <= self.far_test_share <= 1:
             raise Invalid(f"must lie in [0, 1], got {self.far_test_share}", "far_test_share")
         if not 0 < self.max_df <= 1:

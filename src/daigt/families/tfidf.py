@@ -12,7 +12,7 @@ import copy
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,7 +28,7 @@ import daigt.text.bpe as bpe_module
 from daigt.config import frame_fingerprint
 from daigt.errors import DaigtError
 from daigt.families.base import FitContext, ModelFamily, expand_soft_labels, fittable_texts
-from daigt.schema import Invalid, keys_from, unknown_key_message
+from daigt.schema import Invalid, check_ngram_range, unknown_key_message
 from daigt.text.bpe import TokenizerSpec, train_bpe
 from daigt.text.ngram_tfidf import NgramTfidf  # (models saved before it moved name it here too)
 
@@ -97,8 +97,43 @@ BPE_TOKEN_PATTERN = r"(?u)\S+"  # BPE tokens are joined by spaces and never cont
 
 
 @dataclass
+class VectorizerSpec:
+    """``params.vectorizer``: the ``TfidfVectorizer`` arguments a YAML config can set, with sklearn's names and
+    defaults (sklearn's own check then judges their ranges). What the features receive is what differs from
+    the default (``kwargs``), so a config that spells out a default counts and keys like one that leaves it."""
+
+    analyzer: Literal["word", "char", "char_wb"] = "word"  # n-grams of words or of characters (char_wb: in words)
+    ngram_range: tuple[int, ...] = (1, 1)  # [low, high]
+    lowercase: bool = True  # lower-case before counting
+    token_pattern: str = r"(?u)\b\w\w+\b"  # what a word is (analyzer: word): the default drops one-letter words
+    strip_accents: Literal["ascii", "unicode"] | None = None  # fold accented letters
+    stop_words: Literal["english"] | list[str] | None = None  # words dropped before counting (analyzer: word)
+    min_df: int | float = 1  # terms in fewer essays are dropped (a float: a share of the fit's essays)
+    max_df: int | float = 1.0  # terms in more essays are dropped (a float: a share)
+    max_features: int | None = None  # keep only the most frequent terms
+    binary: bool = False  # counts become 0/1
+    norm: Literal["l1", "l2"] | None = "l2"  # each essay's row normalised
+    use_idf: bool = True  # weight terms by inverse document frequency
+    smooth_idf: bool = True  # document frequencies plus one (no zero division)
+    sublinear_tf: bool = False  # 1 + log(count) instead of the count
+
+    def check(self) -> None:
+        check_ngram_range(self.ngram_range)
+        problem = sklearn_params_error(TfidfVectorizer, self.kwargs())
+        if problem:
+            raise Invalid(problem)
+
+    def kwargs(self) -> dict[str, Any]:
+        """The arguments that differ from sklearn's defaults."""
+        return {f.name: value for f in fields(self) if (value := getattr(self, f.name)) != f.default}
+
+
+TOKEN_READING = {"analyzer": "word", "token_pattern": BPE_TOKEN_PATTERN, "lowercase": False}  # a tokenizer's tokens
+
+
+@dataclass
 class TfidfParams:
-    vectorizer: dict[str, Any] = keys_from(lambda: TfidfVectorizer().get_params())  # TfidfVectorizer arguments
+    vectorizer: VectorizerSpec = field(default_factory=VectorizerSpec)
     classifiers: dict[str, ClassifierSpec] = field(default_factory=dict)  # averaged by weight
     text_view: Literal["raw", "function_words"] = "raw"
     fit_vocabulary_on: Literal["train", "test", "train+test"] = "train"
@@ -106,23 +141,16 @@ class TfidfParams:
 
     def counting(self) -> dict[str, Any]:
         """The vectorizer arguments, with what a tokenizer implies (its tokens, as they are)."""
-        if self.tokenizer is None:
-            return dict(self.vectorizer)
-        return {**self.vectorizer, "analyzer": "word", "token_pattern": BPE_TOKEN_PATTERN, "lowercase": False}
+        kwargs = self.vectorizer.kwargs()
+        return kwargs if self.tokenizer is None else {**kwargs, **TOKEN_READING}
 
     def check(self) -> None:
         if self.tokenizer is not None:
-            fixed = sorted({"analyzer", "token_pattern", "lowercase"} & set(self.vectorizer))
+            fixed = sorted(set(TOKEN_READING) & set(self.vectorizer.kwargs()))
             if fixed:
                 raise Invalid(f"with a tokenizer the vectorizer reads its tokens: leave {fixed} unset", "vectorizer")
             if self.text_view != "raw":
                 raise Invalid("a tokenizer reads the raw text: set text_view: raw", "tokenizer")
-        vectorizer = dict(self.vectorizer)
-        if "ngram_range" in vectorizer:
-            vectorizer["ngram_range"] = tuple(vectorizer["ngram_range"])
-        problem = sklearn_params_error(TfidfVectorizer, vectorizer)
-        if problem:
-            raise Invalid(problem, "vectorizer")
         if not self.classifiers:
             raise Invalid("needs at least one entry, e.g. sgd: {kind: sgd}", "classifiers")
         for name, spec in self.classifiers.items():

@@ -28,6 +28,12 @@ MAX_CODE = 2**62
 TOKENIZE_CHUNK = 1000  # texts whose token strings are alive at once while they become ids
 
 
+def ngram_range_of(params: Mapping[str, Any]) -> tuple[int, int]:
+    """The n-gram range counting parameters ask for, as sklearn's tuple (its default: unigrams)."""
+    low, high = params.get("ngram_range", (1, 1))
+    return (low, high)
+
+
 def counts_in_numpy(params: Mapping[str, Any]) -> bool:
     """Whether ``count_ngrams`` reproduces sklearn for these counting parameters (else it returns None)."""
     return params.get("analyzer", "word") in ("word", "char") and not set(params) - SUPPORTED
@@ -71,7 +77,7 @@ def count_ngrams(
     vocabulary: dict[str, int] = {} if table is None else table
     ids = token_ids(texts, tokens_of, vocabulary, fixed=fixed)
     tokens = np.array(list(vocabulary), dtype=object)
-    counts, terms = count_token_ngrams(ids, tokens, params.get("ngram_range", (1, 1)), joiner, min_df, codes=codes)
+    counts, terms = count_token_ngrams(ids, tokens, ngram_range_of(params), joiner, min_df, codes=codes)
     return counts.astype(params.get("dtype", np.int64), copy=False), terms
 
 

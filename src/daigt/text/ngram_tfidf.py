@@ -14,7 +14,7 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 
 from daigt.errors import DaigtError
 from daigt.text.bpe import bpe_ids, token_table
-from daigt.text.ngram_counts import code_strings, count_ngrams, count_token_ngrams
+from daigt.text.ngram_counts import code_strings, count_ngrams, count_token_ngrams, ngram_range_of
 
 # Vocabulary pruning is per fold; everything else decides which n-grams exist and is shared.
 PRUNING_KEYS = ("min_df", "max_df", "max_features")
@@ -50,7 +50,7 @@ class NgramTfidf:
     def __init__(self, params: Mapping[str, Any]) -> None:
         params = dict(params)
         if "ngram_range" in params:
-            params["ngram_range"] = tuple(params["ngram_range"])
+            params["ngram_range"] = ngram_range_of(params)  # what sklearn accepts where it counts instead
         self.params = params
         self.counting = {
             k: v
@@ -89,8 +89,9 @@ class NgramTfidf:
             if self._tokens is None:
                 self._tokens = token_table(self.tokenizer)
             ids = bpe_ids(self.tokenizer, texts)
-            ngram_range = self.counting.get("ngram_range", (1, 1))
-            counts, terms = count_token_ngrams(ids, self._tokens, ngram_range, " ", min_df, codes=self.codes)
+            counts, terms = count_token_ngrams(
+                ids, self._tokens, ngram_range_of(self.counting), " ", min_df, codes=self.codes
+            )
             return counts.astype(dtype, copy=False), terms
         params = {**self.counting, "dtype": dtype}
         if learn:
@@ -116,7 +117,7 @@ class NgramTfidf:
             tokens = np.array(list(self.table), dtype=object)
         else:
             tokens = self._tokens if self._tokens is not None else token_table(self.tokenizer)
-        return code_strings(self.terms, tokens, self.counting.get("ngram_range", (1, 1))[1])
+        return code_strings(self.terms, tokens, ngram_range_of(self.counting)[1])
 
     def table_key(self) -> str | None:
         """A fingerprint of the token table: counts made with one table are read alike by every fit sharing it."""
