@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,21 +25,11 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from workspace import measured
 
 from daigt.model_configs import load_model_config
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def timed(cmd: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of this one child process (os.wait4 gives its own rusage)."""
-    start = time.perf_counter()
-    child = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"benchmark step failed: {' '.join(cmd)}")
-    return wall, usage.ru_maxrss / 1024
 
 
 def naive_tfidf_seconds(train_path: str, model: str) -> tuple[float, float]:
@@ -51,12 +40,11 @@ def naive_tfidf_seconds(train_path: str, model: str) -> tuple[float, float]:
     from daigt.text.ngram_tfidf import NgramTfidf
 
     texts = pd.read_csv(train_path)["text"].tolist()
-    params = load_model_config(model).config.params.vectorizer
+    params = load_model_config(model).config.params.vectorizer.kwargs()
     folds = [[t for i, t in enumerate(texts) if i % 5 != k] for k in range(5)]
     start = time.perf_counter()
     for fit_docs in folds:
-        sk = {**params, "ngram_range": tuple(params["ngram_range"])}
-        TfidfVectorizer(**sk).fit(fit_docs).transform(texts)
+        TfidfVectorizer(**params).fit(fit_docs).transform(texts)
     naive = time.perf_counter() - start
     start = time.perf_counter()
     features = NgramTfidf(params)
@@ -177,11 +165,11 @@ def main() -> None:
             total, highest = 0.0, 0.0
             for model in models:
                 cmd = [py, "src/train_fold.py", "--fold", "all", "--model", model, "--no-progress", *common]
-                wall, peak = timed(cmd)
+                wall, peak = measured(cmd)
                 rows.setdefault(f"train 5 folds: {model}", []).append((wall, peak))
                 total, highest = total + wall, max(highest, peak)
             blend_cmd = [py, "src/blend.py", *common, "--out", f"{tmp}/sub/submission.csv"]
-            wall, peak = timed(blend_cmd)
+            wall, peak = measured(blend_cmd)
             rows.setdefault("blend (LightGBM stacker, 5 folds)", []).append((wall, peak))
             rows.setdefault("whole pipeline, models in a row", []).append((total + wall, max(highest, peak)))
             if args.jobs > 1 and args.models is None:  # what `make run` does: the models side by side, then blend
@@ -194,8 +182,8 @@ def main() -> None:
                 cold_config.write_text(yaml.safe_dump(cold))
                 side = ["--config", str(cold_config), *common[2:-1], f"{tmp}/b"]
                 cmd = [py, "src/train_fold.py", "--fold", "all", "--model", "all", "--jobs", str(args.jobs)]
-                train_wall, train_peak = timed([*cmd, "--no-progress", *side])
-                blend_wall, blend_peak = timed([*blend_cmd[:2], *side, "--out", f"{tmp}/sub2/submission.csv"])
+                train_wall, train_peak = measured([*cmd, "--no-progress", *side])
+                blend_wall, blend_peak = measured([*blend_cmd[:2], *side, "--out", f"{tmp}/sub2/submission.csv"])
                 rows.setdefault(f"train all models, --jobs {args.jobs}", []).append((train_wall, train_peak))
                 rows.setdefault(f"whole pipeline, --jobs {args.jobs} (make run)", []).append(
                     (train_wall + blend_wall, max(train_peak, blend_peak))
@@ -215,7 +203,7 @@ def main() -> None:
                         str(cold_config),
                     ]
                     gen += ["--train", args.train, "--artifacts", f"{tmp}/b"]
-                    gen_wall, gen_peak = timed([*gen, "--out", f"{tmp}/sub2/generalization.json"])
+                    gen_wall, gen_peak = measured([*gen, "--out", f"{tmp}/sub2/generalization.json"])
                     rows.setdefault(f"generalization (src/evaluate.py), --jobs {args.jobs}", []).append(
                         (gen_wall, gen_peak)
                     )

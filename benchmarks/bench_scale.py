@@ -19,35 +19,15 @@ per essay exceeds that multiple of 1x's (memory must grow at most linearly).
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from workspace import isolated_project
+from workspace import isolated_project, measured
 
 ROOT = Path(__file__).resolve().parents[1]
 AUGMENT_RECIPE = ROOT / "configs" / "augment" / "student.yaml"
-MEASURE = (
-    "import json, resource, subprocess, sys; done = subprocess.run(sys.argv[1:]); "
-    "print(json.dumps({'rc': done.returncode, "
-    "'peak_mib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))"
-)
-
-
-def measured(command: list[str]) -> tuple[float, float]:
-    """Wall seconds and the peak resident MiB of the largest process ``command`` started (itself included)."""
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", MEASURE, *command], cwd=ROOT, capture_output=True, text=True, check=False
-    )
-    seconds = time.perf_counter() - started
-    result = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else {"rc": done.returncode}
-    if result["rc"] != 0:
-        raise SystemExit(f"failed: {' '.join(command)}\n{done.stderr[-3000:]}")
-    return seconds, result["peak_mib"]
 
 
 def training_set(train: Path, base: int | None, scale: int, work: Path) -> tuple[Path, int]:
