@@ -44,16 +44,39 @@ def test_weighting_in_row_chunks_gives_the_very_same_matrix(monkeypatch) -> None
     import daigt.text.ngram_tfidf as module
 
     texts = [*make_essays(60)["text"].tolist(), "zzz qqq", ""]
-    features = NgramTfidf({"analyzer": "word", "ngram_range": [1, 2], "min_df": 2, "sublinear_tf": True})
-    features.prepare(texts)
-    features.fit(texts[:40])
-    whole = features.transform(texts[40:])
+
+    def fitted() -> NgramTfidf:
+        features = NgramTfidf({"analyzer": "word", "ngram_range": [1, 2], "min_df": 2, "sublinear_tf": True})
+        features.prepare(texts)
+        features.fit(texts[:40])
+        return features
+
+    whole = fitted().transform(texts[40:])
     monkeypatch.setattr(module, "WEIGHT_CHUNK_ROWS", 7)
+    features = fitted()
     for chunked in (features.transform(texts[40:]), features.weighted(*features.count(texts[40:]))):  # cached, not
         assert chunked.shape == whole.shape and chunked.has_sorted_indices
         for part in ("data", "indices", "indptr"):
             np.testing.assert_array_equal(getattr(chunked, part), getattr(whole, part))
     assert whole[len(texts) - 42 :].nnz == 0  # the unknown-words row and the empty essay: no entries
+
+
+def test_a_refit_on_the_same_essays_keeps_the_fold_matrix_and_another_fit_rebuilds_it() -> None:
+    """A pseudo-label round refits on essays the fit already read (in another order, some twice): the terms,
+    IDF and weighted rows stay; a fit on other essays weighs everything anew, exactly as sklearn fits them."""
+    texts = make_essays(80)["text"].tolist()
+    features = NgramTfidf({"analyzer": "word", "ngram_range": [1, 2], "min_df": 2, "sublinear_tf": True})
+    features.prepare(texts)
+    for fit_docs in (texts[:60], texts[20:]):
+        features.fit(fit_docs)
+        first = features.transform(texts)
+        kept = features._fold_matrix
+        features.fit([*fit_docs[::-1], *fit_docs[:5]])
+        assert features._fold_matrix is kept
+        again = features.transform(texts[10:30])
+        reference = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True).fit(fit_docs)
+        np.testing.assert_allclose(again.toarray(), reference.transform(texts[10:30]).toarray(), atol=1e-12)
+        np.testing.assert_array_equal(again.toarray(), first[10:30].toarray())
 
 
 def test_a_fit_on_unprepared_essays_leaves_the_prepared_fits_exact() -> None:

@@ -65,6 +65,8 @@ class NgramTfidf:
         # the prepared essays' counts, their rows, terms, and the token table the terms' codes refer to
         self._cache: CountCache | None = None
         self._fold_column: np.ndarray | None = None
+        self._fit_rows: np.ndarray | None = None  # the cache rows this fit read, sorted
+        self._fold_matrix: sp.csr_matrix | None = None  # every cached essay weighted by this fit (first transform)
         self._tokens: np.ndarray | None = None
         self._index: pd.Index | None = None  # string terms as a hash index, built at the first lookup
 
@@ -74,6 +76,7 @@ class NgramTfidf:
         min_df = self.params.get("min_df", 1)
         counts, terms = self.count(unique, min_df if isinstance(min_df, int) else 1, dtype=np.float32, learn=True)
         self._cache = CountCache(counts, {t: i for i, t in enumerate(unique)}, terms, self.table)
+        self._fit_rows = self._fold_matrix = None
 
     def use_tokenizer(self, tokenizer: Any) -> None:
         """Count ``tokenizer``'s ids from now on: the token table (and the codes' meaning) is its own."""
@@ -139,6 +142,9 @@ class NgramTfidf:
         "in this many different essays" and the corpus-level pruning in ``prepare`` is exact."""
         texts = list(dict.fromkeys(texts))
         rows = self._cached_rows(texts)
+        if rows is not None and self._fit_rows is not None and np.array_equal(np.sort(rows), self._fit_rows):
+            return  # the same essays, so the same terms and IDF (a pseudo-label round adds test essays it has read)
+        self._fit_rows = self._fold_matrix = None
         if rows is None:  # no cache: count these documents directly (same result, slower across folds)
             counts, terms = self.count(texts, learn=True)
             entries = slice(None)
@@ -156,6 +162,7 @@ class NgramTfidf:
         kept = self._prune(dfs, len(texts), tfs)
         self._fold_column = None
         if rows is not None:  # cache column -> this fit's column (-1: pruned), for every transform of the fold
+            self._fit_rows = np.sort(rows)
             self._fold_column = np.full(counts.shape[1], -1, np.int32 if len(kept) < 2**31 else np.int64)
             self._fold_column[kept] = np.arange(len(kept))
         smooth = int(self.params.get("smooth_idf", True))
@@ -189,7 +196,9 @@ class NgramTfidf:
         rows = self._cached_rows(texts) if self._fold_column is not None else None
         if rows is None:
             return self.weighted(*self.count(texts))
-        return self._weighted(self._cache.counts, self._fold_column, rows)
+        if self._fold_matrix is None:  # a fold transforms nearly every cached essay, some of them several times
+            self._fold_matrix = self._weighted(self._cache.counts, self._fold_column)
+        return self._fold_matrix[rows]
 
     def weighted(self, counts: sp.csr_matrix, terms: np.ndarray) -> sp.csr_matrix:
         """TF-IDF of counts over ``terms`` in this fit's columns (n-grams it does not know are dropped)."""
@@ -246,7 +255,8 @@ class NgramTfidf:
     def __getstate__(self) -> dict[str, Any]:
         """The count cache is a run-time accelerator, never saved. String terms (10^5-10^6 n-grams) are saved as
         one string plus lengths: pickling them as a list of strings took seconds per fold."""
-        state = {**self.__dict__, "_cache": None, "_fold_column": None, "_tokens": None, "_index": None}
+        run_time = ("_cache", "_fold_column", "_fit_rows", "_fold_matrix", "_tokens", "_index")
+        state = {**self.__dict__, **dict.fromkeys(run_time)}
         if self.terms is not None and self.terms.dtype == object:
             terms = self.terms.tolist()
             state["terms"] = ("".join(terms), np.fromiter(map(len, terms), dtype=np.int64, count=len(terms)))
@@ -254,7 +264,8 @@ class NgramTfidf:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state = migrate_saved_state(state)
-        self.__dict__.update({"_fold_column": None, "_tokens": None, "_index": None, "table": None, **state})
+        run_time = dict.fromkeys(("_fold_column", "_fit_rows", "_fold_matrix", "_tokens", "_index", "table"))
+        self.__dict__.update({**run_time, **state})
         if isinstance(self.terms, tuple):
             blob, lengths = self.terms
             ends = np.cumsum(lengths).tolist()
