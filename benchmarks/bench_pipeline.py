@@ -25,11 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from workspace import measured
+from workspace import ROOT, measured
 
 from daigt.model_configs import load_model_config
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def naive_tfidf_seconds(train_path: str, model: str) -> tuple[float, float]:

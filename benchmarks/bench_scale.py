@@ -24,9 +24,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from workspace import isolated_project, measured
+from workspace import ROOT, isolated_project, measured
 
-ROOT = Path(__file__).resolve().parents[1]
 AUGMENT_RECIPE = ROOT / "configs" / "augment" / "student.yaml"
 
 

@@ -14,6 +14,8 @@ import yaml
 
 from daigt.config import PROJECT_CONFIG
 
+ROOT = Path(__file__).resolve().parents[1]  # the repository
+
 
 def isolated_project(home: Path) -> Path:
     """Write ``home/project.yaml`` (outputs under ``home``) and return its path."""
@@ -27,7 +29,6 @@ def isolated_project(home: Path) -> Path:
     return path
 
 
-ROOT = Path(__file__).resolve().parents[1]
 # A small Python process runs the step and reports its children's peak RSS. Read directly from the benchmark's
 # own child, the peak would start at the benchmark's size: Linux carries a process's high-water mark across
 # exec, and subprocess starts children with vfork, so every step read the same ~1.5 GB.

@@ -77,6 +77,9 @@ MODEL_MISTAKES = [
      r"params\.vectorizer: .*min_df"),
     ("family: tfidf\nparams: {vectorizer: {ngram_range: [3]}, classifiers: {multinomial_nb: {}}}\n",
      r"params\.vectorizer\.ngram_range: must be \[low, high\] with 1 <= low <= high, got \[3\]"),
+    ("family: tfidf\nparams: {tokenizer: {}, vectorizer: {stop_words: english, binary: true},"
+     " classifiers: {multinomial_nb: {}}}\n",
+     r"params\.vectorizer: with a tokenizer the vectorizer reads its tokens: leave \['binary', 'stop_words'\] unset"),
     ("family: tfidf\nparams: {vectorizer: {norm: l3}, classifiers: {multinomial_nb: {}}}\n",
      r"params\.vectorizer\.norm: 'l3' is not one of 'l1', 'l2'"),
     ("family: tfidf\nparams: {vectorizer: {sublinear_tf: yes please}, classifiers: {multinomial_nb: {}}}\n",

@@ -129,6 +129,8 @@ class VectorizerSpec:
 
 
 TOKEN_READING = {"analyzer": "word", "token_pattern": BPE_TOKEN_PATTERN, "lowercase": False}  # a tokenizer's tokens
+# what a tokenizer's ids are counted without: set with one, these would be ignored
+NOT_READ_WITH_TOKENIZER = (*TOKEN_READING, "strip_accents", "stop_words", "binary")
 
 
 @dataclass
@@ -146,7 +148,7 @@ class TfidfParams:
 
     def check(self) -> None:
         if self.tokenizer is not None:
-            fixed = sorted(set(TOKEN_READING) & set(self.vectorizer.kwargs()))
+            fixed = sorted(set(NOT_READ_WITH_TOKENIZER) & set(self.vectorizer.kwargs()))
             if fixed:
                 raise Invalid(f"with a tokenizer the vectorizer reads its tokens: leave {fixed} unset", "vectorizer")
             if self.text_view != "raw":

@@ -18,6 +18,8 @@ from daigt.text.ngram_counts import code_strings, count_ngrams, count_token_ngra
 
 # Vocabulary pruning is per fold; everything else decides which n-grams exist and is shared.
 PRUNING_KEYS = ("min_df", "max_df", "max_features")
+# run-time accelerators of a fit, never saved: the count cache and what each fold derives from it
+RUN_TIME = ("_cache", "_fold_column", "_fit_rows", "_fold_matrix", "_tokens", "_index")
 WEIGHT_CHUNK_ROWS = 2048  # rows TF-IDF-weighted at a time: their transient copies, not the whole matrix's
 
 
@@ -142,7 +144,8 @@ class NgramTfidf:
         "in this many different essays" and the corpus-level pruning in ``prepare`` is exact."""
         texts = list(dict.fromkeys(texts))
         rows = self._cached_rows(texts)
-        if rows is not None and self._fit_rows is not None and np.array_equal(np.sort(rows), self._fit_rows):
+        fit_rows = None if rows is None else np.sort(rows)
+        if fit_rows is not None and self._fit_rows is not None and np.array_equal(fit_rows, self._fit_rows):
             return  # the same essays, so the same terms and IDF (a pseudo-label round adds test essays it has read)
         self._fit_rows = self._fold_matrix = None
         if rows is None:  # no cache: count these documents directly (same result, slower across folds)
@@ -162,7 +165,7 @@ class NgramTfidf:
         kept = self._prune(dfs, len(texts), tfs)
         self._fold_column = None
         if rows is not None:  # cache column -> this fit's column (-1: pruned), for every transform of the fold
-            self._fit_rows = np.sort(rows)
+            self._fit_rows = fit_rows
             self._fold_column = np.full(counts.shape[1], -1, np.int32 if len(kept) < 2**31 else np.int64)
             self._fold_column[kept] = np.arange(len(kept))
         smooth = int(self.params.get("smooth_idf", True))
@@ -255,8 +258,7 @@ class NgramTfidf:
     def __getstate__(self) -> dict[str, Any]:
         """The count cache is a run-time accelerator, never saved. String terms (10^5-10^6 n-grams) are saved as
         one string plus lengths: pickling them as a list of strings took seconds per fold."""
-        run_time = ("_cache", "_fold_column", "_fit_rows", "_fold_matrix", "_tokens", "_index")
-        state = {**self.__dict__, **dict.fromkeys(run_time)}
+        state = {**self.__dict__, **dict.fromkeys(RUN_TIME)}
         if self.terms is not None and self.terms.dtype == object:
             terms = self.terms.tolist()
             state["terms"] = ("".join(terms), np.fromiter(map(len, terms), dtype=np.int64, count=len(terms)))
@@ -264,8 +266,7 @@ class NgramTfidf:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state = migrate_saved_state(state)
-        run_time = dict.fromkeys(("_fold_column", "_fit_rows", "_fold_matrix", "_tokens", "_index", "table"))
-        self.__dict__.update({**run_time, **state})
+        self.__dict__.update({**dict.fromkeys((*RUN_TIME, "table")), **state})  # older saves lack some
         if isinstance(self.terms, tuple):
             blob, lengths = self.terms
             ends = np.cumsum(lengths).tolist()
