@@ -29,9 +29,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from daigt.blending import BlendConfig
 from daigt.cli_options import add_output_options, configure_output
-from daigt.config import BLEND_CONFIG, load_config, repo_path
+from daigt.config import DEFAULT_ENSEMBLE, repo_path
 from daigt.decisions import DECISIONS, UNKNOWN
 from daigt.errors import DaigtError, cli_entry
 from daigt.essay_stream import KEPT, STDIN
@@ -53,7 +52,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         help="sample_submission.csv to validate against (default: beside the input, if any)",
     )
-    parser.add_argument("--ensemble", help="saved ensemble folder (default: 'ensemble:' in configs/blend.yaml)")
+    parser.add_argument(
+        "--ensemble",
+        help="saved ensemble folder (default: ensemble/, the detector profile's, made by make detector; the Kaggle "
+        "route's is ensemble-kaggle/)",
+    )
     parser.add_argument("--artifacts", help="fold models, if moved since the blend (default: where blend saw them)")
     parser.add_argument("--format", choices=["csv", "jsonl", "parquet"], help="input format (default: by suffix)")
     parser.add_argument("--text-column", help="the text column, if not text/essay/full_text")
@@ -97,7 +100,7 @@ def _collected(chunks: Iterator[pd.DataFrame], kept: list[pd.DataFrame]) -> Iter
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    ensemble = args.ensemble or repo_path(load_config(BlendConfig, BLEND_CONFIG).ensemble)
+    ensemble = args.ensemble or repo_path(DEFAULT_ENSEMBLE)
     predictor = EnsemblePredictor.load(ensemble, args.artifacts, args.threads)
     columns = {k: v for k, v in (("text", args.text_column), ("id", args.id_column)) if v}
     chunks = predictor.score_stream(args.input, columns, args.batch_size, args.format, not args.no_progress, args.by)
@@ -148,7 +151,8 @@ def by_group(scored: pd.DataFrame, by: str, report: Path | None) -> None:
     """Decisions per group of the ``by`` column: the table on stderr, and with ``report`` a .md, .json and .png."""
     labels = scored[KEPT + "label"].to_numpy(dtype=float) if KEPT + "label" in scored else None
     groups = scored[KEPT + by].to_numpy()
-    table = decision_table(scored["decision"].to_numpy(), scored["reason"].to_numpy(), labels, groups)
+    decided = scored["decision"].to_numpy(), scored["reason"].to_numpy()
+    table = decision_table(*decided, labels, groups, scored["score"].to_numpy())
     text = table_markdown(table, by)
     print(text, file=sys.stderr)
     if report is not None:

@@ -12,7 +12,7 @@ import pandas as pd
 from sklearn.metrics import roc_curve
 
 from daigt.data import binary_labels
-from daigt.metrics import auc, per_group_auc
+from daigt.metrics import FPR_POINTS, auc, per_group_auc
 from daigt.plots import save_figure, subplots
 from daigt.stacking import RANK_MEAN, STACKER, Candidate
 from daigt.trust import trust_markdown
@@ -209,7 +209,7 @@ def _generalization_order(result: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def _share(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1%}"
+    return "n/a" if value is None or value != value else f"{value:.1%}"  # None or NaN: not measurable
 
 
 def generalization_markdown(result: dict[str, Any]) -> str:
@@ -228,18 +228,21 @@ def generalization_markdown(result: dict[str, Any]) -> str:
     for protocol, names in _generalization_order(result).items():
         summary = result["summary"][protocol]
         decisions = ["humans → ai", "AI → ai", "abstained"] if decided_by else []
-        head = ["held out", "AI", "human", *names, *decisions]
+        tpr = [f"TPR @ {_share(fpr)} FPR" for fpr in FPR_POINTS] if decided_by else []
+        head = ["held out", "AI", "human", *names, *tpr, *decisions]
         lines += ["", f"### {PROTOCOL_TITLES[protocol]}", "", "| " + " | ".join(head) + " |"]
         lines.append("|---" * len(head) + "|")
         for row in (r for r in result["splits"] if r["protocol"] == protocol):
             cells = [f"{row['auc'][n]:.4f}" for n in names]
             if decided_by:
+                reach = row.get("tpr_at_fpr", {}).get(decided_by, {})
+                cells += [_share(reach.get(str(fpr))) for fpr in FPR_POINTS]
                 d = row["decisions"]
                 cells += [_share(d["humans_decided_ai"]), _share(d["ai_decided_ai"]), _share(d["abstained"])]
             lines.append(f"| {row['group']} | {row['n_ai']} | {row['n_human']} | " + " | ".join(cells) + " |")
         for stat in ("mean", "min"):
             cells = " | ".join(f"**{summary[n][stat]:.4f}**" for n in names)
-            lines.append(f"| **{stat}** | | | {cells} |" + " |" * len(decisions))
+            lines.append(f"| **{stat}** | | | {cells} |" + " |" * (len(tpr) + len(decisions)))
     return "\n".join([*lines, "", "![generalization](generalization.png)", ""])
 
 

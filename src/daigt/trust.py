@@ -15,6 +15,7 @@ import pandas as pd
 from daigt.calibration import Calibration, calibration_error, cross_fitted, fit_platt
 from daigt.data import binary_labels
 from daigt.decisions import AI, REASONS, UNKNOWN, Thresholds, decide_with_reasons
+from daigt.metrics import FPR_POINTS, auc, tpr_points
 from daigt.plots import save_figure, subplots
 from daigt.shift import ShiftConfig, ShiftScorer, adversarial_auc
 
@@ -26,7 +27,12 @@ def _share(mask: np.ndarray, of: np.ndarray) -> float | None:
     return float(mask[of].mean()) if of.any() else None
 
 
-def decision_row(decisions: np.ndarray, reasons: np.ndarray, labels: np.ndarray | None) -> dict[str, Any]:
+def decision_row(
+    decisions: np.ndarray, reasons: np.ndarray, labels: np.ndarray | None, scores: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Shares decided and abstained; with ``labels``, per class; with ``scores`` too, the ranking's reach (AUC,
+    and the AI caught at the cut that flags 1 % / 0.1 % of these very humans: what the shipped cut could catch
+    if it were set on this group)."""
     decisions, reasons = np.asarray(decisions), np.asarray(reasons)
     every = np.ones(len(decisions), dtype=bool)
     row: dict[str, Any] = {
@@ -43,6 +49,8 @@ def decision_row(decisions: np.ndarray, reasons: np.ndarray, labels: np.ndarray 
             "humans_decided_ai": _share(decisions == AI, y == 0),
             "ai_decided_ai": _share(decisions == AI, y == 1),
         }
+        if scores is not None and len(np.unique(y)) == 2:
+            row |= {"auc": auc(y, scores), "tpr_at_fpr": tpr_points(y, scores)}
     return row
 
 
@@ -51,27 +59,37 @@ def decision_table(
     reasons: np.ndarray,
     labels: np.ndarray | None = None,
     groups: np.ndarray | pd.Series | None = None,
+    scores: np.ndarray | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """``all`` and, with ``groups``, one row per group (sorted by name)."""
-    table = {ALL: decision_row(decisions, reasons, labels)}
+    """``all`` and, with ``groups``, one row per group (sorted by name); ``scores`` add AUC and TPR at FPR."""
+    table = {ALL: decision_row(decisions, reasons, labels, scores)}
     if groups is not None:
         groups = np.asarray(groups).astype(str)
         groups = np.where(np.char.str_len(groups) == 0, NO_GROUP, groups)
         for group in sorted(set(groups.tolist())):
             member = groups == group
-            table[group] = decision_row(decisions[member], reasons[member], None if labels is None else labels[member])
+            table[group] = decision_row(
+                decisions[member],
+                reasons[member],
+                None if labels is None else labels[member],
+                None if scores is None or labels is None else np.asarray(scores)[member],
+            )
     return table
 
 
 def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1%}"
+    return "n/a" if value is None or value != value else f"{value:.1%}"  # None or NaN: not measurable
 
 
 def table_markdown(table: dict[str, dict[str, Any]], group_name: str = "group") -> str:
     labelled = "humans_decided_ai" in table[ALL]
+    ranked = any("auc" in row for row in table.values())
     head = f"| {group_name} | essays | "
     head += "humans decided ai | AI decided ai | " if labelled else "decided ai | "
-    lines = [head + "abstained | out of domain |", "|---" * (5 if labelled else 4) + "|---|"]
+    head += "abstained | out of domain |"
+    if ranked:
+        head += " AUC | " + " | ".join(f"TPR @ {fpr:.1%} FPR" for fpr in FPR_POINTS) + " |"
+    lines = [head, "|---" * (head.count("|") - 1) + "|"]
     for group, row in table.items():
         ood = row["reasons"]["out_of_domain"] / max(1, row["n"])
         cells = (
@@ -79,7 +97,12 @@ def table_markdown(table: dict[str, dict[str, Any]], group_name: str = "group") 
             if labelled
             else f"{_pct(row['decided_ai'])} | "
         )
-        lines.append(f"| {group} | {row['n']} | {cells}{_pct(row['abstained'])} | {ood:.1%} |")
+        line = f"| {group} | {row['n']} | {cells}{_pct(row['abstained'])} | {ood:.1%} |"
+        if ranked:
+            reach = row.get("tpr_at_fpr", {})
+            auc_cell = f"{row['auc']:.4f}" if "auc" in row else "n/a"
+            line += f" {auc_cell} | " + " | ".join(_pct(reach.get(str(fpr))) for fpr in FPR_POINTS) + " |"
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -154,12 +177,18 @@ def assess(
     decisions: dict[str, Any] = {}
     decided = decide_with_reasons(oof, thresholds, train["text"], scorer.oof_in_domain)
     groups = train["group"] if train["group"].str.len().gt(0).any() else None
-    decisions["oof"] = decision_table(*decided, labels, groups)
+    decisions["oof"] = decision_table(*decided, labels, groups, oof)
+    if _several_domains(train):
+        decisions["oof_by_domain"] = decision_table(*decided, labels, train["domain"], oof)
     report: dict[str, Any] = {"decisions": decisions}
     if len(scored.get("holdout", [])):
         holdout = scored["holdout"]
         decided = decide_with_reasons(scores["holdout"], thresholds, holdout["text"], in_domain["holdout"])
-        decisions["holdout"] = decision_table(*decided, holdout["label"].to_numpy(dtype=float))
+        holdout_labels = holdout["label"].to_numpy(dtype=float)
+        decisions["holdout"] = decision_table(*decided, holdout_labels, None, scores["holdout"])
+        if _several_domains(holdout):
+            by_domain = decision_table(*decided, holdout_labels, holdout["domain"], scores["holdout"])
+            decisions["holdout_by_domain"] = by_domain
     report["calibration"] = {
         **calibration.to_dict(),
         "oof_score": calibration_error(labels, np.clip(oof, 0, 1)),
@@ -183,14 +212,22 @@ def assess(
     return TrustResult(scorer, calibration, report, in_domain)
 
 
+def _several_domains(frame: pd.DataFrame) -> bool:
+    return "domain" in frame and frame["domain"].astype(str).nunique() > 1
+
+
 def trust_markdown(report: dict[str, Any]) -> str:
     """The report.md section: decisions per prompt and on the holdout, shift, calibration."""
     lines = ["## Trust: decisions beyond AUC", ""]
     decisions = report["decisions"]
     lines += ["Out of fold, per prompt (the shipped cut; abstained = unknown, any reason):", ""]
     lines += [table_markdown(decisions["oof"], "prompt"), "", "![decisions per prompt](trust_oof.png)", ""]
+    if "oof_by_domain" in decisions:
+        lines += ["Out of fold, per domain:", "", table_markdown(decisions["oof_by_domain"], "domain"), ""]
     if "holdout" in decisions:
         lines += ["The locked holdout:", "", table_markdown(decisions["holdout"], "set"), ""]
+    if "holdout_by_domain" in decisions:
+        lines += ["The locked holdout, per domain:", "", table_markdown(decisions["holdout_by_domain"], "domain"), ""]
     shift = ", ".join(f"{name} {_pct(share)}" for name, share in report["shift"].items())
     lines += [f"Out of domain (in_domain under the cut): {shift}. ![in_domain](shift.png)", ""]
     if "test_shift" in report:
