@@ -23,13 +23,11 @@ from pathlib import Path
 from daigt import generalization, report
 from daigt.blending import BlendConfig
 from daigt.cli_options import add_output_options, add_project_options, add_set_option, configure_output, project_args
-from daigt.config import BLEND_CONFIG, CONFIG_DIR, load_config, repo_path
+from daigt.config import BLEND_CONFIG, EVALUATE_CONFIG, load_config, repo_path
 from daigt.errors import DaigtError, cli_entry
 from daigt.parallel import map_models
 from daigt.project import Project
 from essayio import atomic
-
-EVALUATE_CONFIG = CONFIG_DIR / "evaluate.yaml"
 
 
 def _run(

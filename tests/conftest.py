@@ -54,9 +54,11 @@ AI_WORDS = [
 def default_output_level(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts at the default output level: an entry point's --quiet sets it for the whole process
     (daigt.console keeps it in the environment for --jobs workers), so it must not leak into the next test."""
+    from daigt.config import PROFILE_ENV
     from daigt.console import ENV
 
     monkeypatch.delenv(ENV, raising=False)
+    monkeypatch.delenv(PROFILE_ENV, raising=False)  # --profile is kept in the environment for workers too
 
 
 def make_essays(n: int, seed: int = 0, prompts: int = 4) -> pd.DataFrame:

@@ -201,7 +201,7 @@ def test_fold_predictor_counts_once_and_equals_each_fold_predicting_alone(
 
 
 def test_function_word_view_masks_content_words_and_keeps_syntax() -> None:
-    from daigt.families.tfidf import function_word_view
+    from daigt.text.views import function_word_view
 
     assert function_word_view("I think Paris is great, but the cars aren't.") == "I w W is w, but the w w'w."
     assert function_word_view("") == "" and function_word_view("42, 7!") == "42, 7!"

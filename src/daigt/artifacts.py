@@ -333,7 +333,10 @@ def write_ensemble(
 def read_ensemble(directory: Path) -> SavedEnsemble:
     spec_path = directory / ENSEMBLE_FILE
     if not spec_path.is_file():
-        raise DaigtError(f"{spec_path}: no saved ensemble; run `python src/blend.py` first (it writes one)")
+        raise DaigtError(
+            f"{spec_path}: no saved ensemble; `make detector` writes ensemble/ (the default of predict and serve), "
+            "`make run` the Kaggle route's ensemble-kaggle/ (or run `python src/blend.py`)"
+        )
     rerun = "rerun `python src/blend.py` to write it again"
     try:
         spec = json.loads(spec_path.read_text())

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,7 @@ from daigt import console
 from daigt.analysis import write_analysis
 from daigt.artifacts import ModelArtifacts, data_key
 from daigt.config import fingerprint, frame_fingerprint, repo_path
-from daigt.decisions import DecisionConfig, Thresholds, choose_thresholds
+from daigt.decisions import DecisionConfig, Thresholds, choose_thresholds, held_out_thresholds
 from daigt.errors import DaigtError
 from daigt.hardening import attacked
 from daigt.history import HISTORY, make_record
@@ -51,6 +51,8 @@ from essayio.publish import publication
 @dataclass
 class BlendConfig:
     """configs/blend.yaml."""
+
+    PROFILE_SECTION: ClassVar[str] = "blend"  # what a profile's blend: section overlays (config.py)
 
     features: FeatureConfig = field(default_factory=FeatureConfig)
     stacker: StackerConfig = field(default_factory=StackerConfig)
@@ -180,7 +182,7 @@ def blend(
         "generalization_missing": why_not or None,
         "stacking": stacking_verdict(inputs.models, candidates),
     }
-    thresholds = choose_thresholds(inputs.labels, chosen.oof, cfg.decisions)
+    thresholds = cut_thresholds(inputs.labels, chosen, cfg.decisions, generalization, why_not)
     report["thresholds"] = thresholds.to_dict()
     clock.stage("the shift score, calibrated probabilities and decisions per group")
     trust = assess_trust(inputs, chosen, thresholds, cfg, project)
@@ -194,6 +196,28 @@ def blend(
     record = make_record(report, configs, to_dict(cfg), data_identity(project, inputs.train), given)
     report["history"] = str(append_history(record, history or repo_path(cfg.history)))
     return BlendResult(submission, report, out_path)
+
+
+def cut_thresholds(
+    labels: np.ndarray,
+    chosen: Candidate,
+    cfg: DecisionConfig,
+    generalization: dict[str, Any] | None,
+    why_not: str,
+) -> Thresholds:
+    """The cuts from the picked candidate's OOF; with ``cut_from: held_out``, raised to the conformal cuts on the
+    humans of every held-out group of the generalization results (their scores by the same candidate)."""
+    thresholds = choose_thresholds(labels, chosen.oof, cfg)
+    if cfg.cut_from == "oof":
+        return thresholds
+    humans = [row["human_scores"][chosen.name] for row in (generalization or {}).get("splits", [])
+              if chosen.name in row.get("human_scores", {})]  # fmt: skip
+    if not humans:
+        why = why_not or f"they hold no held-out human scores of {chosen.name} (run python src/evaluate.py again)"
+        console.warn(f"decisions.cut_from: held_out, but no generalization results to set it from — {why}: the "
+                     "ai cut is set on OOF alone")  # fmt: skip
+        return thresholds
+    return held_out_thresholds(thresholds, np.concatenate(humans), cfg)
 
 
 def gather_inputs(project: Project, cfg: BlendConfig, clock: _Clock) -> BlendInputs:

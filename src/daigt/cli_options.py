@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 
 from daigt import console
+from daigt.config import use_profile
 
 
 def add_project_options(
     parser: argparse.ArgumentParser, *, test: str | None = "test essays to predict", artifacts: str = "fold models"
 ) -> None:
-    """--config, --train, --test (unless ``test`` is None), --artifacts and --sample."""
+    """--profile, --config, --train, --test (unless ``test`` is None), --artifacts and --sample."""
+    add_profile_option(parser)
     parser.add_argument("--config", help="project config (default: configs/project.yaml)")
     parser.add_argument(
         "--train", nargs="+", help="training essays (default: 'train:' in the project config); several read as one"
@@ -28,6 +30,19 @@ def add_project_options(
         help="a quick run on N training essays (stratified, seeded), with folds and artifacts of its own "
         "(sample-N/); give the same N to train_fold, evaluate and blend",
     )
+
+
+def add_profile_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--profile",
+        help="a profile of configs/profiles/ laid over the project, blend and evaluate configs (e.g. detector: the "
+        "broad ensemble predict and serve load); default: the base configs (the Kaggle route)",
+    )
+
+
+def apply_profile(args: argparse.Namespace) -> None:
+    """Activate ``--profile`` for this process and its workers (an unknown profile is one line, before any work)."""
+    use_profile(getattr(args, "profile", None))
 
 
 def add_set_option(parser: argparse.ArgumentParser, what: str) -> None:
@@ -57,7 +72,9 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
 
 
 def configure_output(args: argparse.Namespace) -> None:
-    """Set the output level from ``add_output_options``'s flags, for this process and its workers."""
+    """Set the output level from ``add_output_options``'s flags, for this process and its workers; and the
+    profile, when the entry point offers one (every entry point calls this first)."""
+    apply_profile(args)
     quiet = args.quiet or args.no_progress
     console.configure(console.QUIET if quiet else console.VERBOSE if args.verbose else console.NORMAL)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,14 +20,22 @@ import pandas as pd
 import yaml
 
 from daigt.errors import DaigtError
-from daigt.schema import Invalid, parse, to_dict
+from daigt.schema import Invalid, parse, to_dict, unknown_key_message
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO_ROOT / "configs"
 PROJECT_CONFIG = CONFIG_DIR / "project.yaml"
 BLEND_CONFIG = CONFIG_DIR / "blend.yaml"
 SERVE_CONFIG = CONFIG_DIR / "serve.yaml"
+EVALUATE_CONFIG = CONFIG_DIR / "evaluate.yaml"
+# the ensemble predict and serve load unless told otherwise: the detector profile's (configs/profiles/detector.yaml)
+DEFAULT_ENSEMBLE = "ensemble"
 MODEL_CONFIG_DIR = CONFIG_DIR / "models"
+PROFILE_DIR = CONFIG_DIR / "profiles"
+# the active profile's name: set once by an entry point's --profile, inherited by its worker processes
+PROFILE_ENV = "DAIGT_PROFILE"
+# what a profile may overlay: its section name -> the base config file the section is merged over
+PROFILE_SECTIONS = {"project": PROJECT_CONFIG, "blend": BLEND_CONFIG, "evaluate": EVALUATE_CONFIG}
 
 T = TypeVar("T")
 
@@ -49,10 +58,55 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def load_config(cls: type[T], path: str | Path, overrides: Sequence[str] = ()) -> T:
-    """Read ``path``, apply ``--set key.path=value`` overrides, and validate it as ``cls`` (unknown keys, wrong
-    types and values are one-line errors, overrides included)."""
-    source = f"{path} with --set" if overrides else str(path)
-    return parse(cls, deep_merge(load_yaml(path), parse_overrides(overrides)), source)
+    """Read ``path``, overlay the active profile's section for ``cls`` (its ``PROFILE_SECTION``), apply ``--set
+    key.path=value`` overrides, and validate it as ``cls`` (unknown keys, wrong types and values are one-line
+    errors, the profile's and the overrides' included)."""
+    section = getattr(cls, "PROFILE_SECTION", None)
+    data, source = profiled_yaml(section, path) if section else (load_yaml(path), str(path))
+    source = f"{source} with --set" if overrides else source
+    return parse(cls, deep_merge(data, parse_overrides(overrides)), source)
+
+
+def profile_names() -> list[str]:
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+
+
+def load_profile(name: str) -> dict[str, Any]:
+    """``configs/profiles/<name>.yaml``: a mapping from section (project, blend, evaluate) to the keys it sets over
+    that section's base config. A profile is a config, not a code path: the sections are validated with the
+    configs they change."""
+    path = PROFILE_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise DaigtError(f"--profile {name}: no such profile (have: {', '.join(profile_names()) or 'none'})")
+    profile = load_yaml(path)
+    for key, value in profile.items():
+        if key not in PROFILE_SECTIONS:
+            raise DaigtError(f"{path}: {key}: {unknown_key_message(str(key), PROFILE_SECTIONS)}")
+        if not isinstance(value, Mapping):
+            raise DaigtError(f"{path}: {key}: expected a mapping of {key} config keys, got {type(value).__name__}")
+    return profile
+
+
+def use_profile(name: str | None) -> None:
+    """Make ``name`` the active profile of this process and of the workers it starts (None: the base configs)."""
+    if name is None:
+        os.environ.pop(PROFILE_ENV, None)
+        return
+    load_profile(name)  # an unknown or malformed profile stops here, before any work
+    os.environ[PROFILE_ENV] = name
+
+
+def active_profile() -> str | None:
+    return os.environ.get(PROFILE_ENV) or None
+
+
+def profiled_yaml(section: str, path: str | Path) -> tuple[dict[str, Any], str]:
+    """``path`` read, with the active profile's ``section`` merged over it; and the source to name in errors."""
+    data, name = load_yaml(path), active_profile()
+    if name is None:
+        return data, str(path)
+    overlay = load_profile(name).get(section) or {}
+    return deep_merge(data, overlay), f"{path} + {PROFILE_DIR / name}.yaml"
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:

@@ -16,14 +16,16 @@ decision carries its reason.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
+from scipy import stats
 from sklearn.metrics import classification_report, confusion_matrix
 
 from daigt.data import binary_labels
 from daigt.errors import DaigtError
+from daigt.metrics import fpr_cut
 from daigt.schema import Invalid
 
 AI, HUMAN, UNKNOWN = "ai", "human", "unknown"
@@ -46,6 +48,10 @@ class Thresholds:
     out_of_domain_below: float = 0.0  # in_domain under this: UNKNOWN (out_of_domain)
     edge_below: float = 0.0  # in_domain under this: AI only at or above edge_high
     edge_high: float | None = None
+    # where the ai cuts were set: "oof" (the training population's OOF humans) or "held_out" (humans of groups
+    # no split trained on, at ``confidence``: see held_out_thresholds)
+    cut_from: str = "oof"
+    confidence: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,9 +72,7 @@ def fpr_threshold(labels: np.ndarray, scores: np.ndarray, target_fpr: float) -> 
     human = np.sort(scores[binary_labels(labels) == 0])
     if not len(human):
         raise DaigtError("no human essays among the OOF rows: cannot choose a false-positive-rate threshold")
-    cuts = _candidates(scores)
-    flagged = len(human) - np.searchsorted(human, cuts, side="left")
-    return float(cuts[np.argmax(flagged / len(human) <= target_fpr)])
+    return fpr_cut(human, _candidates(scores), target_fpr)
 
 
 def fnr_threshold(labels: np.ndarray, scores: np.ndarray, target_fnr: float) -> float:
@@ -107,11 +111,20 @@ class DecisionConfig:
     # in_domain under this share: at the edge of the training population, AI only at the cut for edge_target_fpr
     edge_share: float = 0.10
     edge_target_fpr: float = 0.001
+    # oof: the ai cuts from the OOF humans (the training population); held_out: also from the humans of every
+    # group a generalization split held out (src/evaluate.py), so the false-positive promise is made for
+    # writers and kinds of text training never saw; the stricter of the two cuts is kept
+    cut_from: Literal["oof", "held_out"] = "oof"
+    # held_out: the cut keeps the false-positive rate on a new group under target_fpr with this probability
+    # (a conformal bound: the binomial tail of the held-out humans above the cut)
+    confidence: float = 0.9
 
     def check(self) -> None:
         if self.edge_share < self.out_of_domain_share:
             raise Invalid(f"must be >= out_of_domain_share ({self.out_of_domain_share}), got {self.edge_share}",
                           "edge_share")  # fmt: skip
+        if not 0 < self.confidence < 1:
+            raise Invalid(f"must lie in (0, 1), got {self.confidence}", "confidence")
         for key in ("target_fpr", "target_fnr", "out_of_domain_share", "edge_share", "edge_target_fpr"):
             if not 0 <= getattr(self, key) <= 1:
                 raise Invalid(f"must lie in [0, 1], got {getattr(self, key)}", key)
@@ -130,6 +143,31 @@ def choose_thresholds(labels: np.ndarray, scores: np.ndarray, cfg: DecisionConfi
     return Thresholds(
         low, high, rule, target_fpr, target_fnr, cfg.min_words, cfg.out_of_domain_share, cfg.edge_share, edge_high
     )
+
+
+def conformal_cut(human_scores: np.ndarray, target_fpr: float, confidence: float) -> float:
+    """The lowest cut that flags at most ``target_fpr`` of humans from a population exchangeable with
+    ``human_scores``, with probability ``confidence``. The cut at the k-th highest of n human scores flags a
+    share of the population distributed Beta(k, n-k+1), which stays under target_fpr with probability
+    P(Binomial(n, target_fpr) >= k); the cut takes the largest such k. With too few humans for k = 1, it flags
+    none of them."""
+    human = np.sort(np.asarray(human_scores, dtype=float))
+    if not len(human):
+        raise DaigtError("no held-out human texts: cannot set the ai cut from held-out groups")
+    cdf = stats.binom.cdf(np.arange(len(human)), len(human), target_fpr)  # P(Binomial <= j)
+    ok = np.flatnonzero(cdf <= 1 - confidence)
+    k = int(ok[-1]) + 1 if len(ok) else 0  # human scores left at or above the cut
+    return float(human[len(human) - k]) if k else float(np.nextafter(human[-1], np.inf))
+
+
+def held_out_thresholds(base: Thresholds, human_scores: np.ndarray, cfg: DecisionConfig) -> Thresholds:
+    """``base`` (from OOF) with the ai cuts raised to the conformal cuts on held-out groups' humans, where those
+    are stricter: the promise holds for the training population and, at ``confidence``, for a new one."""
+    high = max(base.high, conformal_cut(human_scores, cfg.target_fpr, cfg.confidence))
+    edge = conformal_cut(human_scores, cfg.edge_target_fpr, cfg.confidence)
+    edge_high = max(high, edge, base.edge_high if base.edge_high is not None else high)
+    return replace(base, high=high, low=min(base.low, high), edge_high=edge_high, cut_from="held_out",
+                   confidence=cfg.confidence)  # fmt: skip
 
 
 def decide_with_reasons(

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+from sklearn.feature_extraction.text import TfidfVectorizer
 
 from daigt.data import PARENT_COLUMN, binary_labels
 from daigt.schema import Invalid
@@ -46,6 +47,44 @@ class DedupConfig:
             raise Invalid(f"must lie in (0, 1], got {self.near_threshold}", "near_threshold")
         if self.shingle_words < 1:
             raise Invalid("must be >= 1", "shingle_words")
+
+
+@dataclass(frozen=True)
+class SiblingConfig:
+    """``folds.siblings:``: an AI rewrite of a human text shares its content, not its words, so de-duplication
+    misses the pair; siblings are joined into one cluster (one fold, both in or both out of the holdout)."""
+
+    # content-word TF-IDF cosine at or above which an AI text and its most similar human text of the same
+    # domain are siblings (0.5: the broad_train.csv README's figure for rewrites)
+    min_similarity: float = 0.5
+
+    def check(self) -> None:
+        if not 0 < self.min_similarity <= 1:
+            raise Invalid(f"must lie in (0, 1], got {self.min_similarity}", "min_similarity")
+
+
+def link_siblings(frame: pd.DataFrame, cfg: SiblingConfig) -> np.ndarray:
+    """``frame``'s ``dup_cluster`` with every AI text joined to its most similar human text of the same domain
+    when their content-word cosine reaches ``min_similarity`` (renumbered groups)."""
+    y = binary_labels(frame["label"])
+    domains = frame["domain"].astype(str).to_numpy() if "domain" in frame else np.full(len(frame), "")
+    partner = np.arange(len(frame))
+    for domain in pd.unique(domains):
+        member = domains == domain
+        ai, human = np.flatnonzero(member & (y == 1)), np.flatnonzero(member & (y == 0))
+        if not len(ai) or not len(human):
+            continue
+        vectorizer = TfidfVectorizer(stop_words="english", sublinear_tf=True, dtype=np.float32)
+        try:
+            rows = vectorizer.fit_transform(frame["text"].iloc[np.r_[ai, human]])
+        except ValueError:  # no content words in this domain
+            continue
+        similarity = (rows[: len(ai)] @ rows[len(ai) :].T).tocsr()
+        best = np.asarray(similarity.argmax(axis=1)).ravel()
+        close = np.asarray(similarity.max(axis=1).todense()).ravel() >= cfg.min_similarity
+        partner[ai[close]] = human[best[close]]
+    clusters = frame["dup_cluster"] if "dup_cluster" in frame else frame["id"]
+    return connected_groups(clusters.to_numpy(), pairs=list(zip(range(len(frame)), partner.tolist(), strict=True)))
 
 
 def normalise(text: str) -> str:

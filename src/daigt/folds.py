@@ -18,7 +18,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from daigt.config import fingerprint
 from daigt.data import binary_labels
-from daigt.dedup import connected_groups
+from daigt.dedup import SiblingConfig, connected_groups
 from daigt.errors import DaigtError
 from daigt.schema import Invalid
 from essayio import atomic
@@ -34,6 +34,8 @@ class FoldConfig:
     n_folds: int = 5
     seed: int = 42
     group_by_prompt: bool = False  # true: a prompt never spans two folds (harder, more honest for new prompts)
+    # AI rewrites of a human text kept with it (one fold, one side of the holdout); null: duplicates only
+    siblings: SiblingConfig | None = None
 
     def check(self) -> None:
         if self.n_folds < 2:
@@ -135,6 +137,7 @@ def save_folds(folds: pd.DataFrame, cfg: FoldConfig, path: Path, train_path: str
         "n_folds": cfg.n_folds,
         "seed": cfg.seed,
         "group_by_prompt": cfg.group_by_prompt,
+        "siblings": None if cfg.siblings is None else cfg.siblings.min_similarity,
         "rows": len(folds),
         "ids_sha1": ids_fingerprint(folds["id"]),
         "train": str(train_path),

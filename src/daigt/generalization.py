@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -40,17 +40,17 @@ from daigt.artifacts import ModelArtifacts
 from daigt.blending import BlendConfig
 from daigt.config import fingerprint, frame_fingerprint, load_yaml, repo_path
 from daigt.data import CANONICAL, binary_labels
-from daigt.decisions import choose_thresholds, decide_with_reasons
+from daigt.decisions import choose_thresholds, decide_with_reasons, held_out_thresholds
 from daigt.errors import DaigtError
 from daigt.families import FitContext
 from daigt.folds import FoldConfig, assign_folds
 from daigt.hardening import ATTACKED, attacked, for_fold
-from daigt.metrics import auc
+from daigt.metrics import auc, tpr_points
 from daigt.model_configs import load_model_config
 from daigt.project import Project
 from daigt.report import PROTOCOL_TITLES
 from daigt.schema import Invalid, to_dict
-from daigt.shift import ShiftScorer
+from daigt.shift import ShiftScorer, count_texts
 from daigt.stacking import RANK_MEAN, STACKER, Candidate, ModelPredictions, build_candidates
 from daigt.stylometry import StyleMemo
 from daigt.train import FoldTrainer, fit_and_score
@@ -68,11 +68,16 @@ class ProtocolSpec:
 @dataclass
 class GroupProtocolSpec(ProtocolSpec):
     column: str = "domain"  # the canonical column whose values are held out in turn (map yours under columns:)
+    # values held out together under one name (e.g. review_yelp and game_review as 'reviews'): a genre is held
+    # out whole, so no sibling domain of it trains the split; a value not listed is a group of its own
+    groups: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class EvaluateConfig:
     """configs/evaluate.yaml."""
+
+    PROFILE_SECTION: ClassVar[str] = "evaluate"  # what a profile's evaluate: section overlays (config.py)
 
     loso: ProtocolSpec | None = field(default_factory=ProtocolSpec)
     lopo: ProtocolSpec | None = field(default_factory=lambda: ProtocolSpec(min_essays=200))
@@ -108,6 +113,13 @@ class EvaluateConfig:
     def column(self, protocol: str) -> str:
         """The canonical column a protocol holds out by."""
         return self.logo.column if protocol == "logo" and self.logo is not None else PROTOCOL_COLUMNS[protocol]
+
+    def groups_of(self, protocol: str, frame: pd.DataFrame) -> pd.Series:
+        """Each row's held-out group under ``protocol`` ('' where the row has none)."""
+        column = frame.get(self.column(protocol), pd.Series("", index=frame.index)).astype(str)
+        if protocol == "logo" and self.logo is not None and self.logo.groups:
+            column = column.map(lambda value: self.logo.groups.get(value, value))  # type: ignore[union-attr]
+        return column
 
 
 @dataclass(frozen=True)
@@ -151,7 +163,7 @@ def make_splits(train: pd.DataFrame, cfg: EvaluateConfig) -> list[Split]:
     domains = _domains(train)
     splits = []
     for protocol, spec in cfg.protocols().items():
-        column = train.get(cfg.column(protocol), pd.Series("", index=train.index)).astype(str)
+        column = cfg.groups_of(protocol, train)
         counts = column[ai].value_counts() if protocol == "loso" else column.value_counts()
         for group in sorted(g for g, n in counts.items() if g and n >= spec.min_essays):
             held = (column == group).to_numpy()
@@ -281,12 +293,14 @@ def evaluate(
     for name in names:
         spec = load_model_config(name)
         model_keys[spec.name] = FoldTrainer(project, spec, spec.config.seed, progress=False).config_key()
-    rows = []
+    rows: list[dict[str, Any]] = []
+    later: list[tuple[int, Candidate, np.ndarray, pd.DataFrame, str, np.ndarray]] = []  # decisions, once all ran
     style = StyleMemo(blend.features.meta, blend.features.stylometry, project.cache_dir)  # once per essay, kept
     under_attack = attacked(train, cfg.attack, project.cache_dir) if cfg.attack else None
     stacker_recipe = project.config.stacker_attack
     for_stacker = attacked(train, stacker_recipe, project.cache_dir) if stacker_recipe else None
     roles = ["eval", ATTACKED] if cfg.attack else ["eval"]
+    counts, terms = count_texts(train["text"], blend.shift)  # once: each split's shift score selects its rows
     bar = console.bar(splits, enabled=progress, desc="stacker per split", unit="split")
     for split in bar:
         fit, held = train[split.train].reset_index(drop=True), train[split.eval].reset_index(drop=True)
@@ -311,11 +325,16 @@ def evaluate(
             models, fit.assign(fold=inner), frames, blend.features, blend.stacker, style, fit_attacked
         )
         labels = binary_labels(held["label"])
-        in_group = (held[cfg.column(split.protocol)].astype(str) == split.group).to_numpy()
+        in_group = (cfg.groups_of(split.protocol, held) == split.group).to_numpy()
         shipped = candidates[shipped_candidate(blend, list(candidates))]
-        shift = ShiftScorer.fit(fit["text"], fit["label"].to_numpy(dtype=float), inner, blend.shift)
+        counted = (counts[split.train], terms)
+        shift = ShiftScorer.fit(fit["text"], fit["label"].to_numpy(dtype=float), inner, blend.shift, counted)
         in_domain = {role: shift.in_domain(frame["text"]) for role, frame in frames.items()}
+        humans, fit_labels = labels == 0, fit["label"].to_numpy(dtype=float)
         for role in roles:
+            if role == "eval":  # what a held-out cut is set from: every candidate's scores of these humans
+                held_humans = {n: np.round(c.scored[role][humans], 6).tolist() for n, c in candidates.items()}
+            later.append((len(rows), shipped, fit_labels, frames[role], role, in_domain[role]))
             rows.append(
                 {
                     "protocol": split.protocol if role == "eval" else f"{split.protocol}_{ATTACKED}",
@@ -324,11 +343,24 @@ def evaluate(
                     "n_human": int((labels == 0).sum()),
                     "n_train": len(fit),
                     "auc": {n: auc(labels, c.scored[role]) for n, c in candidates.items()},
-                    "decisions": split_decisions(shipped, fit, frames[role], role, in_domain[role], blend),
-                    # the same cut without the shift score: what the decisions were before it
-                    "decisions_without_shift": split_decisions(shipped, fit, frames[role], role, None, blend),
+                    # AI caught at the cut that flags 1 % (0.1 %) of the held-out humans: the ideal cut's reach
+                    "tpr_at_fpr": {n: tpr_points(labels, c.scored[role]) for n, c in candidates.items()},
+                    "decisions_without_shift": split_decisions(shipped, fit_labels, frames[role], role, None, blend),
+                    "human_scores": held_humans,
                 }
             )
+    # decisions at the cut the shipped ensemble would use: with cut_from: held_out, set from the humans of the
+    # protocol's other held-out groups (so a group's figures are for a group its cut never saw)
+    for index, shipped, fit_labels, held, role, in_domain_ in later:
+        row = rows[index]
+        others = [r["human_scores"][shipped.name] for r in rows if r["protocol"] == row["protocol"]
+                  and r["group"] != row["group"]]  # fmt: skip
+        held_out = np.concatenate(others) if others and blend.decisions.cut_from == "held_out" else None
+        row["decisions"] = split_decisions(shipped, fit_labels, held, role, in_domain_, blend, held_out)
+    for row in rows:
+        if not row["protocol"].endswith(ATTACKED):
+            continue
+        row.pop("human_scores", None)  # the attacked rows' humans are the clean rows' humans, attacked
     return {
         "splits": rows,
         "summary": summarise(rows),
@@ -351,15 +383,19 @@ def shipped_candidate(blend: BlendConfig, names: list[str]) -> str:
 
 def split_decisions(
     candidate: Candidate,
-    fit: pd.DataFrame,
+    fit_labels: np.ndarray,
     held: pd.DataFrame,
     role: str,
     in_domain: np.ndarray | None,
     blend: BlendConfig,
+    held_out_humans: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Humans and AI texts decided ``ai``, and abstentions, on a split's held-out rows: thresholds from the
-    candidate's inner OOF and the shift score from the split's training rows, as blend fits them on train."""
-    thresholds = choose_thresholds(fit["label"].to_numpy(dtype=float), candidate.oof, blend.decisions)
+    candidate's inner OOF (and, given ``held_out_humans``, the other groups' held-out humans) and the shift score
+    from the split's training rows, as blend fits them on train."""
+    thresholds = choose_thresholds(fit_labels, candidate.oof, blend.decisions)
+    if held_out_humans is not None and len(held_out_humans):
+        thresholds = held_out_thresholds(thresholds, held_out_humans, blend.decisions)
     decisions, reasons = decide_with_reasons(candidate.scored[role], thresholds, held["text"], in_domain)
     return decision_row(decisions, reasons, held["label"].to_numpy(dtype=float))
 

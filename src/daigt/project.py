@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,7 @@ import pandas as pd
 from daigt import console
 from daigt.config import PROJECT_CONFIG, load_config, repo_path
 from daigt.data import CANONICAL, binary_labels, load_essays
-from daigt.dedup import DEDUP_CACHE_GLOB, DedupConfig, deduplicate
+from daigt.dedup import DEDUP_CACHE_GLOB, DedupConfig, deduplicate, link_siblings
 from daigt.errors import DaigtError
 from daigt.folds import FoldConfig, HoldoutConfig, load_or_create_folds, load_or_create_holdout
 from daigt.schema import Invalid
@@ -27,6 +28,8 @@ EXTERNAL_DATA_HINT = "competitors add external generated essays (docs/data.md: '
 @dataclass
 class ProjectConfig:
     """configs/project.yaml: where the essays live, the folds, de-duplication, the models ``--model all`` trains."""
+
+    PROFILE_SECTION: ClassVar[str] = "project"  # what a profile's project: section overlays (config.py)
 
     # one file or a list (rows of a file without a source column get the file's name as source); Kaggle's
     # data/train_essays.csv is used when data/train.csv is absent
@@ -163,6 +166,8 @@ class Project:
         cached = set(cache_dir.glob(DEDUP_CACHE_GLOB))
         try:
             frame, report = deduplicate(frame, self.dedup, cache_dir=cache_dir)
+            if self.folds.siblings is not None:  # rewrites share a cluster, so every split keeps them together
+                frame["dup_cluster"] = link_siblings(frame, self.folds.siblings)
             locked = load_or_create_holdout(
                 frame, self.holdout, self.holdout_path, self.train_path, force=rebuild_folds
             )

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from daigt.config import DEFAULT_ENSEMBLE
 from daigt.data import derive_ids
 from daigt.inference import EnsemblePredictor
 from daigt.schema import Invalid
@@ -55,7 +56,7 @@ class ServeConfig:
 
     host: str = "127.0.0.1"
     port: int = 8000
-    ensemble: str = "ensemble"  # the folder src/blend.py writes
+    ensemble: str = DEFAULT_ENSEMBLE  # the folder blend writes for the detector profile (make detector)
     limits: ServeLimits = field(default_factory=ServeLimits)
 
     def check(self) -> None:

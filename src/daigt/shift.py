@@ -22,6 +22,7 @@ import zipfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -36,9 +37,11 @@ from daigt.data import binary_labels
 from daigt.errors import DaigtError
 from daigt.metrics import auc
 from daigt.schema import Invalid, check_ngram_range, to_dict
+from daigt.text.views import function_word_view
 from essayio import atomic
 
 CLASSES = ("human", "ai")
+STYLE_TOKENS = r"(?u)\b\w+\b|[^\w\s]"  # the function_words view: one-letter shapes and punctuation count
 CHUNK_ROWS = 512  # essays whose similarities are held at once (a dense chunk x reference matrix)
 MIN_TEST_FOR_SHIFT = 20  # smaller test files (Kaggle's 3-row placeholder) are not judged far or near
 SCORER_CACHE = "shift-scorer-{key}.npz"  # in the project's cache dir: a scorer fitted on these essays and config
@@ -48,7 +51,11 @@ SCORER_CACHE = "shift-scorer-{key}.npz"  # in the project's cache dir: a scorer 
 class ShiftConfig:
     """``shift:`` in configs/blend.yaml: the label-free scorer behind ``in_domain``."""
 
-    ngram_range: list[int] = field(default_factory=lambda: [1, 2])  # word n-grams of content words
+    # content: what a text is about (a new prompt is far); function_words: how it is written, every content
+    # word masked to its case shape (text/views.py), so a new prompt in a known genre is near and a new genre,
+    # register or kind of writer is far
+    view: Literal["content", "function_words"] = "content"
+    ngram_range: list[int] = field(default_factory=lambda: [1, 2])  # word n-grams of the view
     stop_words: bool = True  # drop English stop words: follow content and wording, not shared grammar
     min_df: int = 3  # a term in fewer training essays is noise (names, typos)
     max_df: float = 0.5  # a term in more is as good as a stop word
@@ -62,6 +69,8 @@ class ShiftConfig:
 
     def check(self) -> None:
         check_ngram_range(self.ngram_range)
+        if self.view == "function_words" and self.stop_words:
+            raise Invalid("the function_words view is made of stop words: set stop_words: false", "stop_words")
         if not 0 <= self.far_test_share <= 1:
             raise Invalid(f"must lie in [0, 1], got {self.far_test_share}", "far_test_share")
         if not 0 < self.max_df <= 1:
@@ -73,13 +82,28 @@ class ShiftConfig:
 
 def _counter(cfg: ShiftConfig, vocabulary: list[str] | None = None, min_df: int = 1) -> CountVectorizer:
     """Counts of the configured n-grams: over a fixed vocabulary, or every n-gram in ``min_df`` essays."""
+    style = cfg.view == "function_words"  # masked words ("w", "W") and punctuation marks are the tokens
     return CountVectorizer(
         ngram_range=tuple(cfg.ngram_range),
         stop_words="english" if cfg.stop_words else None,
         min_df=min_df,
         vocabulary=vocabulary,
         dtype=np.float32,
+        preprocessor=function_word_view if style else None,
+        token_pattern=STYLE_TOKENS if style else r"(?u)\b\w\w+\b",
     )
+
+
+def count_texts(texts: pd.Series | list[str], cfg: ShiftConfig) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Every n-gram of the view in ``texts`` (rows: texts, columns: terms) and the terms: what a fit selects its
+    space from. Rows of a larger counting give the same fit as counting the rows alone (terms a fit's rows
+    lack have no document frequency there, so no space keeps them)."""
+    counter = _counter(cfg, min_df=1)
+    try:
+        counts = counter.fit_transform(texts).tocsr()
+    except ValueError:  # scikit-learn's "empty vocabulary"
+        raise DaigtError("shift: the training essays have no content words; set shift.stop_words: false") from None
+    return counts, counter.get_feature_names_out()
 
 
 @dataclass
@@ -154,18 +178,21 @@ class ShiftScorer:
     training_rows: sp.csr_matrix | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def fit(cls, texts: pd.Series, labels: np.ndarray, folds: np.ndarray, cfg: ShiftConfig) -> ShiftScorer:
+    def fit(
+        cls,
+        texts: pd.Series,
+        labels: np.ndarray,
+        folds: np.ndarray,
+        cfg: ShiftConfig,
+        counted: tuple[sp.csr_matrix, np.ndarray] | None = None,
+    ) -> ShiftScorer:
         """Cross-fitted: fold k's essays are scored by a space and references built without fold k, so the
-        calibration reflects essays the scorer never saw (as every new essay is)."""
+        calibration reflects essays the scorer never saw (as every new essay is). ``counted``: these texts'
+        rows of ``count_texts`` over a larger set (evaluate counts every essay once, not once per split)."""
         texts = texts.reset_index(drop=True)
         y, folds = binary_labels(labels), np.asarray(folds)
         rng = np.random.default_rng(cfg.seed)
-        counter = _counter(cfg, min_df=1)
-        try:
-            counts = counter.fit_transform(texts).tocsr()
-        except ValueError:  # scikit-learn's "empty vocabulary"
-            raise DaigtError("shift: the training essays have no content words; set shift.stop_words: false") from None
-        terms = counter.get_feature_names_out()
+        counts, terms = counted if counted is not None else count_texts(texts, cfg)
         oof = {c: np.zeros(len(texts)) for c in CLASSES}
         for k in np.unique(folds):
             fit_rows, held = np.flatnonzero(folds != k), np.flatnonzero(folds == k)

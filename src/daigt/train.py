@@ -21,7 +21,16 @@ import pandas as pd
 
 from daigt import console, distributed
 from daigt.artifacts import ModelArtifacts, data_key
-from daigt.config import BLEND_CONFIG, ModelConfig, PseudoSpec, fingerprint, frame_fingerprint, load_yaml, repo_path
+from daigt.config import (
+    BLEND_CONFIG,
+    ModelConfig,
+    PseudoSpec,
+    fingerprint,
+    frame_fingerprint,
+    load_yaml,
+    profiled_yaml,
+    repo_path,
+)
 from daigt.decisions import DecisionConfig
 from daigt.errors import DaigtError
 from daigt.families import FitContext, ModelFamily
@@ -42,9 +51,9 @@ SHIFT_CACHE = "shift-{key}.json"  # in the project's cache dir: a test file's me
 def measure_test_shift(train: pd.DataFrame, test: pd.DataFrame, cache_dir: Path) -> tuple[float, float]:
     """The share of test essays out of domain (shift.py, as configs/blend.yaml's shift: and decisions: say),
     and the share over which the test set counts as far from train; cached by content."""
-    blend = load_yaml(BLEND_CONFIG)
-    shift = parse(ShiftConfig, blend.get("shift") or {}, str(BLEND_CONFIG), "shift")
-    cut = parse(DecisionConfig, blend.get("decisions") or {}, str(BLEND_CONFIG), "decisions").out_of_domain_share
+    blend, source = profiled_yaml("blend", BLEND_CONFIG)
+    shift = parse(ShiftConfig, blend.get("shift") or {}, source, "shift")
+    cut = parse(DecisionConfig, blend.get("decisions") or {}, source, "decisions").out_of_domain_share
     key = fingerprint(
         {
             "shift": to_dict(shift),

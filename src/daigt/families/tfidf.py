@@ -9,7 +9,6 @@ of the time. Texts that were not prepared are counted the same way and looked up
 from __future__ import annotations
 
 import copy
-import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -20,7 +19,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.naive_bayes import ComplementNB, MultinomialNB
 
@@ -31,6 +30,7 @@ from daigt.families.base import FitContext, ModelFamily, expand_soft_labels, fit
 from daigt.schema import Invalid, check_ngram_range, unknown_key_message
 from daigt.text.bpe import TokenizerSpec, train_bpe
 from daigt.text.ngram_tfidf import NgramTfidf  # (models saved before it moved name it here too)
+from daigt.text.views import function_word_view
 
 # fold models saved before the text helpers left families/ name the tokenizer spec by its old module
 sys.modules.setdefault("daigt.families.bpe", bpe_module)
@@ -47,31 +47,6 @@ MODEL_FILE = "tfidf.joblib"
 # compressing cost ~1 s per fold, 5.6 s of a 47 s tfidf_bpe run (docs/benchmarks.md, "Where the time goes")
 COMPACT_COMPRESSION = 3
 FIT_ONLY = ("feature_count_", "feature_all_")  # fitted attributes prediction never reads (naive Bayes: terms floats)
-LETTER_RUNS = re.compile(r"([A-Za-z]+)")  # captured: re.split keeps them as the odd pieces
-FUNCTION_WORDS = frozenset(ENGLISH_STOP_WORDS) | {"i"}
-
-
-def _word_shape(word: str) -> str:
-    return word if word.lower() in FUNCTION_WORDS else ("W" if word[0].isupper() else "w")
-
-
-_SHAPES: dict[str, str] = {}  # letter run -> what the view makes of it: one dict lookup per word after the first
-SHAPES_KEPT = 500_000  # distinct letter runs remembered (~60 MB); the memo starts over beyond that
-
-
-def function_word_view(text: str) -> str:
-    """Keep function words (sklearn's English stop-word list, plus "i") and punctuation; every other word
-    becomes its case shape ("W" or "w"). N-grams of what is left describe syntax and punctuation habits
-    independent of topic ("text distortion", Stamatatos 2013), a view the plain n-gram models do not have.
-    Its vectorizer needs a token_pattern that keeps one-letter tokens (sklearn's default drops "w").
-    The text is split at letter runs and each run looked up in a memo: ~1.5x a regex substitution per word."""
-    pieces = LETTER_RUNS.split(text)  # odd pieces are the letter runs
-    if len(_SHAPES) > SHAPES_KEPT:
-        _SHAPES.clear()
-    pieces[1::2] = [_SHAPES[w] if w in _SHAPES else _SHAPES.setdefault(w, _word_shape(w)) for w in pieces[1::2]]
-    return "".join(pieces)
-
-
 TEXT_VIEWS: dict[str, Callable[[str], str] | None] = {"raw": None, "function_words": function_word_view}
 
 
