@@ -1,4 +1,5 @@
 # Two commands on a fresh machine:  `make run`  (set up + the whole pipeline)  and  `make test`.
+# `make detector` trains the ensemble predict and serve load by default (writing in the wild).
 PY      ?= .venv/bin/python
 DATA    ?= data
 TRAIN   ?= $(DATA)/train.csv
@@ -9,8 +10,10 @@ JOBS    ?= 2
 # which then reports those figures and, with pick: auto, picks by them
 LOSO    ?= 0
 STAMP   := .venv/.installed
+# the detector profile trains on whichever of these are in DATA (configs/profiles/detector.yaml)
+DETECTOR_TRAIN = $(wildcard $(DATA)/train.csv $(DATA)/broad_train.csv $(DATA)/ood_dev.csv)
 
-.PHONY: setup run evaluate folds train blend test lint docs bench bench-scale clean package kaggle-upload textattack-env
+.PHONY: setup run detector bench-detector evaluate folds train blend test lint docs bench bench-scale clean package kaggle-upload textattack-env
 
 setup: $(STAMP)
 
@@ -22,6 +25,12 @@ run: setup  ## every model in configs/project.yaml, 5 folds each, [generalizatio
 	$(PY) src/train_fold.py --fold all --model all --jobs $(JOBS) --train $(TRAIN) --test $(TEST)
 	if [ "$(LOSO)" = 1 ]; then $(PY) src/evaluate.py --jobs $(JOBS) --train $(TRAIN); fi
 	$(PY) src/blend.py --train $(TRAIN) --test $(TEST)
+
+detector: setup  ## the detector profile: train on every file present, hold out each genre, blend -> ensemble/
+	$(if $(DETECTOR_TRAIN),,$(error no train.csv, broad_train.csv or ood_dev.csv in $(DATA): pass DATA=folder))
+	$(PY) src/train_fold.py --profile detector --fold all --model all --jobs $(JOBS) --train $(DETECTOR_TRAIN) --test $(TEST)
+	$(PY) src/evaluate.py --profile detector --jobs $(JOBS) --train $(DETECTOR_TRAIN)
+	$(PY) src/blend.py --profile detector --train $(DETECTOR_TRAIN) --test $(TEST)
 
 evaluate: setup  ## generalization only: leave-one-source-out and leave-one-prompt-out
 	$(PY) src/evaluate.py --jobs $(JOBS) --train $(TRAIN)
@@ -48,6 +57,9 @@ docs: setup  ## regenerate docs/configs.md from the config dataclasses (a test f
 bench: setup
 	$(PY) benchmarks/bench_pipeline.py --train $(TRAIN) --test $(TEST)
 
+bench-detector: setup  ## make detector from scratch, 3 times in a private workspace: time and peak memory per step
+	$(PY) benchmarks/bench_detector.py --data $(DATA) --repeats 3
+
 # SCALES=1 4 10 (23 is ~100k essays); BASE=1000 takes only the first 1,000 essays as 1x; MAX_RATIO=1.5 fails
 # when peak memory per essay at the largest size exceeds 1.5x that of 1x (what .ci/run gates on)
 SCALES ?= 1 4 10
@@ -62,6 +74,6 @@ textattack-env:  ## optional: textattack ops in their own venv (flair pins trans
 	.venv-textattack/bin/python -m augment.resources
 
 clean:
-	rm -rf artifacts ensemble dist folds/dedup-*.npy folds/attacked-*.json folds/style-*.npz folds/shift-*.json folds/folds.* folds/holdout.* submissions/*.csv submissions/*.json \
+	rm -rf artifacts ensemble ensemble-kaggle dist folds/detector submissions/detector folds/dedup-*.npy folds/attacked-*.json folds/style-*.npz folds/shift-*.json folds/folds.* folds/holdout.* submissions/*.csv submissions/*.json \
 	  submissions/*.png
 	find submissions -name '*.md' ! -name README.md -delete

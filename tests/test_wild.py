@@ -3,6 +3,7 @@ style view of the shift score and genres held out whole."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -185,3 +186,59 @@ def test_genres_are_held_out_whole() -> None:
     cfg = EvaluateConfig(loso=None, lopo=None, logo=spec)
     frame = pd.DataFrame({"domain": ["yelp", "games", "news", ""]})
     assert cfg.groups_of("logo", frame).tolist() == ["reviews", "reviews", "news", ""]
+
+
+def test_a_profile_trains_holds_genres_out_and_publishes_an_ensemble_cut_on_held_out_humans(
+    workspace: dict[str, Path],
+) -> None:
+    """The detector's route through the real entry points, on a profile of the test's own: two domains held out
+    in turn, the ai cut raised to the held-out humans' conformal cut, figures per domain with TPR at FPR."""
+    from test_generalization import two_domains
+
+    import blend
+    import evaluate
+    import predict
+    import train_fold
+
+    root = workspace["root"]
+    frame = two_domains()
+    essays, news = root / "essays.csv", root / "news.csv"
+    frame[frame["domain"] == "essays"].drop(columns="domain").to_csv(essays, index=False)
+    frame[frame["domain"] == "news"].drop(columns="domain").to_csv(news, index=False)  # domain = the file's name
+    profile = root / "mine.yaml"
+    evaluate_section = {
+        "loso": None, "lopo": None, "attack": None, "inner_folds": 2, "transductive": False,
+        "output": str(root / "gen.json"), "logo": {"min_essays": 50, "groups": {"news": "press"}},
+    }  # fmt: skip
+    blend_section = {
+        "generalization": str(root / "gen.json"), "pick": "rank_mean",
+        "decisions": {"cut_from": "held_out", "confidence": 0.9},
+        "shift": {"view": "function_words", "stop_words": False, "min_df": 1, "max_df": 1.0},
+    }  # fmt: skip
+    project_section = {"models": [str(workspace["model"])], "folds": {"siblings": {"min_similarity": 0.6}}}
+    sections = {"project": project_section, "evaluate": evaluate_section}
+    profile.write_text(yaml.safe_dump({**sections, "blend": blend_section}))
+    common = ["--profile", str(profile), "--config", str(workspace["project"]), "--artifacts",
+              str(workspace["artifacts"]), "--train", str(essays), str(news), "--no-progress"]  # fmt: skip
+    train_fold.main(["--fold", "all", "--model", "all", "--test", str(workspace["test"]), *common])
+    evaluate.main(common)
+    out, ensemble = root / "sub" / "submission.csv", root / "ensemble"
+    blend.main([*common, "--test", str(workspace["test"]), "--out", str(out), "--ensemble", str(ensemble),
+                "--history", str(root / "history.jsonl")])  # fmt: skip
+    result = json.loads((root / "gen.json").read_text())
+    rows = {r["group"]: r for r in result["splits"]}
+    assert set(rows) == {"essays", "press"}  # news held out under its genre's name
+    for row in rows.values():
+        assert set(row["tpr_at_fpr"]["rank_mean"]) == {"0.01", "0.001"}
+        assert len(row["human_scores"]["rank_mean"]) == row["n_human"]
+    report = json.loads((out.parent / "report.json").read_text())
+    thresholds = report["thresholds"]
+    assert (thresholds["cut_from"], thresholds["confidence"]) == ("held_out", 0.9)
+    humans = np.concatenate([r["human_scores"]["rank_mean"] for r in result["splits"]])
+    assert thresholds["high"] >= conformal_cut(humans, thresholds["target_fpr"], 0.9)
+    by_domain = report["trust"]["decisions"]["oof_by_domain"]
+    assert set(by_domain) == {"all", "essays", "news"} and "tpr_at_fpr" in by_domain["news"]
+    assert "TPR @ 1.0% FPR" in (out.parent / "report.md").read_text()
+    scored = root / "scored.csv"
+    predict.main(["--input", str(news), "--ensemble", str(ensemble), "--output", str(scored), "--no-progress"])
+    assert len(pd.read_csv(scored)) == (frame["domain"] == "news").sum()

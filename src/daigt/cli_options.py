@@ -35,8 +35,8 @@ def add_project_options(
 def add_profile_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile",
-        help="a profile of configs/profiles/ laid over the project, blend and evaluate configs (e.g. detector: the "
-        "broad ensemble predict and serve load); default: the base configs (the Kaggle route)",
+        help="a profile of configs/profiles/ (or a YAML path) laid over the project, blend and evaluate configs (e.g. "
+        "detector: the broad ensemble predict and serve load); default: the base configs (the Kaggle route)",
     )
 
 

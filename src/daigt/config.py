@@ -71,11 +71,16 @@ def profile_names() -> list[str]:
     return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
 
 
+def profile_path(name: str) -> Path:
+    """``configs/profiles/<name>.yaml``, or ``name`` itself when it is a YAML file's path (a profile of your own)."""
+    return Path(name) if name.endswith((".yaml", ".yml")) else PROFILE_DIR / f"{name}.yaml"
+
+
 def load_profile(name: str) -> dict[str, Any]:
     """``configs/profiles/<name>.yaml``: a mapping from section (project, blend, evaluate) to the keys it sets over
     that section's base config. A profile is a config, not a code path: the sections are validated with the
     configs they change."""
-    path = PROFILE_DIR / f"{name}.yaml"
+    path = profile_path(name)
     if not path.is_file():
         raise DaigtError(f"--profile {name}: no such profile (have: {', '.join(profile_names()) or 'none'})")
     profile = load_yaml(path)
@@ -106,7 +111,7 @@ def profiled_yaml(section: str, path: str | Path) -> tuple[dict[str, Any], str]:
     if name is None:
         return data, str(path)
     overlay = load_profile(name).get(section) or {}
-    return deep_merge(data, overlay), f"{path} + {PROFILE_DIR / name}.yaml"
+    return deep_merge(data, overlay), f"{path} + {profile_path(name)}"
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
