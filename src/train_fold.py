@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         raise DaigtError(f"--jobs {args.jobs}: give 1 or more")
     if args.max_memory:
         parse_memory(args.max_memory)  # a bad size fails before any work
+    request = TrainRequest(project_args(args), folds, args.set, args.seed, args.force, args.deepspeed)  # --seed
     names = project.models if args.model == "all" else [args.model or (project.models or ["tfidf_word"])[0]]
     for name in names:
         load_model_config(name, args.set)  # a missing or bad model config (or --set) fails before the data is read
@@ -76,7 +77,6 @@ def main(argv: list[str] | None = None) -> None:
     summary = project.summary()  # every rank reads the data, as its trainer would
     if distributed.is_main():
         print(summary, flush=True)
-    request = TrainRequest(project_args(args), folds, args.set, args.seed, args.force, args.deepspeed)
     train_models(request, project, names, args.jobs, args.max_memory)
     distributed.shutdown()  # ranks leave together (after an error, the launcher ends the others)
 

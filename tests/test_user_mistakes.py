@@ -204,3 +204,22 @@ def test_without_the_venv_an_entry_point_says_how_to_set_it_up_in_one_line(bare_
         f"error: {bare_python} lacks the project's packages (numpy, pandas, yaml, essayio): run `make setup`, then "
         "`source .venv/bin/activate` or call `.venv/bin/python src/...`\n"
     )
+
+
+def test_a_key_given_twice_a_seed_out_of_range_and_a_zero_sample_are_one_line(
+    ws: dict[str, Path], tmp_path: Path
+) -> None:
+    """PyYAML keeps the last of two equal keys without a word; sklearn refuses seed -1 with a traceback; attack's
+    --sample 0 used to score everything. Each stops before any work, naming what to fix."""
+    twice = tmp_path / "project.yaml"
+    twice.write_text(ws["project"].read_text() + "test: elsewhere.csv\n")  # 'test:' is already there
+    line = one_line(run("src/train_fold.py", "--fold", "0", "--config", str(twice), "--no-progress"))
+    assert "project.yaml: 'test' is given twice" in line and "keep one" in line
+    common = ["--fold", "0", "--model", str(ws["model"]), "--config", str(ws["project"]), "--no-progress"]
+    for seed in ("-1", str(2**32)):
+        line = one_line(run("src/train_fold.py", *common, "--seed", seed))
+        assert f"--seed {seed}: give a seed in [0, 2**32)" in line
+    line = one_line(run("src/train_fold.py", *common, "--set", "seed=-5"))
+    assert "seed: must lie in [0, 2**32), got -5" in line
+    attack = ["src/attack.py", "--model", "tiny_tfidf", "--config", str(ws["project"]), "--sample", "0"]
+    assert "--sample 0: give the number of essays" in one_line(run(*attack, "--artifacts", str(ws["artifacts"])))

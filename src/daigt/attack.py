@@ -28,6 +28,8 @@ CLEAN, WHOLE = "clean", "whole recipe"
 
 
 def attack(project: Project, model: str, recipe: Recipe, sample: int | None, seed: int = 0) -> dict[str, Any]:
+    if sample is not None and sample < 2:  # the rule of every --sample: 0 is not "everything"
+        raise DaigtError(f"--sample {sample}: give the number of essays to score (e.g. 500)")
     train, _ = project.train_frame()
     if sample and sample < len(train):
         train = train.groupby(train["label"] >= 0.5, group_keys=False).sample(

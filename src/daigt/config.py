@@ -38,6 +38,25 @@ PROFILE_ENV = "DAIGT_PROFILE"
 PROFILE_SECTIONS = {"project": PROJECT_CONFIG, "blend": BLEND_CONFIG, "evaluate": EVALUATE_CONFIG}
 
 T = TypeVar("T")
+SEED_LIMIT = 2**32  # numpy's and scikit-learn's seeds are unsigned 32-bit integers
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last without a word)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                raise DuplicateKey(f"'{key}' is given twice (the second at line {line}): keep one")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+class DuplicateKey(yaml.YAMLError):
+    pass
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -45,7 +64,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise DaigtError(f"{path}: config file not found")
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except DuplicateKey as err:
+        raise DaigtError(f"{path}: {err}") from None
     except yaml.YAMLError as err:
         raise DaigtError(f"{path}: invalid YAML ({' '.join(str(err).split())})") from None
     except (OSError, UnicodeDecodeError) as err:
@@ -208,6 +229,10 @@ class ModelConfig:
     augment: AugmentSpec | None = None
     deobfuscate: DeobfuscateSpec | None = None
     pseudo: PseudoSpec | None = None
+
+    def check(self) -> None:
+        if not 0 <= self.seed < SEED_LIMIT:
+            raise Invalid(f"must lie in [0, 2**32), got {self.seed}", "seed")
 
     def with_params(self, **changes: Any) -> ModelConfig:
         return replace(self, params=replace(self.params, **changes))

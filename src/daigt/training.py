@@ -15,7 +15,7 @@ import pandas as pd
 from daigt import console, distributed
 from daigt.artifacts import ModelArtifacts
 from daigt.blending import BlendConfig
-from daigt.config import BLEND_CONFIG, load_config
+from daigt.config import BLEND_CONFIG, SEED_LIMIT, load_config
 from daigt.errors import DaigtError
 from daigt.model_configs import load_model_config
 from daigt.parallel import map_models, parse_memory
@@ -37,6 +37,11 @@ class TrainRequest:
     force: bool = False
     deepspeed: str | None = None
     progress: bool = True  # fold bars (never in a worker)
+
+    def __post_init__(self) -> None:
+        """A --seed out of range stops here, before any work (a config's seed is checked with its config)."""
+        if self.seed is not None and not 0 <= self.seed < SEED_LIMIT:
+            raise DaigtError(f"--seed {self.seed}: give a seed in [0, 2**32)")
 
 
 def parse_folds(value: str) -> list[int] | None:
