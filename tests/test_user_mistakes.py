@@ -147,6 +147,19 @@ def test_serve_applies_the_clis_input_rules_in_short_messages(ws: dict[str, Path
     assert ok.status_code == 200 and ok.json()["predictions"][0]["reason"]
 
 
+@pytest.mark.parametrize("blank", ["\u200b\u200b\u200b", "\x00\x00", " \ufeff\u00ad \x07"])
+def test_a_text_with_nothing_to_read_is_refused_alike_by_the_cli_and_the_service(
+    ws: dict[str, Path], tmp_path: Path, blank: str
+) -> None:
+    client = TestClient(create_app(EnsemblePredictor.load(ws["ensemble"]), ServeLimits()))
+    answer = client.post("/predict", json={"essays": [{"text": "a fine essay " * 10}, {"text": blank}]})
+    assert answer.status_code == 422 and "essays[1].text is empty (or only invisible" in answer.json()["detail"]
+    essays = tmp_path / "essays.jsonl"
+    essays.write_text(pd.DataFrame({"text": ["a fine essay " * 10, blank]}).to_json(orient="records", lines=True))
+    line = one_line(run(*predict_cmd(ws, "--input", str(essays))))
+    assert "row 2, column 'text': text is empty (or only invisible" in line
+
+
 def test_ctrl_c_in_train_fold_jobs_stops_the_workers_in_one_line(tmp_path: Path) -> None:
     import psutil
 

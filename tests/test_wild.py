@@ -239,6 +239,12 @@ def test_a_profile_trains_holds_genres_out_and_publishes_an_ensemble_cut_on_held
     by_domain = report["trust"]["decisions"]["oof_by_domain"]
     assert set(by_domain) == {"all", "essays", "news"} and "tpr_at_fpr" in by_domain["news"]
     assert "TPR @ 1.0% FPR" in (out.parent / "report.md").read_text()
+    curves = report["trust"]["risk_coverage"]  # the ai cut swept from strict to lax: both shares only grow
+    assert set(curves) == {"essays", "news"}
+    for curve in curves.values():
+        assert all(np.all(np.diff(curve[key]) >= 0) for key in ("humans_decided_ai", "ai_decided_ai"))
+        assert curve["humans_decided_ai"][-1] > curve["humans_decided_ai"][0]  # up to 20 % of humans by score
+    assert (out.parent / "risk_coverage.png").read_bytes()[:4] == b"\x89PNG"
     scored = root / "scored.csv"
     predict.main(["--input", str(news), "--ensemble", str(ensemble), "--output", str(scored), "--no-progress"])
     assert len(pd.read_csv(scored)) == (frame["domain"] == "news").sum()

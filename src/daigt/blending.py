@@ -43,7 +43,7 @@ from daigt.stacking import (
 )
 from daigt.stylometry import StyleMemo, selected_groups
 from daigt.submission import build_submission, validate_submission
-from daigt.trust import TrustResult, assess, shift_plot, table_plot
+from daigt.trust import TrustResult, assess, risk_coverage_plot, shift_plot, table_plot
 from essayio import atomic
 from essayio.publish import publication
 
@@ -300,6 +300,9 @@ def publish(
         )  # fmt: skip
         table_plot(staging.dir / "trust_oof.png", trust.report["decisions"]["oof"], "out of fold, per prompt")
         shift_plot(staging.dir / "shift.png", trust.in_domain, thresholds.out_of_domain_below)
+        if "risk_coverage" in trust.report:
+            shipped = trust.report["decisions"]["oof_by_domain"]
+            risk_coverage_plot(staging.dir / "risk_coverage.png", trust.report["risk_coverage"], shipped)
         write_analysis(staging.dir, inputs.train, chosen.oof, thresholds, chosen.name)
         curves = {n: c.oof for n, c in candidates.items()}
         roc_plot(staging.dir / "roc.png", labels, curves, {n: c.oof_auc for n, c in candidates.items()})

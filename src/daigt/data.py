@@ -19,7 +19,8 @@ from essayio.table import CANDIDATES, derive_ids, physical_line, read_table
 
 CANONICAL = tuple(CANDIDATES)
 MAPPING_FIX = "rename the column or map it under 'columns:' in configs/project.yaml"
-INVISIBLE = "[\u200b-\u200f\u2060-\u2064\ufeff\u00ad]"
+# nothing to read: zero-width spaces and joiners, BOM, soft hyphen, and control characters such as NUL
+INVISIBLE = "[\u200b-\u200f\u2060-\u2064\ufeff\u00ad\x00-\x08\x0e-\x1f\x7f]"
 PARENT_COLUMN = "parent_id"  # written by python -m augment: the essay a row is an augmented copy of
 PROMPTS_FILE = "train_prompts.csv"  # Kaggle's: prompt_id -> prompt_name, beside train_essays.csv
 
@@ -132,12 +133,18 @@ def _first_bad(at: _Located, column: str, mask: np.ndarray, problem: str, fix: s
         raise DataError(at.path, problem + more, row=rows[0], column=column, fix=fix, line=line)
 
 
+def blank_texts(texts: pd.Series) -> np.ndarray:
+    """Which texts hold nothing to read (only whitespace, invisible or control characters): the one rule of the
+    CLI's reader and the HTTP service."""
+    return texts.astype(str).str.replace(INVISIBLE, "", regex=True).str.strip().eq("").to_numpy()
+
+
 def _texts(values: pd.Series, at: _Located, column: str) -> pd.Series:
     as_str = values.astype(object)
     missing = as_str.isna().to_numpy() | ~as_str.map(lambda v: isinstance(v, str)).to_numpy()
     _first_bad(at, column, missing, "text is missing or not a string", "fill it in or remove the row")
     # invisible characters (zero-width space/joiners, BOM, soft hyphen) do not make an essay
-    empty = as_str.str.replace(INVISIBLE, "", regex=True).str.strip().eq("").to_numpy()
+    empty = blank_texts(as_str)
     _first_bad(at, column, empty, "text is empty (or only invisible characters)", "fill it in or remove the row")
     return as_str.astype(str)
 

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from daigt.config import DEFAULT_ENSEMBLE
-from daigt.data import derive_ids
+from daigt.data import blank_texts, derive_ids
 from daigt.inference import EnsemblePredictor
 from daigt.schema import Invalid
 
@@ -137,14 +137,14 @@ def create_app(predictor: EnsemblePredictor, limits: ServeLimits) -> FastAPI:
         if len(essays) > limits.max_essays:
             raise HTTPException(422, f"{len(essays)} essays in one request; the limit is {limits.max_essays}")
         for i, essay in enumerate(essays):
-            if not essay.text.strip():
-                raise HTTPException(422, f"essays[{i}].text is empty")
             try:
                 essay.text.encode("utf-8")
             except UnicodeEncodeError as err:
                 raise HTTPException(
                     422, f"essays[{i}].text: character {err.start} is a lone surrogate, not text; send valid UTF-8"
                 ) from None
+            if blank_texts(pd.Series([essay.text], dtype=object))[0]:
+                raise HTTPException(422, f"essays[{i}].text is empty (or only invisible characters)")
             if len(essay.text) > limits.max_chars:
                 raise HTTPException(
                     422, f"essays[{i}].text has {len(essay.text)} characters; the limit is {limits.max_chars}"

@@ -5,7 +5,7 @@ the locked holdout, predict for any file with a group column (``--by domain``), 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +127,47 @@ def table_plot(path: Path, table: dict[str, dict[str, Any]], title: str) -> None
     save_figure(fig, path)
 
 
+RISK_POINTS = np.geomspace(1e-4, 0.2, 40)  # the false-positive rates a risk-coverage curve sweeps the ai cut over
+
+
+def risk_coverage(
+    scores: np.ndarray, labels: np.ndarray, thresholds: Thresholds, texts: pd.Series, in_domain: np.ndarray
+) -> dict[str, list[float]]:
+    """The ai cut swept from strict to lax (the cut flagging each of ``RISK_POINTS`` of these humans by score
+    alone), every other rule as shipped (in_domain, edge, length): the humans decided ``ai`` (risk) against the
+    AI texts decided ``ai`` (coverage) at each cut."""
+    y = binary_labels(labels)
+    human = np.sort(scores[y == 0])
+    risk, coverage = [], []
+    for share in RISK_POINTS:
+        cut = float(human[min(len(human) - 1, int(np.floor((1 - share) * len(human))))]) if len(human) else 1.0
+        swept = replace(thresholds, high=cut, low=min(thresholds.low, cut),
+                        edge_high=max(cut, thresholds.edge_high or cut))  # fmt: skip
+        decisions = decide_with_reasons(scores, swept, texts, in_domain)[0]
+        risk.append(float(np.mean(decisions[y == 0] == AI)) if (y == 0).any() else float("nan"))
+        coverage.append(float(np.mean(decisions[y == 1] == AI)) if (y == 1).any() else float("nan"))
+    return {"humans_decided_ai": risk, "ai_decided_ai": coverage}
+
+
+def risk_coverage_plot(path: Path, curves: dict[str, dict[str, list[float]]], shipped: dict[str, Any]) -> None:
+    """One curve per group: AI decided ``ai`` against humans decided ``ai`` as the ai cut moves; a dot at the
+    shipped cut. Where a curve sits left and high, the group is decided; where it hugs the floor, it abstains."""
+    fig, ax = subplots(figsize=(7.5, 5))
+    for group, curve in curves.items():
+        risk = np.maximum(np.asarray(curve["humans_decided_ai"], dtype=float), 1e-4)  # log axis: 0 drawn at 0.01 %
+        (line,) = ax.plot(risk, curve["ai_decided_ai"], lw=1.2, label=group)
+        row = shipped.get(group, {})
+        if row.get("humans_decided_ai") is not None and row.get("ai_decided_ai") is not None:
+            ax.plot(max(row["humans_decided_ai"], 1e-4), row["ai_decided_ai"], "o", color=line.get_color(), ms=4)
+    title = "risk and coverage as the ai cut moves (dots: the shipped cut)"
+    ax.set(xscale="log", xlim=(1e-4, 0.3), ylim=(0, 1), xlabel="humans decided ai (0 drawn at 0.01 %)",
+           ylabel="AI texts decided ai", title=title)  # fmt: skip
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
 def shift_plot(path: Path, in_domain: dict[str, np.ndarray], out_of_domain_below: float) -> None:
     """Histograms of ``in_domain`` per set (training OOF, holdout, test...), with the out-of-domain cut."""
     fig, ax = subplots(figsize=(7, 4))
@@ -178,9 +219,16 @@ def assess(
     decided = decide_with_reasons(oof, thresholds, train["text"], scorer.oof_in_domain)
     groups = train["group"] if train["group"].str.len().gt(0).any() else None
     decisions["oof"] = decision_table(*decided, labels, groups, oof)
+    report: dict[str, Any] = {"decisions": decisions}
     if _several_domains(train):
         decisions["oof_by_domain"] = decision_table(*decided, labels, train["domain"], oof)
-    report: dict[str, Any] = {"decisions": decisions}
+        domains = train["domain"].astype(str).to_numpy()
+        report["risk_coverage"] = {
+            domain: risk_coverage(oof[member], labels[member], thresholds, train["text"][member],
+                                  scorer.oof_in_domain[member])
+            for domain in sorted(set(domains)) for member in [domains == domain]
+            if len(np.unique(binary_labels(labels[member]))) == 2
+        }  # fmt: skip
     if len(scored.get("holdout", [])):
         holdout = scored["holdout"]
         decided = decide_with_reasons(scores["holdout"], thresholds, holdout["text"], in_domain["holdout"])
@@ -224,6 +272,8 @@ def trust_markdown(report: dict[str, Any]) -> str:
     lines += [table_markdown(decisions["oof"], "prompt"), "", "![decisions per prompt](trust_oof.png)", ""]
     if "oof_by_domain" in decisions:
         lines += ["Out of fold, per domain:", "", table_markdown(decisions["oof_by_domain"], "domain"), ""]
+        lines += ["Risk and coverage per domain as the ai cut moves (OOF, every other rule as shipped):", "",
+                  "![risk and coverage](risk_coverage.png)", ""]  # fmt: skip
     if "holdout" in decisions:
         lines += ["The locked holdout:", "", table_markdown(decisions["holdout"], "set"), ""]
     if "holdout_by_domain" in decisions:
