@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"picked {report['picked']} (OOF AUC {report['picked_oof_auc']:.4f}) -> {out}")
     t = report["thresholds"]
     print(f"report: {out.parent / 'report.md'}  plot: {out.parent / 'roc.png'}  errors: {out.parent / 'analysis.md'}")
-    print(f"ensemble for predict/serve: {report['ensemble']}  (ai cut {t['high']:.4f}, unknown below {t['low']:.4f})")
+    cut = f"ai cut {t['high']:.4f} ({t['cut_from']}), unknown below {t['low']:.4f}"
+    print(f"ensemble: {report['ensemble']}  ({cut}; predict and serve load ensemble/ unless given --ensemble)")
 
 
 if __name__ == "__main__":
