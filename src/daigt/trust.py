@@ -149,6 +149,20 @@ def risk_coverage(
     return {"humans_decided_ai": risk, "ai_decided_ai": coverage}
 
 
+def risk_coverage_by_domain(
+    train: pd.DataFrame, oof: np.ndarray, thresholds: Thresholds, in_domain: np.ndarray
+) -> dict[str, dict[str, list[float]]]:
+    """``risk_coverage`` of every domain with both classes, on its OOF rows."""
+    labels, domains = train["label"].to_numpy(dtype=float), train["domain"].astype(str).to_numpy()
+    curves = {}
+    for domain in sorted(set(domains)):
+        member = domains == domain
+        if len(np.unique(binary_labels(labels[member]))) == 2:
+            texts = train["text"][member]
+            curves[domain] = risk_coverage(oof[member], labels[member], thresholds, texts, in_domain[member])
+    return curves
+
+
 def risk_coverage_plot(path: Path, curves: dict[str, dict[str, list[float]]], shipped: dict[str, Any]) -> None:
     """One curve per group: AI decided ``ai`` against humans decided ``ai`` as the ai cut moves; a dot at the
     shipped cut. Where a curve sits left and high, the group is decided; where it hugs the floor, it abstains."""
@@ -222,13 +236,7 @@ def assess(
     report: dict[str, Any] = {"decisions": decisions}
     if _several_domains(train):
         decisions["oof_by_domain"] = decision_table(*decided, labels, train["domain"], oof)
-        domains = train["domain"].astype(str).to_numpy()
-        report["risk_coverage"] = {
-            domain: risk_coverage(oof[member], labels[member], thresholds, train["text"][member],
-                                  scorer.oof_in_domain[member])
-            for domain in sorted(set(domains)) for member in [domains == domain]
-            if len(np.unique(binary_labels(labels[member]))) == 2
-        }  # fmt: skip
+        report["risk_coverage"] = risk_coverage_by_domain(train, oof, thresholds, scorer.oof_in_domain)
     if len(scored.get("holdout", [])):
         holdout = scored["holdout"]
         decided = decide_with_reasons(scores["holdout"], thresholds, holdout["text"], in_domain["holdout"])
