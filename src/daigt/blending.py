@@ -210,10 +210,12 @@ def cut_thresholds(
     thresholds = choose_thresholds(labels, chosen.oof, cfg)
     if cfg.cut_from == "oof":
         return thresholds
+    # each held-out group's humans, scored by models that never saw the group (evaluate keeps them for the
+    # groups that bring their own humans: domains or genres, not sources and prompts)
     humans = [row["human_scores"][chosen.name] for row in (generalization or {}).get("splits", [])
               if chosen.name in row.get("human_scores", {})]  # fmt: skip
     if not humans:
-        why = why_not or f"they hold no held-out human scores of {chosen.name} (run python src/evaluate.py again)"
+        why = why_not or f"they hold no held-out human scores of {chosen.name} (turn on evaluate's logo protocol)"
         console.warn(f"decisions.cut_from: held_out, but no generalization results to set it from — {why}: the "
                      "ai cut is set on OOF alone")  # fmt: skip
         return thresholds

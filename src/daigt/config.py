@@ -34,8 +34,8 @@ MODEL_CONFIG_DIR = CONFIG_DIR / "models"
 PROFILE_DIR = CONFIG_DIR / "profiles"
 # the active profile's name: set once by an entry point's --profile, inherited by its worker processes
 PROFILE_ENV = "DAIGT_PROFILE"
-# what a profile may overlay: its section name -> the base config file the section is merged over
-PROFILE_SECTIONS = {"project": PROJECT_CONFIG, "blend": BLEND_CONFIG, "evaluate": EVALUATE_CONFIG}
+# what a profile may overlay: each section is merged over the config of its name (project.yaml, blend.yaml...)
+PROFILE_SECTIONS = ("project", "blend", "evaluate")
 
 T = TypeVar("T")
 SEED_LIMIT = 2**32  # numpy's and scikit-learn's seeds are unsigned 32-bit integers

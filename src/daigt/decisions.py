@@ -112,7 +112,7 @@ class DecisionConfig:
     edge_share: float = 0.10
     edge_target_fpr: float = 0.001
     # oof: the ai cuts from the OOF humans (the training population); held_out: also from the humans of every
-    # group a generalization split held out (src/evaluate.py), so the false-positive promise is made for
+    # domain or genre src/evaluate.py held out (its logo protocol), so the false-positive promise is made for
     # writers and kinds of text training never saw; the stricter of the two cuts is kept
     cut_from: Literal["oof", "held_out"] = "oof"
     # held_out: the cut keeps the false-positive rate on a new group under target_fpr with this probability

@@ -84,7 +84,9 @@ def link_siblings(frame: pd.DataFrame, cfg: SiblingConfig) -> np.ndarray:
         close = np.asarray(similarity.max(axis=1).todense()).ravel() >= cfg.min_similarity
         partner[ai[close]] = human[best[close]]
     clusters = frame["dup_cluster"] if "dup_cluster" in frame else frame["id"]
-    return connected_groups(clusters.to_numpy(), pairs=list(zip(range(len(frame)), partner.tolist(), strict=True)))
+    linked = np.flatnonzero(partner != np.arange(len(frame)))
+    pairs = list(zip(linked.tolist(), partner[linked].tolist(), strict=True))
+    return connected_groups(clusters.to_numpy(), pairs=pairs)
 
 
 def normalise(text: str) -> str:

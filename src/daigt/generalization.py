@@ -40,7 +40,7 @@ from daigt.artifacts import ModelArtifacts
 from daigt.blending import BlendConfig
 from daigt.config import fingerprint, frame_fingerprint, load_yaml, repo_path
 from daigt.data import CANONICAL, binary_labels
-from daigt.decisions import choose_thresholds, decide_with_reasons, held_out_thresholds
+from daigt.decisions import Thresholds, choose_thresholds, decide_with_reasons, held_out_thresholds
 from daigt.errors import DaigtError
 from daigt.families import FitContext
 from daigt.folds import FoldConfig, assign_folds
@@ -58,6 +58,9 @@ from daigt.trust import decision_row
 
 PROTOCOL_COLUMNS = {"loso": "source", "lopo": "group"}  # logo's column comes from its config
 TRAIN_ATTACKED = "train_attacked"  # a split's inner-fold OOF rows after the stacker's attack recipe
+# the protocol whose held-out humans a held-out cut is set on: its groups bring their own humans, each scored
+# once (the reference humans of sources and prompts are scored in every split, so they would count many times)
+HELD_OUT_HUMANS = "logo"
 
 
 @dataclass
@@ -332,8 +335,6 @@ def evaluate(
         in_domain = {role: shift.in_domain(frame["text"]) for role, frame in frames.items()}
         humans, fit_labels = labels == 0, fit["label"].to_numpy(dtype=float)
         for role in roles:
-            if role == "eval":  # what a held-out cut is set from: every candidate's scores of these humans
-                held_humans = {n: np.round(c.scored[role][humans], 6).tolist() for n, c in candidates.items()}
             later.append((len(rows), shipped, fit_labels, frames[role], role, in_domain[role]))
             rows.append(
                 {
@@ -345,22 +346,24 @@ def evaluate(
                     "auc": {n: auc(labels, c.scored[role]) for n, c in candidates.items()},
                     # AI caught at the cut that flags 1 % (0.1 %) of the held-out humans: the ideal cut's reach
                     "tpr_at_fpr": {n: tpr_points(labels, c.scored[role]) for n, c in candidates.items()},
-                    "decisions_without_shift": split_decisions(shipped, fit_labels, frames[role], role, None, blend),
-                    "human_scores": held_humans,
                 }
             )
-    # decisions at the cut the shipped ensemble would use: with cut_from: held_out, set from the humans of the
-    # protocol's other held-out groups (so a group's figures are for a group its cut never saw)
+            if role == "eval" and split.protocol == HELD_OUT_HUMANS:  # what a held-out cut is set from
+                rows[-1]["human_scores"] = {n: np.round(c.scored[role][humans], 6).tolist()
+                                            for n, c in candidates.items()}  # fmt: skip
+    # decisions at the cut the shipped ensemble would use, with and without the shift score. With cut_from:
+    # held_out, a held-out group's cut is set also on the humans of the *other* held-out groups, so its figures
+    # are for a group its cut never saw; sources and prompts keep the OOF cut (their reference humans are among
+    # those groups' texts)
     for index, shipped, fit_labels, held, role, in_domain_ in later:
         row = rows[index]
-        others = [r["human_scores"][shipped.name] for r in rows if r["protocol"] == row["protocol"]
-                  and r["group"] != row["group"]]  # fmt: skip
-        held_out = np.concatenate(others) if others and blend.decisions.cut_from == "held_out" else None
-        row["decisions"] = split_decisions(shipped, fit_labels, held, role, in_domain_, blend, held_out)
-    for row in rows:
-        if not row["protocol"].endswith(ATTACKED):
-            continue
-        row.pop("human_scores", None)  # the attacked rows' humans are the clean rows' humans, attacked
+        others = [r["human_scores"][shipped.name] for r in rows if "human_scores" in r and r["group"] != row["group"]]
+        own_humans = row["protocol"].removesuffix(f"_{ATTACKED}") == HELD_OUT_HUMANS
+        held_out = np.concatenate(others) if others and own_humans and blend.decisions.cut_from == "held_out" else None
+        thresholds = split_thresholds(shipped, fit_labels, blend, held_out)
+        row["decisions"] = split_decisions(shipped, thresholds, held, role, in_domain_)
+        # the same cut without the shift score: what the decisions were before it
+        row["decisions_without_shift"] = split_decisions(shipped, thresholds, held, role, None)
     return {
         "splits": rows,
         "summary": summarise(rows),
@@ -381,21 +384,22 @@ def shipped_candidate(blend: BlendConfig, names: list[str]) -> str:
     return blend.pick_fallback if blend.pick_fallback in names else RANK_MEAN
 
 
-def split_decisions(
-    candidate: Candidate,
-    fit_labels: np.ndarray,
-    held: pd.DataFrame,
-    role: str,
-    in_domain: np.ndarray | None,
-    blend: BlendConfig,
-    held_out_humans: np.ndarray | None = None,
-) -> dict[str, Any]:
-    """Humans and AI texts decided ``ai``, and abstentions, on a split's held-out rows: thresholds from the
-    candidate's inner OOF (and, given ``held_out_humans``, the other groups' held-out humans) and the shift score
-    from the split's training rows, as blend fits them on train."""
+def split_thresholds(
+    candidate: Candidate, fit_labels: np.ndarray, blend: BlendConfig, held_out_humans: np.ndarray | None = None
+) -> Thresholds:
+    """A split's cuts, as blend sets them on train: from the candidate's inner OOF and, given
+    ``held_out_humans``, raised to the conformal cuts on the other groups' held-out humans."""
     thresholds = choose_thresholds(fit_labels, candidate.oof, blend.decisions)
     if held_out_humans is not None and len(held_out_humans):
         thresholds = held_out_thresholds(thresholds, held_out_humans, blend.decisions)
+    return thresholds
+
+
+def split_decisions(
+    candidate: Candidate, thresholds: Thresholds, held: pd.DataFrame, role: str, in_domain: np.ndarray | None
+) -> dict[str, Any]:
+    """Humans and AI texts decided ``ai``, and abstentions, on a split's held-out rows (``in_domain`` from the
+    shift score fitted on the split's training rows; None: every text in domain)."""
     decisions, reasons = decide_with_reasons(candidate.scored[role], thresholds, held["text"], in_domain)
     return decision_row(decisions, reasons, held["label"].to_numpy(dtype=float))
 

@@ -15,7 +15,7 @@ import pandas as pd
 from daigt.calibration import Calibration, calibration_error, cross_fitted, fit_platt
 from daigt.data import binary_labels
 from daigt.decisions import AI, REASONS, UNKNOWN, Thresholds, decide_with_reasons
-from daigt.metrics import FPR_POINTS, auc, tpr_points
+from daigt.metrics import FPR_POINTS, auc, fpr_cut, tpr_points
 from daigt.plots import save_figure, subplots
 from daigt.shift import ShiftConfig, ShiftScorer, adversarial_auc
 
@@ -137,10 +137,10 @@ def risk_coverage(
     alone), every other rule as shipped (in_domain, edge, length): the humans decided ``ai`` (risk) against the
     AI texts decided ``ai`` (coverage) at each cut."""
     y = binary_labels(labels)
-    human = np.sort(scores[y == 0])
+    human, cuts = np.sort(scores[y == 0]), np.append(np.unique(scores), np.inf)
     risk, coverage = [], []
     for share in RISK_POINTS:
-        cut = float(human[min(len(human) - 1, int(np.floor((1 - share) * len(human))))]) if len(human) else 1.0
+        cut = fpr_cut(human, cuts, share)
         swept = replace(thresholds, high=cut, low=min(thresholds.low, cut),
                         edge_high=max(cut, thresholds.edge_high or cut))  # fmt: skip
         decisions = decide_with_reasons(scores, swept, texts, in_domain)[0]
