@@ -14,11 +14,12 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from essayio import atomic
+from essayio import atomic, outputs
+from essayio.errors import UserError
 
 JOURNAL = ".publish-journal.json"
 STAGING_PREFIX = ".staging-"
@@ -27,56 +28,117 @@ TEMP_PID = re.compile(r"\.pid(\d+)\.")  # atomic.temp_prefix: the writer's pid i
 
 
 class Stage:
-    """Where one run writes its outputs before they are published together."""
+    """Where one run writes its outputs before they are published together. Each output is staged on its
+    target's own file system (beside it), so every publication move is a same-file-system rename."""
 
-    def __init__(self, home: Path, run_id: str) -> None:
-        self.home, self.run_id = home, run_id
-        self.dir = home / f"{STAGING_PREFIX}{run_id}-{os.getpid()}"
+    def __init__(self, home: Path, run_id: str, flag: str, inputs: Sequence[str | Path | None]) -> None:
+        self.home, self.run_id, self.flag, self.inputs = home, run_id, flag, inputs
+        self.name = f"{STAGING_PREFIX}{run_id}-{os.getpid()}"
+        self.dir = _staging_dir(home / self.name, home)
         self.outside: list[tuple[Path, Path]] = []
 
-    def folder_for(self, target: Path) -> Path:
-        """A staged folder for an output that lives outside ``home`` (e.g. ``ensemble/``), moved with the rest."""
-        staged = self.dir / ".outside" / str(len(self.outside))
-        self.outside.append((staged, Path(target).resolve()))
+    def folder_for(self, target: Path, flag: str) -> Path:
+        """A staged folder for an output that lives outside ``home`` (e.g. ``ensemble/``), moved with the rest.
+        The folder is checked against the output policy, and staged beside it (on its file system) at once, so
+        a target that cannot be written is said before anything is published."""
+        target = outputs.absolute(target)
+        outputs.check_replaceable(target, flag, self.inputs)
+        sweep(target.parent)
+        k = len(self.outside)
+        staged = _staging_dir(target.parent / f"{STAGING_PREFIX}{self.run_id}-o{k}-{os.getpid()}", target) / "new"
+        self.outside.append((staged, target))
         return staged
 
     def moves(self) -> list[tuple[str, str]]:
-        inside = [(str(e), str(self.home / e.name)) for e in sorted(self.dir.iterdir()) if e.name != ".outside"]
+        inside = [(str(e), str(self.home / e.name)) for e in sorted(self.dir.iterdir())]
         return inside + [(str(staged), str(target)) for staged, target in self.outside]
+
+    def staging_dirs(self) -> list[Path]:
+        return [self.dir, *(staged.parent for staged, _ in self.outside)]
+
+
+def _staging_dir(path: Path, target: Path) -> Path:
+    """Create a staging folder; a place that cannot be written is one line naming the target."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir(exist_ok=True)
+    except OSError as err:
+        raise UserError(f"{target}: cannot write there ({err.strerror}); point it to a writable folder") from None
+    return path
 
 
 @contextmanager
-def publication(home: Path, run_id: str) -> Iterator[Stage]:
+def publication(
+    home: Path,
+    run_id: str,
+    flag: str = "--out",
+    inputs: Sequence[str | Path | None] = (),
+    named: Sequence[str] = (),
+) -> Iterator[Stage]:
     """Yield a Stage; write outputs into ``stage.dir`` (published under ``home`` with the same names) and
-    ``stage.folder_for(path)``. On success everything is published together; on an exception nothing is."""
+    ``stage.folder_for(path)``. On success everything is published together; on an exception nothing is.
+    A file under ``home`` may replace only a file this project wrote there (essayio.outputs), or one of
+    ``named``, the files the user named."""
+    home = outputs.absolute(home)
     home.mkdir(parents=True, exist_ok=True)
     recover(home)
-    stage = Stage(home, run_id)
-    stage.dir.mkdir()
+    stage = Stage(home, run_id, flag, inputs)
     try:
         yield stage
+        names = [e.name for e in stage.dir.iterdir()]
+        for staged, _ in stage.outside:
+            if staged.is_dir():
+                outputs.mark_all(staged)
+        outputs.claim(home, [n for n in names if n not in named], flag)
+        outputs.record(home, names)  # safe before the moves: each name is absent or this project's already
         atomic.write_json(home / JOURNAL, {"run_id": run_id, "moves": stage.moves()})
-        recover(home)
+        recover(home, roll_back=True)
     finally:
-        shutil.rmtree(stage.dir, ignore_errors=True)
+        for folder in stage.staging_dirs():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
-def recover(home: Path) -> None:
-    """Finish a publication a crash interrupted (journal present), then sweep what killed runs left behind."""
+def recover(home: Path, roll_back: bool = False) -> None:
+    """Make the publication a journal names (a crash interrupted it: roll forward), then sweep what killed runs
+    left behind. With ``roll_back`` (a live run), a move that fails undoes the ones made, so the old outputs
+    stay, and is one line."""
     journal = home / JOURNAL
     if journal.is_file():
         try:
-            moves = json.loads(journal.read_text())["moves"]
+            moves = [(Path(s), Path(f)) for s, f in json.loads(journal.read_text())["moves"]]
         except (ValueError, KeyError, TypeError):
             moves = []  # a journal is written in one rename, so this is not ours to interpret: drop it
-        for staged, final in moves:
-            _move(Path(staged), Path(final))
-        journal.unlink()
-        for staged, _ in moves:  # the finished run's staging folder
-            for folder in Path(staged).parents:
-                if folder.parent == home and folder.name.startswith(STAGING_PREFIX):
+        try:
+            _move_all(moves, roll_back)
+        except UserError:  # rolled back: the journal names moves that must not be made
+            journal.unlink()
+            raise
+        journal.unlink()  # (a run killed before here leaves it: the next start rolls forward)
+        for staged, _ in moves:  # the finished run's staging folders
+            for folder in staged.parents:
+                if folder.name.startswith(STAGING_PREFIX):
                     shutil.rmtree(folder, ignore_errors=True)
     sweep(home)
+
+
+def _move_all(moves: list[tuple[Path, Path]], roll_back: bool) -> None:
+    done: list[tuple[Path, Path, Path | None]] = []
+    try:
+        for staged, final in moves:
+            if staged.exists():  # else moved already, before a crash
+                done.append((staged, final, _move(staged, final)))
+    except OSError as err:
+        if not roll_back:
+            raise
+        for staged, final, old in reversed(done):
+            os.replace(final, staged)
+            if old is not None:
+                os.replace(old, final)
+        where = err.filename or moves[len(done)][1]
+        raise UserError(f"{where}: cannot publish there ({err.strerror}); nothing was replaced") from None
+    for _, _, old in done:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
 
 
 def sweep(folder: Path) -> None:
@@ -100,18 +162,21 @@ def _dead_temp(entry: Path) -> bool:
     return time.time() - entry.lstat().st_mtime > STALE_TEMP_SECONDS
 
 
-def _move(staged: Path, final: Path) -> None:
-    if not staged.exists():  # already moved before the crash
-        return
+def _move(staged: Path, final: Path) -> Path | None:
+    """Rename ``staged`` to ``final``; an old ``final`` is first renamed aside (returned, to drop or restore)."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    if staged.is_dir() and final.exists():
+    old = None
+    if final.exists() or final.is_symlink():
         old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
         os.replace(final, old)
+    try:
         os.replace(staged, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staged, final)
+    except OSError:
+        if old is not None:
+            os.replace(old, final)
+        raise
+    return old
 
 
 def _alive(pid: str) -> bool:

@@ -1,4 +1,4 @@
-"""Stack every fully trained model with LightGBM and write submissions/submission.csv (id,generated).
+"""Blend the models `models:` lists (rank mean, LightGBM stacker); write submissions/submission.csv (id,generated).
 
 python src/blend.py
 python src/blend.py --train data/train.csv --test data/test_essays.csv --out submissions/submission.csv
@@ -18,6 +18,7 @@ from daigt.config import BLEND_CONFIG, load_config, repo_path
 from daigt.errors import cli_entry
 from daigt.project import Project
 from essayio import atomic
+from essayio.outputs import output_file
 
 
 @cli_entry
@@ -31,7 +32,11 @@ def main(argv: list[str] | None = None) -> None:
         type=Path,
         help="sample_submission.csv to validate against (default: the one next to the test file, if any)",
     )
-    parser.add_argument("--out", type=Path, help="submission path (default: 'output:' in the blend config)")
+    parser.add_argument(
+        "--out",
+        type=output_file("submission.csv"),
+        help="submission path; a folder (trailing /) gets submission.csv (default: 'output:' in the blend config)",
+    )
     parser.add_argument(
         "--ensemble",
         type=Path,

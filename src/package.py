@@ -15,7 +15,6 @@ import _venv  # noqa: F401  (first: outside the project's venv, one line or a re
 
 # isort: split
 import argparse
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from daigt.errors import DaigtError, cli_entry
 from daigt.packaging import (
     LOCAL_WHEELHOUSE,
     MODES,
+    REHEARSAL_SUBMISSION,
     WheelOptions,
     build_package,
     dataset_metadata,
@@ -34,6 +34,7 @@ from daigt.packaging import (
     upload,
     upload_commands,
 )
+from essayio.outputs import check_replaceable, replaced_folder
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -77,6 +78,8 @@ def main(argv: list[str] | None = None) -> None:
     configure_output(args)
     if args.rehearse is not None and not args.rehearse.is_file():
         raise DaigtError(f"--rehearse {args.rehearse}: no such test file")
+    if args.rehearse is not None:
+        check_replaceable(args.rehearsal, "--rehearsal", [args.rehearse])
     ensemble = args.ensemble
     if args.mode == "predict" and ensemble is None:
         ensemble = repo_path(load_config(BlendConfig, BLEND_CONFIG).ensemble)
@@ -94,13 +97,12 @@ def main(argv: list[str] | None = None) -> None:
         file=sys.stderr,
     )
     if args.rehearse is not None:
-        shutil.rmtree(args.rehearsal, ignore_errors=True)
-        args.rehearsal.mkdir(parents=True)
         started = time.monotonic()
-        done = rehearse(args.out, args.rehearse, args.rehearsal, capture=False)
+        with replaced_folder(args.rehearsal, "--rehearsal", [args.rehearse]) as folder:
+            done = rehearse(args.out, args.rehearse, folder, capture=False)
         if done.returncode != 0:
             raise DaigtError(f"the rehearsal's notebook failed (exit {done.returncode}); its output is above")
-        submission = args.rehearsal / "kaggle" / "working" / "submission.csv"
+        submission = args.rehearsal / REHEARSAL_SUBMISSION
         seconds = time.monotonic() - started
         print(f"rehearsal: {submission} in {seconds:.0f} s (fresh venv, pip offline)", file=sys.stderr)
     if args.upload:

@@ -36,8 +36,9 @@ from daigt.errors import DaigtError, cli_entry
 from daigt.essay_stream import KEPT, STDIN
 from daigt.inference import EnsemblePredictor
 from daigt.submission import sample_beside, write_submission
-from daigt.trust import decision_table, table_markdown, table_plot
+from daigt.trust import check_group_report, decision_table, group_report_paths, table_markdown, write_group_report
 from essayio import atomic
+from essayio.outputs import output_file
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,7 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--input", required=True, help="essays: .csv/.tsv/.jsonl/.parquet, or - for stdin")
     parser.add_argument("--output", help="predictions CSV (default: stdout, unless --submission is given)")
     parser.add_argument(
-        "--submission", type=Path, help="also write Kaggle's id,generated here, validated (the offline notebook)"
+        "--submission",
+        type=output_file("submission.csv"),
+        help="also write Kaggle's id,generated here, validated (the offline notebook)",
     )
     parser.add_argument(
         "--sample-submission",
@@ -71,15 +74,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "label column, the humans and AI essays decided ai per group",
     )  # fmt: skip
     parser.add_argument(
-        "--by-report", type=Path, help="with --by: also write the table here (.md), as .json and a plot (.png) beside"
+        "--by-report",
+        type=output_file("by_group.md"),
+        help="with --by: also write the table here (.md), as .json and a plot (.png) beside",
     )
     add_output_options(parser)
     args = parser.parse_args(argv)
     configure_output(args)
     if args.by_report and not args.by:
         raise DaigtError("--by-report needs --by COLUMN")
-    for flag, output in (("--output", args.output), ("--submission", args.submission), ("--by-report", args.by_report)):
+    if args.output not in (None, STDIN):
+        args.output = str(output_file("predictions.csv")(args.output))
+    reports = group_report_paths(args.by_report) if args.by_report else []
+    named = [("--output", args.output), ("--submission", args.submission), *(("--by-report", r) for r in reports)]
+    for flag, output in named:
         atomic.refuse_input_as_output(output, [args.input], flag)
+    if args.by_report:
+        check_group_report(args.by_report)
     for flag, value in (("--batch-size", args.batch_size), ("--threads", args.threads)):
         if value is not None and value < 1:
             raise DaigtError(f"{flag} {value}: give 1 or more")
@@ -156,9 +167,7 @@ def by_group(scored: pd.DataFrame, by: str, report: Path | None) -> None:
     text = table_markdown(table, by)
     print(text, file=sys.stderr)
     if report is not None:
-        atomic.write_text(report, f"# Decisions per {by}\n\n{text}\n\n![decisions]({report.stem}.png)\n")
-        atomic.write_json(report.with_suffix(".json"), table)
-        table_plot(report.with_suffix(".png"), table, f"decisions per {by}")
+        write_group_report(report, table, by, text)
 
 
 if __name__ == "__main__":

@@ -65,12 +65,19 @@ def sleep_long(name: str) -> str:
     return name
 
 
+def listed(ws: dict[str, Path], *names: str) -> None:
+    """Add ``names`` to the workspace's ``models:`` (blend blends what it lists)."""
+    config = yaml.safe_load(ws["project"].read_text())
+    ws["project"].write_text(yaml.safe_dump({**config, "models": [*config["models"], *names]}))
+
+
 def blended(ws: dict[str, Path], pick: str) -> dict[str, Path]:
     """Two tiny TF-IDF models, 3 folds each, blended with ``pick`` (stacker with rank + meta features)."""
     train_fold.main(train_args(ws))
     char = ws["root"] / "tiny_char.yaml"
     char.write_text(ws["model"].read_text().replace("analyzer: word", "analyzer: char_wb"))
     train_fold.main([*train_args(ws)[:2], "--model", str(char), *train_args(ws)[4:]])
+    listed(ws, "tiny_char")
     cfg = load_yaml(BLEND_CONFIG)
     cfg["features"]["ranks"] = True
     cfg["pick"] = pick

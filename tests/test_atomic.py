@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pytest
 
 from essayio import atomic
+from essayio.errors import os_error_line
 
 
 def test_failed_write_keeps_old_file(tmp_path: Path) -> None:
@@ -39,7 +41,7 @@ def _publish(home: Path, outside: Path, version: str, fail: bool = False) -> Non
     with publication(home, version) as stage:
         atomic.write_text(stage.dir / "submission.csv", version)
         atomic.write_text(stage.dir / "report.json", version)
-        folder = stage.folder_for(outside)
+        folder = stage.folder_for(outside, "--ensemble")
         folder.mkdir(parents=True)
         (folder / "ensemble.json").write_text(version)
         if fail:
@@ -61,7 +63,7 @@ def test_a_publication_is_all_from_one_run_or_nothing(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         _publish(home, outside, "run2", fail=True)  # stopped while writing: nothing of run2 is published
     assert _published(home, outside) == {"run1"}
-    assert sorted(p.name for p in home.iterdir()) == ["report.json", "submission.csv"]
+    assert sorted(p.name for p in home.iterdir()) == [".daigt-output", "report.json", "submission.csv"]
 
 
 def test_a_run_killed_between_moves_is_completed_by_the_next_start(tmp_path: Path, monkeypatch) -> None:
@@ -85,7 +87,12 @@ def test_a_run_killed_between_moves_is_completed_by_the_next_start(tmp_path: Pat
     monkeypatch.undo()
     publish.recover(home)  # what the next blend (or any publication) does first
     assert _published(home, outside) == {"run2"}
-    assert sorted(p.name for p in home.iterdir()) == ["report.json", "submission.csv"]
+    assert not (home / publish.JOURNAL).exists()  # (an old copy stays until its writer's pid is dead: this one)
+    assert sorted(p.name for p in home.iterdir() if ".old-" not in p.name) == [
+        ".daigt-output",
+        "report.json",
+        "submission.csv",
+    ]
 
 
 def test_leftovers_of_dead_runs_are_swept(tmp_path: Path) -> None:
@@ -96,3 +103,16 @@ def test_leftovers_of_dead_runs_are_swept(tmp_path: Path) -> None:
     (tmp_path / "keep.csv").write_text("x")
     recover(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["keep.csv"]
+
+
+def test_an_io_error_while_writing_names_the_output_not_its_temp_file(tmp_path: Path) -> None:
+    target = tmp_path / "x.csv"
+    with pytest.raises(OSError) as full, atomic.atomic_path(target), open("/dev/full", "w") as disk:
+        disk.write("x" * 100_000)  # a full disk: write() raises ENOSPC and names no file
+        disk.flush()
+    assert full.value.errno == errno.ENOSPC and full.value.filename == str(target)
+    with pytest.raises(OSError) as refused, atomic.atomic_path(target) as tmp:
+        raise PermissionError(errno.EACCES, "Permission denied", str(tmp))
+    assert refused.value.filename == str(target)
+    assert os_error_line(refused.value).startswith(f"{target}: Permission denied")
+    assert list(tmp_path.iterdir()) == []

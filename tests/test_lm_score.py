@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import make_essays
-from helpers import blend_args, predict_args, train_args
+from helpers import blend_args, listed, predict_args, train_args
 
 import blend
 import predict
@@ -103,6 +103,7 @@ def test_lm_score_runs_through_train_fold_blend_and_predict(
     train_fold.main(train_args(workspace))
     metrics = json.loads((workspace["artifacts"] / "tiny_binoculars" / "fold0" / "metrics.json").read_text())
     assert metrics["family"] == "lm_score" and 0 <= metrics["auc"] <= 1
+    listed(workspace, "tiny_binoculars")
     out = workspace["root"] / "sub" / "submission.csv"
     blend.main(blend_args(workspace, out))
     preds = workspace["root"] / "preds.csv"

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from helpers import blend_args, train_args
+from helpers import blend_args, listed, train_args
 
 import blend
 import train_fold
@@ -107,6 +107,7 @@ def test_blend_writes_valid_submission_report_and_plot(workspace: dict[str, Path
     second = workspace["root"] / "tiny_char.yaml"
     second.write_text(workspace["model"].read_text().replace("analyzer: word", "analyzer: char_wb"))
     train_fold.main([*train_args(workspace)[:2], "--model", str(second), *train_args(workspace)[4:]])
+    listed(workspace, "tiny_char")
     out = workspace["root"] / "sub" / "submission.csv"
     blend.main(blend_args(workspace, out))
     sub = pd.read_csv(out, dtype={"id": str})
@@ -149,6 +150,7 @@ def test_blend_leaves_out_partial_and_stale_models_loudly(workspace: dict[str, P
     pd.read_csv(oof).assign(fold=1).to_csv(oof, index=False)
     shutil.copytree(artifacts / "tiny_tfidf", artifacts / "broken")
     next((artifacts / "broken" / "fold1" / "model").iterdir()).unlink()
+    listed(workspace, "partial", "stale", "broken")
     out = workspace["root"] / "submission.csv"
     blend.main(blend_args(workspace, out))
     err = capsys.readouterr().err

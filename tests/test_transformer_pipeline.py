@@ -149,6 +149,8 @@ def test_two_processes_on_loopback_write_one_set_of_artifacts_that_blend_stacks(
     m = metrics(workspace["artifacts"], "deberta2")
     assert m["world_size"] == 2 and m["engine"] == "deepspeed-zero2"
     train_fold.main(fold_args(workspace, workspace["model"], fold="all"))  # the tiny TF-IDF model beside it
+    config = yaml.safe_load(workspace["project"].read_text())  # blend blends what models: lists
+    workspace["project"].write_text(yaml.safe_dump({**config, "models": [*config["models"], "deberta2"]}))
     out = tmp_path / "submission.csv"
     blend.main(blend_args(workspace, out))
     report = json.loads((out.parent / "report.json").read_text())

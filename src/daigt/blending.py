@@ -44,7 +44,7 @@ from daigt.stacking import (
 from daigt.stylometry import StyleMemo, selected_groups
 from daigt.submission import build_submission, validate_submission
 from daigt.trust import TrustResult, assess, risk_coverage_plot, shift_plot, table_plot
-from essayio import atomic
+from essayio import atomic, outputs
 from essayio.publish import publication
 
 
@@ -116,7 +116,7 @@ class BlendResult:
 
 @dataclass
 class BlendInputs:
-    """What the blend works from: the project's essays and every complete model's predictions on them."""
+    """What the blend works from: the project's essays and the listed models' predictions on them."""
 
     train: pd.DataFrame
     scored: dict[str, pd.DataFrame]  # "test", "holdout": rows with text
@@ -143,6 +143,11 @@ class _Clock:
         console.stage(f"[blend {time.perf_counter() - self.started:6.1f}s] {what}")
 
 
+# what a blend writes beside its submission (publish checks the actual ones again; this is said before the work)
+SIDE_OUTPUTS = ("report.json", "report.md", "analysis.md", "roc.png", "trust_oof.png", "shift.png")
+SIDE_OUTPUTS += ("risk_coverage.png", "importance.png")
+
+
 def blend(
     project: Project,
     cfg: BlendConfig,
@@ -160,6 +165,8 @@ def blend(
         blocker = next((f for f in (folder, *folder.parents) if f.exists() and not f.is_dir()), None)
         if blocker is not None:  # before minutes of work, not at the end
             raise DaigtError(f"{blocker} is a file where the output needs a folder: move it or pass another --out")
+    outputs.check_replaceable(ensemble_dir, "--ensemble", project.input_paths())  # before minutes of work
+    outputs.claim(out_path.parent, SIDE_OUTPUTS, "--out")
     inputs = gather_inputs(project, cfg, clock)
     candidates = blend_candidates(inputs, project, cfg, clock)
     clock.stage("picking, validating the submission, writing the report, plots and ensemble/")
@@ -223,23 +230,27 @@ def cut_thresholds(
 
 
 def gather_inputs(project: Project, cfg: BlendConfig, clock: _Clock) -> BlendInputs:
-    """The essays and every complete model's fold predictions; which models are left out, and why."""
+    """The essays and the fold predictions of each complete model `models:` lists; which are left out, and why."""
     clock.stage("reading the training data and the models' fold predictions")
     train, _ = project.train_frame()
     scored = {"test": project.test_frame(), "holdout": project.holdout_frame()}
     models, excluded = collect_models(
         project.artifacts, train, {s: f["id"] for s, f in scored.items()}, project.folds.n_folds, project.train_command
     )
+    listed = {Path(name).stem for name in project.models}
+    unlisted = [name for name in [*models, *excluded] if name not in listed]
+    models = {name: m for name, m in models.items() if name in listed}  # models: decides what is blended
+    excluded = {name: why for name, why in excluded.items() if name in listed}
     for name, reason in excluded.items():
         console.warn(f"model '{name}' left out of the blend — {reason}")
-    untrained = [name for name in project.models if name not in models and name not in excluded]
+    untrained = [name for name in listed if name not in models and name not in excluded]
     for name in untrained:
         console.warn(f"model '{name}' is listed in models: but has no folds under {project.artifacts} — "
                      f"run `{project.train_command(name)}`")  # fmt: skip
-    unlisted = [name for name in models if name not in project.models]
     if models:  # which models, and why: always said (on stdout, with the figures)
-        console.say(f"[blend] models: {', '.join(models)} (every complete model under {project.artifacts}"
-                    + (f"; not in models: {', '.join(unlisted)}" if unlisted else "") + ")")  # fmt: skip
+        console.say(f"[blend] models: {', '.join(models)} (from models: in the project config"
+                    + (f"; trained under {project.artifacts} but not listed: {', '.join(unlisted)}" if unlisted else "")
+                    + ")")  # fmt: skip
     if not models:
         raise DaigtError(f"no complete model under {project.artifacts}: run `{project.train_command()}` first")
     check_pick(cfg.pick, cfg.pick_fallback, [*models, RANK_MEAN, STACKER])
@@ -294,9 +305,11 @@ def publish(
 ) -> None:
     """Submission, report, analysis, plots and ensemble/: published together or not at all (essayio.publish)."""
     labels = inputs.labels
-    with publication(out_path.parent, report["run_id"]) as staging:
+    home, named = out_path.parent, [out_path.name]
+    with publication(home, report["run_id"], "--out", project.input_paths(), named) as staging:
+        staged_ensemble = staging.folder_for(ensemble_dir, "--ensemble")
         save_ensemble(
-            staging.folder_for(ensemble_dir), project.artifacts, inputs.models, chosen, cfg.features, thresholds,
+            staged_ensemble, project.artifacts, inputs.models, chosen, cfg.features, thresholds,
             project.folds.n_folds, run_id=report["run_id"], published_at=ensemble_dir,
             shift=(cfg.shift, trust.scorer), calibration=trust.calibration,
         )  # fmt: skip

@@ -36,7 +36,7 @@ from daigt.families import get_family
 from daigt.inference import artifacts_root
 from daigt.model_configs import load_model_config
 from daigt.submission import sample_beside
-from essayio import atomic
+from essayio import atomic, outputs
 
 MANIFEST = kaggle_notebook.MANIFEST
 LOCK, WHEELS = "requirements.lock", "wheels"
@@ -48,6 +48,7 @@ SOURCE_SUFFIXES = {".py", ".yaml", ".json", ".txt", ".toml"}
 SETTINGS_LINE = re.compile(r"^SETTINGS: dict = .*$", re.MULTILINE)
 WHEEL_NAME = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)-")
 MODES = ("predict", "train")
+REHEARSAL_SUBMISSION = Path("kaggle", "working", "submission.csv")  # where a rehearsal's notebook writes, in it
 TRAIN_ONLY = "(mode: train)"  # requirements-kaggle.txt: a wheel only the train-mode notebook needs
 
 
@@ -205,6 +206,16 @@ def notebook_json(source: str, mode: str) -> dict[str, Any]:
     }
 
 
+def check_out(out: Path, inputs: Sequence[Path | None]) -> None:
+    """The package folder may not be one the package copies (it would nest itself), nor anything the output
+    policy protects (essayio.outputs): the project, its inputs, a folder the project did not write."""
+    target = outputs.absolute(out).resolve()
+    for top in SOURCE_DIRS:
+        if (REPO_ROOT / top).resolve() in (target, *target.parents):
+            raise DaigtError(f"--out {out} is inside {top}/, which the package copies; choose e.g. dist/kaggle")
+    outputs.check_replaceable(out, "--out", inputs)
+
+
 def build_package(
     out: Path,
     mode: str,
@@ -220,8 +231,9 @@ def build_package(
     dataset metadata is written for ``dataset``, or kept from the folder it replaces."""
     if mode not in MODES:
         raise DaigtError(f"--mode {mode}: expected one of {', '.join(MODES)}")
+    check_out(out, [ensemble, artifacts, *train])
     metadata = dataset_metadata(out, dataset)
-    with atomic.atomic_dir(out) as tmp:
+    with outputs.replaced_folder(out, "--out", [ensemble, artifacts, *train]) as tmp:
         if metadata is not None:
             atomic.write_json(tmp / DATASET_METADATA, metadata)
         copy_source(tmp / "project")
@@ -338,7 +350,7 @@ def rehearse(
         venv = workdir / "venv"
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         python = venv / "bin" / "python"
-    kaggle = kaggle_tree(workdir.resolve() / "kaggle", package, test)
+    kaggle = kaggle_tree(workdir.resolve() / REHEARSAL_SUBMISSION.parts[0], package, test)
     inputs = sorted((kaggle / "input").rglob("*"))
     script = kaggle / "input" / "daigt-ensemble" / "notebook.py"
     try:

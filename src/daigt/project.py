@@ -12,7 +12,7 @@ import pandas as pd
 from daigt import console
 from daigt.config import PROJECT_CONFIG, load_config, repo_path
 from daigt.data import CANONICAL, binary_labels, load_essays
-from daigt.dedup import DEDUP_CACHE_GLOB, DedupConfig, deduplicate, link_siblings
+from daigt.dedup import DEDUP_CACHE_GLOB, DedupConfig, deduplicate, link_siblings, normalise
 from daigt.errors import DaigtError
 from daigt.folds import FoldConfig, HoldoutConfig, load_or_create_folds, load_or_create_holdout
 from daigt.schema import Invalid
@@ -109,6 +109,10 @@ class Project:
         sample = f" --sample {self.sample}" if self.sample else ""
         files = " ".join(map(str, self.train_paths))
         return f"python src/train_fold.py --fold {fold} --model {model} --train {files}{sample}"
+
+    def input_paths(self) -> list[Path]:
+        """The files the project reads: no output may replace them or a folder holding them."""
+        return [*self.train_paths, *([self.test_path] if self.test_path else [])]
 
     @property
     def folds(self) -> FoldConfig:
@@ -214,14 +218,20 @@ class Project:
         return test
 
     def _warn_if_test_is_training(self, test: pd.DataFrame) -> None:
-        """Test ids that are also training ids: usually the training file given as the test file."""
-        trained = set(self._train[0]["id"]) | set(self._holdout["id"] if self._holdout is not None else [])
-        shared = [i for i in test["id"] if i in trained]
-        if shared and self.warn:
-            console.warn(
-                f"{len(shared)} of {len(test)} test ids in {self.test_path} are also training ids "
-                f"(e.g. {shared[:3]}): is --test the training file? Their scores are not held-out scores"
-            )
+        """Test essays that are training essays, by id or by text (the same text under new ids): usually the
+        training file given as the test file. Their scores are not held-out scores."""
+        frames = [self._train[0], *([self._holdout] if self._holdout is not None else [])]
+        trained = pd.concat([f[["id", "text"]] for f in frames], ignore_index=True)
+        shared = [i for i in test["id"] if i in set(trained["id"])]
+        texts = set(trained["text"].map(normalise))
+        same_text = test["id"][test["text"].map(normalise).isin(texts)].tolist()
+        for found, how in ((shared, "ids"), (same_text, "texts")):
+            if found and self.warn:
+                console.warn(
+                    f"{len(found)} of {len(test)} test {how} in {self.test_path} are also training {how} "
+                    f"(e.g. ids {found[:3]}): is --test the training file? Their scores are not held-out scores"
+                )
+                return
 
     def sample_submission_path(self) -> Path | None:
         """Configured sample, else sample_submission.csv beside the test file, else none."""

@@ -18,6 +18,7 @@ from daigt.decisions import AI, REASONS, UNKNOWN, Thresholds, decide_with_reason
 from daigt.metrics import FPR_POINTS, auc, fpr_cut, tpr_points
 from daigt.plots import save_figure, subplots
 from daigt.shift import ShiftConfig, ShiftScorer, adversarial_auc
+from essayio import atomic, outputs
 
 ALL = "all"
 NO_GROUP = "(none)"  # rows whose group column is empty
@@ -125,6 +126,27 @@ def table_plot(path: Path, table: dict[str, dict[str, Any]], title: str) -> None
     ax.legend(fontsize=8)
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def group_report_paths(report: Path) -> list[Path]:
+    """The files ``--by-report report.md`` writes: the table, its JSON and its plot beside it."""
+    return [report, report.with_suffix(".json"), report.with_suffix(".png")]
+
+
+def check_group_report(report: Path) -> None:
+    """The .json and .png beside the named .md may replace only files this project wrote (essayio.outputs)."""
+    outputs.claim(report.parent, [p.name for p in group_report_paths(report)[1:]], "--by-report")
+
+
+def write_group_report(report: Path, table: dict[str, dict[str, Any]], by: str, text: str) -> None:
+    """The per-group table as .md, .json and .png (see check_group_report)."""
+    markdown, data, plot = group_report_paths(report)
+    check_group_report(report)
+    report.parent.mkdir(parents=True, exist_ok=True)
+    outputs.record(report.parent, [p.name for p in (markdown, data, plot)])
+    atomic.write_text(markdown, f"# Decisions per {by}\n\n{text}\n\n![decisions]({report.stem}.png)\n")
+    atomic.write_json(data, table)
+    table_plot(plot, table, f"decisions per {by}")
 
 
 RISK_POINTS = np.geomspace(1e-4, 0.2, 40)  # the false-positive rates a risk-coverage curve sweeps the ai cut over
