@@ -16,7 +16,7 @@ from daigt.cli_options import add_output_options, add_set_option, configure_outp
 from daigt.config import SERVE_CONFIG, load_config, repo_path
 from daigt.errors import DaigtError, cli_entry
 from daigt.inference import EnsemblePredictor
-from daigt.service import MAX_PORT, ServeConfig, create_app
+from daigt.service import MAX_PORT, ServeConfig, create_app, run_service
 
 
 @cli_entry
@@ -35,11 +35,7 @@ def main(argv: list[str] | None = None) -> None:
         raise DaigtError(f"--port {args.port}: give a port from 1 to {MAX_PORT}")
     cfg = load_config(ServeConfig, args.config, args.set)
     predictor = EnsemblePredictor.load(args.ensemble or repo_path(cfg.ensemble), args.artifacts)
-
-    import uvicorn
-
-    app = create_app(predictor, cfg.limits)
-    uvicorn.run(app, host=args.host or cfg.host, port=args.port or cfg.port)
+    run_service(create_app(predictor, cfg.limits), args.host or cfg.host, args.port or cfg.port)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ signal exit 130/143 with nothing half-written left; never a traceback, never the
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -26,6 +27,12 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return blended(make_workspace(tmp_path_factory.mktemp("mistakes"), make_essays(120)), "rank_mean")
+
+
+def default_signals() -> None:
+    """A child that is sent Ctrl-C starts with SIGINT at its default, whatever this test run inherited: a
+    background job (`make test &`, nohup, some CI runners) ignores SIGINT, and a child would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -68,7 +75,7 @@ def test_a_signal_during_predict_leaves_nothing_behind(ws: dict[str, Path], tmp_
     out = tmp_path / "p.csv"
     proc = subprocess.Popen(
         [sys.executable, *predict_cmd(ws, "--input", str(big), "--output", str(out), "--batch-size", "16")],
-        cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True,
+        cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True, preexec_fn=default_signals,
     )  # fmt: skip
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob(".p.csv.pid*")) and time.monotonic() < deadline and proc.poll() is None:
@@ -93,6 +100,8 @@ def test_wrong_format_flags_and_files_that_are_not_what_they_say(ws: dict[str, P
     assert "UTF-16" in one_line(run("-m", "augment", "--in", str(utf16), "--out", str(tmp_path / "aug.csv")))
     line = one_line(run("src/train_fold.py", "--train", str(disguised), "--fold", "0", "--artifacts", str(tmp_path)))
     assert "is a Parquet file" in line
+    assert "is not a regular file" in one_line(run(*predict_cmd(ws, "--input", "/dev/null")))
+    assert "is a folder, not a file" in one_line(run(*predict_cmd(ws, "--input", str(tmp_path))))
 
 
 def test_a_damaged_ensemble_is_one_line(ws: dict[str, Path], tmp_path: Path) -> None:
@@ -130,7 +139,21 @@ def test_an_experiments_blend_leaves_the_shared_ensemble_alone(ws: dict[str, Pat
     proc = run("src/blend.py", *args)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "exp" / "ensemble" / "ensemble.json").is_file()
-    assert "[blend] models: tiny_char, tiny_tfidf" in proc.stdout and "not in models: tiny_char" in proc.stdout
+    assert "[blend] models: tiny_char, tiny_tfidf (from models:" in proc.stdout
+
+
+def test_blend_leaves_out_a_trained_model_that_models_does_not_list(ws: dict[str, Path], tmp_path: Path) -> None:
+    config = yaml.safe_load(ws["project"].read_text())
+    narrowed = tmp_path / "project.yaml"
+    narrowed.write_text(yaml.safe_dump({**config, "models": ["tiny_tfidf"]}))
+    args = blend_args(ws, tmp_path / "exp" / "submission.csv")
+    args[args.index("--config") + 1] = str(narrowed)
+    args[args.index("--ensemble") + 1] = str(tmp_path / "ensemble")
+    proc = run("src/blend.py", *args)
+    assert proc.returncode == 0, proc.stderr
+    assert "[blend] models: tiny_tfidf (" in proc.stdout and "not listed: tiny_char" in proc.stdout
+    spec = json.loads((tmp_path / "ensemble" / "ensemble.json").read_text())
+    assert list(spec["models"]) == ["tiny_tfidf"]
 
 
 def test_serve_applies_the_clis_input_rules_in_short_messages(ws: dict[str, Path]) -> None:
@@ -169,7 +192,10 @@ def test_ctrl_c_in_train_fold_jobs_stops_the_workers_in_one_line(tmp_path: Path)
     config = yaml.safe_load(ws["project"].read_text())
     ws["project"].write_text(yaml.safe_dump({**config, "models": [str(ws["model"]), str(char)]}))
     cmd = ["src/train_fold.py", "--config", str(ws["project"]), "--fold", "all", "--model", "all", "--jobs", "2"]
-    proc = subprocess.Popen([sys.executable, *cmd, "--no-progress"], cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, *cmd, "--no-progress"], cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True,
+        preexec_fn=default_signals,
+    )  # fmt: skip
     parent = psutil.Process(proc.pid)
     deadline = time.monotonic() + 120
     while len(parent.children(recursive=True)) < 2 and time.monotonic() < deadline and proc.poll() is None:
@@ -236,3 +262,31 @@ def test_a_key_given_twice_a_seed_out_of_range_and_a_zero_sample_are_one_line(
     assert "seed: must lie in [0, 2**32), got -5" in line
     attack = ["src/attack.py", "--model", "tiny_tfidf", "--config", str(ws["project"]), "--sample", "0"]
     assert "--sample 0: give the number of essays" in one_line(run(*attack, "--artifacts", str(ws["artifacts"])))
+
+
+def test_serve_says_a_busy_port_or_a_foreign_host_in_one_line_and_ctrl_c_ends_it_with_130(ws: dict[str, Path]) -> None:
+    import socket
+
+    import httpx
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        serve = ["src/serve.py", "--ensemble", str(ws["ensemble"]), "--port", str(port)]
+        assert "Address already in use" in one_line(run(*serve))
+    assert "cannot listen there" in one_line(run(*serve, "--host", "192.0.2.1"))  # TEST-NET-1: not this machine's
+    proc = subprocess.Popen(
+        [sys.executable, *serve], cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True, preexec_fn=default_signals
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("interrupted (Ctrl-C)"), err

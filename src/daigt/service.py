@@ -7,8 +7,12 @@ with a 4xx and a message saying which limit and by how much, before any model wo
 
 from __future__ import annotations
 
+import errno
+import signal
+import socket
 import threading
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any
 
 import pandas as pd
@@ -19,8 +23,10 @@ from pydantic import BaseModel
 
 from daigt.config import DEFAULT_ENSEMBLE
 from daigt.data import blank_texts, derive_ids
+from daigt.errors import DaigtError
 from daigt.inference import EnsemblePredictor
 from daigt.schema import Invalid
+from essayio.errors import Terminated
 
 CONTENT_TYPE = "content-type: application/json"
 SHAPE = 'send {"essays": [{"id": "a", "text": "..."}]}'
@@ -174,3 +180,45 @@ def create_app(predictor: EnsemblePredictor, limits: ServeLimits) -> FastAPI:
         }
 
     return app
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The service's socket, bound before the server starts, so a busy port or an address this machine does not
+    have is one line (uvicorn would log a multi-line error and exit 3)."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as err:
+        raise DaigtError(f"--host {host}: not an address of this machine ({err.strerror or err})") from None
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        busy = " (another program listens there: pick another --port)" if err.errno == errno.EADDRINUSE else ""
+        raise DaigtError(f"--host {host} --port {port}: cannot listen there: {err.strerror}{busy}") from None
+    return sock
+
+
+def run_service(app: FastAPI, host: str, port: int) -> None:
+    """Serve ``app`` until Ctrl-C or SIGTERM, which end as for every entry point (one line, 130 / 143)."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        stopped_by: int | None = None
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            self.stopped_by = sig
+            super().handle_exit(sig, frame)
+
+    sock = listening_socket(host, port)
+    server = Server(uvicorn.Config(app, host=host, port=port))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+    # uvicorn re-raises the signal after its shutdown, but an ignored SIGINT (a background job) stays ignored
+    if server.stopped_by == signal.SIGINT:
+        raise KeyboardInterrupt
+    if server.stopped_by == signal.SIGTERM:
+        raise Terminated
