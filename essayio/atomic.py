@@ -29,16 +29,30 @@ def temp_prefix(path: Path) -> str:
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temp path beside ``path``; on success it replaces ``path`` in one rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
+    with _named(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     tmp_path.chmod(0o666 & ~_UMASK)  # mkstemp makes 0600; artifacts should read like any other file
     try:
-        yield tmp_path
-        os.replace(tmp_path, path)
+        with _named(path):
+            yield tmp_path
+            os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+@contextmanager
+def _named(path: Path) -> Iterator[None]:
+    """An I/O error while writing ``path`` names ``path``: not the hidden temp file, nor no file at all (a full
+    disk raises from write() without a name)."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is None or Path(str(err.filename)).name.startswith(f".{path.name}.pid"):
+            err.filename = str(path)
+        raise
 
 
 @contextmanager

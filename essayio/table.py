@@ -83,6 +83,10 @@ def physical_line(path: str | Path, row: int) -> int | None:
 
 def check_file(path: str | Path) -> Path:
     path = Path(path)
+    if path.is_dir():
+        raise DataError(path, "is a folder, not a file", fix="give the essays file inside it")
+    if path.exists() and not path.is_file():
+        raise DataError(path, "is not a regular file (a device or a pipe)", fix="give a file of essays, or - for stdin")
     if not path.is_file():
         raise DataError(path, "file not found", fix="check the path (see README: 'Put the data in place')")
     if path.stat().st_size == 0:

@@ -77,6 +77,20 @@ def test_test_ids_that_are_training_ids_and_conflicting_duplicates_are_warned(
     assert "training ids" not in capsys.readouterr().err
 
 
+def test_training_texts_under_new_ids_in_the_test_file_are_warned(workspace: dict[str, Path], capsys) -> None:
+    essays = pd.read_csv(workspace["train"], dtype={"id": str})
+    renamed = workspace["root"] / "renamed.csv"
+    copies = essays.head(5).assign(id=lambda f: "new" + f["id"], text=lambda f: "  " + f["text"].str.upper())
+    copies.drop(columns=["generated"]).to_csv(renamed, index=False)
+    project = Project.load(workspace["project"], test=str(renamed))
+    project.train_frame()
+    project.test_frame()
+    err = capsys.readouterr().err
+    assert f"5 of 5 test texts in {renamed} are also training texts" in err and "training ids" not in err
+    Project.load(workspace["project"]).test_frame()
+    assert "training texts" not in capsys.readouterr().err
+
+
 def test_jobs_workers_leave_the_data_warnings_to_their_parent(workspace: dict[str, Path], capfd) -> None:
     """--jobs 2: the parent says what is wrong with the data once; the two model workers stay quiet."""
     essays = pd.read_csv(workspace["train"], dtype={"id": str})
