@@ -176,3 +176,11 @@ def test_entry_points_stop_on_a_config_typo_with_one_line(workspace: dict[str, P
             main(args)
         err = capsys.readouterr().err.strip()
         assert exit_info.value.code == 2 and err.count("\n") == 0 and key in err and "Traceback" not in err
+
+
+def test_a_set_that_adds_a_section_the_config_lacks_says_so() -> None:
+    """--set params.tokenizer.vocab_size on a model without a tokenizer: the error names the added section,
+    not only the config's own keys it clashes with."""
+    with pytest.raises(DaigtError, match=r"the config has no params\.tokenizer: --set added it"):
+        load_model_config("tfidf_word", ["params.tokenizer.vocab_size=8000"])
+    load_model_config("tfidf_bpe", ["params.tokenizer.vocab_size=8000"])  # it has one: an ordinary change

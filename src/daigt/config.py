@@ -11,7 +11,8 @@ import copy
 import hashlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -85,7 +86,8 @@ def load_config(cls: type[T], path: str | Path, overrides: Sequence[str] = ()) -
     section = getattr(cls, "PROFILE_SECTION", None)
     data, source = profiled_yaml(section, path) if section else (load_yaml(path), str(path))
     source = f"{source} with --set" if overrides else source
-    return parse(cls, deep_merge(data, parse_overrides(overrides)), source)
+    with sets_named(data, overrides):
+        return parse(cls, deep_merge(data, parse_overrides(overrides)), source)
 
 
 def profile_names() -> list[str]:
@@ -155,6 +157,33 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
                 raise DaigtError(f"--set {item}: '{part}' is set to a value by another --set")
         node[parts[-1]] = parsed
     return out
+
+
+def added_sections(base: Mapping[str, Any], overrides: Sequence[str]) -> list[str]:
+    """The sections a ``--set`` adds that the config lacks (absent or null), e.g. ``params.tokenizer``."""
+    added = []
+    for item in overrides:
+        parts = item.partition("=")[0].strip().split(".")
+        node: Any = base
+        for i, part in enumerate(parts[:-1]):
+            if not isinstance(node, Mapping) or node.get(part) is None:
+                added.append(".".join(parts[: i + 1]))
+                break
+            node = node[part]
+    return added
+
+
+@contextmanager
+def sets_named(base: Mapping[str, Any], overrides: Sequence[str]) -> Iterator[None]:
+    """A config a ``--set`` made invalid by adding a section names that section: the error may be about the
+    config's own keys, which fit without it."""
+    try:
+        yield
+    except DaigtError as err:
+        added = added_sections(base, overrides)
+        if not added:
+            raise
+        raise DaigtError(f"{err} (the config has no {', '.join(added)}: --set added it)") from None
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from daigt.config import MODEL_CONFIG_DIR, ModelConfig, deep_merge, load_yaml, parse_overrides
+from daigt.config import MODEL_CONFIG_DIR, ModelConfig, deep_merge, load_yaml, parse_overrides, sets_named
 from daigt.errors import DaigtError
 from daigt.families import ModelFamily, get_family
 from daigt.schema import closest, parse
@@ -46,8 +46,10 @@ def load_model_config(name_or_path: str, overrides: Sequence[str] = ()) -> Model
     file. An overridden config is another run key: its folds are trained anew (the others are kept).
     """
     path = model_config_path(name_or_path)
-    merged = deep_merge(_merged_model_dict(path), parse_overrides(overrides))
-    config, family = model_config_from_dict(merged, f"{path} with --set" if overrides else str(path))
+    base = _merged_model_dict(path)
+    with sets_named(base, overrides):
+        merged = deep_merge(base, parse_overrides(overrides))
+        config, family = model_config_from_dict(merged, f"{path} with --set" if overrides else str(path))
     return ModelSpec(path.stem, config, family, tuple(overrides))
 
 
