@@ -20,8 +20,9 @@ from daigt.errors import DaigtError
 from daigt.model_configs import load_model_config
 from daigt.parallel import map_models, parse_memory
 from daigt.project import Project
+from daigt.shift import MIN_TEST_FOR_SHIFT
 from daigt.stylometry import StyleMemo, selected_groups
-from daigt.train import FoldTrainer
+from daigt.train import FoldTrainer, measure_test_shift
 
 BLEND_STYLE = "(the blend's style features)"  # a --jobs job after the models; never a model name (parentheses)
 
@@ -130,6 +131,8 @@ def _train_in_parallel(request: TrainRequest, project: Project, names: list[str]
         raise DaigtError("--jobs runs models side by side on CPU; drop it for DeepSpeed or multi-rank runs")
     train, _ = project.train_frame()  # create the shared folds once, before any worker reads them
     test = project.test_frame()  # ... and say what is wrong with the data here, once, not once per worker
+    if len(test) >= MIN_TEST_FOR_SHIFT:  # the test shift once, here: every worker reads it from the cache
+        measure_test_shift(train, test, project.cache_dir)
     budget, estimates = None, {}
     if max_memory:
         budget = parse_memory(max_memory)
