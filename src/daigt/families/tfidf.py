@@ -46,6 +46,10 @@ MODEL_FILE = "tfidf.joblib"
 # weights repeat a lot); what makes the offline Kaggle package small enough to upload. Training saves uncompressed:
 # compressing cost ~1 s per fold, 5.6 s of a 47 s tfidf_bpe run (docs/benchmarks.md, "Where the time goes")
 COMPACT_COMPRESSION = 3
+PICKLE_PROTOCOL_OPCODE = b"\x80"  # the first byte of an uncompressed pickle (protocol 2 and later)
+# fitted (classes x terms) arrays that sklearn's predict reads transposed (X @ a.T): kept in Fortran order, so the
+# transpose is contiguous; scipy copied all of a C-ordered one at every call (0.8 s of 3.9 s scoring 3,000 texts)
+READ_TRANSPOSED = ("feature_log_prob_", "coef_")
 FIT_ONLY = ("feature_count_", "feature_all_")  # fitted attributes prediction never reads (naive Bayes: terms floats)
 TEXT_VIEWS: dict[str, Callable[[str], str] | None] = {"raw": None, "function_words": function_word_view}
 
@@ -239,6 +243,7 @@ class TfidfFamily(ModelFamily):
         self.__dict__.update(state)
         if tokenizer is not None and self.features.tokenizer is None:
             self.features.use_tokenizer(tokenizer)
+        _transposable(self.classifiers)
 
     def fit(self, train: pd.DataFrame, context: FitContext) -> None:
         if self.params.tokenizer is not None:
@@ -256,6 +261,7 @@ class TfidfFamily(ModelFamily):
         matrix = self.features.transform(self.texts(rows))
         for classifier in self.classifiers.values():
             classifier.fit(matrix, targets, sample_weight=weights)
+        _transposable(self.classifiers)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return self.predict_matrix(self.features.transform(self.texts(frame)))
@@ -298,7 +304,12 @@ class TfidfFamily(ModelFamily):
 
     @classmethod
     def load(cls, directory: Path) -> TfidfFamily:
-        return joblib.load(directory / MODEL_FILE)
+        path = directory / MODEL_FILE
+        with path.open("rb") as handle:
+            plain = handle.read(1) == PICKLE_PROTOCOL_OPCODE  # a compressed (packaged) file starts otherwise
+        # training's uncompressed folds are mapped, not read: load is ~3x faster, pages come in as scoring
+        # reads them, and several processes share one copy
+        return joblib.load(path, mmap_mode="r" if plain else None)
 
 
 def migrate_saved_state(state: dict[str, Any]) -> tuple[dict[str, Any], Any]:
@@ -308,6 +319,15 @@ def migrate_saved_state(state: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     their own older formats: ``ngram_tfidf.migrate_saved_state``.)"""
     state = dict(state)
     return state, state.pop("bpe", None)
+
+
+def _transposable(classifiers: dict[str, Any]) -> None:
+    """``READ_TRANSPOSED`` arrays in Fortran order: the same values, read without a copy."""
+    for classifier in classifiers.values():
+        for attribute in READ_TRANSPOSED:
+            value = getattr(classifier, attribute, None)
+            if isinstance(value, np.ndarray) and value.ndim == 2:
+                setattr(classifier, attribute, np.asfortranarray(value))
 
 
 def _for_prediction(classifiers: dict[str, Any]) -> dict[str, Any]:
