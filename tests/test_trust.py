@@ -223,6 +223,9 @@ def test_decision_table_counts_per_group_with_and_without_labels() -> None:
     assert table["a"]["humans_decided_ai"] == 0.5 and table["b"]["abstained"] == 1.0
     assert table[NO_GROUP]["n"] == 1  # an empty group gets a name, never a blank row
     assert table["b"]["reasons"][OUT_OF_DOMAIN] == 1
+    assert table[ALL]["humans_decided_human"] == pytest.approx(1 / 3) and table[ALL]["ai_decided_human"] == 0.0
+    assert "| AI decided human |" in table_markdown(table)
     unlabelled = decision_table(decisions, reasons, None, groups)
     assert "humans_decided_ai" not in unlabelled[ALL] and unlabelled[ALL]["decided_ai"] == 0.5
+    assert unlabelled[ALL]["decided_human"] == pytest.approx(1 / 6)
     assert "| (none) | 1 |" in table_markdown(table)

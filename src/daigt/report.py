@@ -224,10 +224,11 @@ def generalization_markdown(result: dict[str, Any]) -> str:
     ]
     if decided_by:
         lines += ["", f"Decisions are {decided_by}'s at the shipped cut, thresholds and shift score refitted per "
-                  "split: humans decided ai (false accusations), AI decided ai, and the share abstained."]  # fmt: skip
+                  "split: humans decided ai (false accusations), AI decided ai, humans and AI decided human "
+                  "(the misses a human answer carries), and the share abstained."]  # fmt: skip
     for protocol, names in _generalization_order(result).items():
         summary = result["summary"][protocol]
-        decisions = ["humans → ai", "AI → ai", "abstained"] if decided_by else []
+        decisions = ["humans → ai", "AI → ai", "humans → human", "AI → human", "abstained"] if decided_by else []
         tpr = [f"TPR @ {_share(fpr)} FPR" for fpr in FPR_POINTS] if decided_by else []
         head = ["held out", "AI", "human", *names, *tpr, *decisions]
         lines += ["", f"### {PROTOCOL_TITLES[protocol]}", "", "| " + " | ".join(head) + " |"]
@@ -238,7 +239,9 @@ def generalization_markdown(result: dict[str, Any]) -> str:
                 reach = row.get("tpr_at_fpr", {}).get(decided_by, {})
                 cells += [_share(reach.get(str(fpr))) for fpr in FPR_POINTS]
                 d = row["decisions"]
-                cells += [_share(d["humans_decided_ai"]), _share(d["ai_decided_ai"]), _share(d["abstained"])]
+                cells += [_share(d["humans_decided_ai"]), _share(d["ai_decided_ai"])]
+                cells += [_share(d.get("humans_decided_human")), _share(d.get("ai_decided_human"))]
+                cells += [_share(d["abstained"])]
             lines.append(f"| {row['group']} | {row['n_ai']} | {row['n_human']} | " + " | ".join(cells) + " |")
         for stat in ("mean", "min"):
             cells = " | ".join(f"**{summary[n][stat]:.4f}**" for n in names)

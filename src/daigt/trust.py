@@ -14,7 +14,7 @@ import pandas as pd
 
 from daigt.calibration import Calibration, calibration_error, cross_fitted, fit_platt
 from daigt.data import binary_labels
-from daigt.decisions import AI, REASONS, UNKNOWN, Thresholds, decide_with_reasons
+from daigt.decisions import AI, HUMAN, REASONS, UNKNOWN, Thresholds, decide_with_reasons
 from daigt.metrics import FPR_POINTS, auc, fpr_cut, tpr_points
 from daigt.plots import save_figure, subplots
 from daigt.shift import ShiftConfig, ShiftScorer, adversarial_auc
@@ -39,6 +39,7 @@ def decision_row(
     row: dict[str, Any] = {
         "n": len(decisions),
         "decided_ai": _share(decisions == AI, every),
+        "decided_human": _share(decisions == HUMAN, every),
         "abstained": _share(decisions == UNKNOWN, every),
         "reasons": {r: int((reasons == r).sum()) for r in REASONS},
     }
@@ -49,6 +50,8 @@ def decision_row(
             "n_ai": int((y == 1).sum()),
             "humans_decided_ai": _share(decisions == AI, y == 0),
             "ai_decided_ai": _share(decisions == AI, y == 1),
+            "humans_decided_human": _share(decisions == HUMAN, y == 0),
+            "ai_decided_human": _share(decisions == HUMAN, y == 1),  # the misses a "human" answer carries
         }
         if scores is not None and len(np.unique(y)) == 2:
             row |= {"auc": auc(y, scores), "tpr_at_fpr": tpr_points(y, scores)}
@@ -86,7 +89,7 @@ def table_markdown(table: dict[str, dict[str, Any]], group_name: str = "group") 
     labelled = "humans_decided_ai" in table[ALL]
     ranked = any("auc" in row for row in table.values())
     head = f"| {group_name} | essays | "
-    head += "humans decided ai | AI decided ai | " if labelled else "decided ai | "
+    head += "humans decided ai | AI decided ai | AI decided human | " if labelled else "decided ai | decided human | "
     head += "abstained | out of domain |"
     if ranked:
         head += " AUC | " + " | ".join(f"TPR @ {fpr:.1%} FPR" for fpr in FPR_POINTS) + " |"
@@ -95,8 +98,9 @@ def table_markdown(table: dict[str, dict[str, Any]], group_name: str = "group") 
         ood = row["reasons"]["out_of_domain"] / max(1, row["n"])
         cells = (
             f"{_pct(row['humans_decided_ai'])} ({row['n_human']}) | {_pct(row['ai_decided_ai'])} ({row['n_ai']}) | "
+            f"{_pct(row.get('ai_decided_human'))} | "
             if labelled
-            else f"{_pct(row['decided_ai'])} | "
+            else f"{_pct(row['decided_ai'])} | {_pct(row.get('decided_human'))} | "
         )
         line = f"| {group} | {row['n']} | {cells}{_pct(row['abstained'])} | {ood:.1%} |"
         if ranked:
