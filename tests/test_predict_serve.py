@@ -91,7 +91,7 @@ def test_predict_abstains_on_other_domains_with_a_reason_and_reports_per_group(
     assert (preds["decision"].iloc[30:] == UNKNOWN).all() and (preds["reason"].iloc[30:] == OUT_OF_DOMAIN).all()
     assert (preds["reason"].iloc[:30] != OUT_OF_DOMAIN).mean() > 0.8
     err = capsys.readouterr().err
-    assert "| recipes | 20 | 0.0% (10) | 0.0% (10) | 100.0% | 100.0% |" in err
+    assert "| recipes | 20 | 0.0% (10) | 0.0% (10) | 0.0% | 100.0% | 100.0% |" in err
     assert "out_of_domain 20" in err or "out_of_domain 2" in err
     assert report.is_file() and report.with_suffix(".png").is_file()
 
