@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -29,10 +31,16 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return blended(make_workspace(tmp_path_factory.mktemp("mistakes"), make_essays(120)), "rank_mean")
 
 
-def default_signals() -> None:
-    """A child that is sent Ctrl-C starts with SIGINT at its default, whatever this test run inherited: a
-    background job (`make test &`, nohup, some CI runners) ignores SIGINT, and a child would inherit that."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+@contextmanager
+def sigint_handled() -> Iterator[None]:
+    """Children started inside get SIGINT at its default, whatever this test run inherited. A background job
+    (`make test &`, nohup, some CI runners) ignores SIGINT, and a child would inherit that. A handled signal
+    is reset to the default at exec (a pre-exec hook could deadlock the child while the parent runs threads)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -73,10 +81,11 @@ def test_a_signal_during_predict_leaves_nothing_behind(ws: dict[str, Path], tmp_
     big = tmp_path / "big.csv"
     make_essays(6000, seed=9)[["text"]].to_csv(big, index=False)
     out = tmp_path / "p.csv"
-    proc = subprocess.Popen(
-        [sys.executable, *predict_cmd(ws, "--input", str(big), "--output", str(out), "--batch-size", "16")],
-        cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True, preexec_fn=default_signals,
-    )  # fmt: skip
+    with sigint_handled():
+        proc = subprocess.Popen(
+            [sys.executable, *predict_cmd(ws, "--input", str(big), "--output", str(out), "--batch-size", "16")],
+            cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob(".p.csv.pid*")) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)  # the temp file exists: the run is writing
@@ -192,10 +201,10 @@ def test_ctrl_c_in_train_fold_jobs_stops_the_workers_in_one_line(tmp_path: Path)
     config = yaml.safe_load(ws["project"].read_text())
     ws["project"].write_text(yaml.safe_dump({**config, "models": [str(ws["model"]), str(char)]}))
     cmd = ["src/train_fold.py", "--config", str(ws["project"]), "--fold", "all", "--model", "all", "--jobs", "2"]
-    proc = subprocess.Popen(
-        [sys.executable, *cmd, "--no-progress"], cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True,
-        preexec_fn=default_signals,
-    )  # fmt: skip
+    with sigint_handled():
+        proc = subprocess.Popen(
+            [sys.executable, *cmd, "--no-progress"], cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
     parent = psutil.Process(proc.pid)
     deadline = time.monotonic() + 120
     while len(parent.children(recursive=True)) < 2 and time.monotonic() < deadline and proc.poll() is None:
@@ -276,9 +285,8 @@ def test_serve_says_a_busy_port_or_a_foreign_host_in_one_line_and_ctrl_c_ends_it
         serve = ["src/serve.py", "--ensemble", str(ws["ensemble"]), "--port", str(port)]
         assert "Address already in use" in one_line(run(*serve))
     assert "cannot listen there" in one_line(run(*serve, "--host", "192.0.2.1"))  # TEST-NET-1: not this machine's
-    proc = subprocess.Popen(
-        [sys.executable, *serve], cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True, preexec_fn=default_signals
-    )
+    with sigint_handled():
+        proc = subprocess.Popen([sys.executable, *serve], cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         try:
