@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -97,10 +98,7 @@ def kaggle_size_test(train_path: str, n: int, folder: Path) -> str:
     frame = pd.read_csv(train_path)
     copies = augment_frame(frame, Recipe.load(recipe_path), -(-n // len(frame)), progress=False)
     chosen = copies[copies["copy"] > 0].sample(n, random_state=0)
-    path = folder / "test_kaggle_size.csv"
-    ids = [f"k{i:05d}" for i in range(n)]
-    pd.DataFrame({"id": ids, "prompt_id": 0, "text": chosen["text"].to_numpy()}).to_csv(path, index=False)
-    return str(path)
+    return write_test(chosen["text"], folder / "test_kaggle_size.csv")
 
 
 def drawn_test(source: str, n: int, folder: Path) -> str:
@@ -108,10 +106,15 @@ def drawn_test(source: str, n: int, folder: Path) -> str:
     import pandas as pd
 
     frame = pd.read_csv(source)
-    chosen = frame.sample(min(n, len(frame)), random_state=0)
-    path = folder / "test_drawn.csv"
-    ids = [f"k{i:05d}" for i in range(len(chosen))]
-    pd.DataFrame({"id": ids, "prompt_id": 0, "text": chosen["text"].to_numpy()}).to_csv(path, index=False)
+    return write_test(frame.sample(min(n, len(frame)), random_state=0)["text"], folder / "test_drawn.csv")
+
+
+def write_test(texts: Any, path: Path) -> str:
+    """``texts`` as a test file in Kaggle's columns, with new ids."""
+    import pandas as pd
+
+    ids = [f"k{i:05d}" for i in range(len(texts))]
+    pd.DataFrame({"id": ids, "prompt_id": 0, "text": list(texts)}).to_csv(path, index=False)
     return str(path)
 
 

@@ -20,7 +20,8 @@ from essayio.errors import UserError
 
 MARKER = ".daigt-output"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-LEFTOVER_MARKS = (".pid", ".old-", ".staging-")  # what killed runs leave; publish.sweep removes them
+STAGING_PREFIX = ".staging-"  # a publication's staging folder (essayio.publish)
+LEFTOVER_MARKS = (".pid", ".old-", STAGING_PREFIX)  # what killed runs leave; publish.sweep removes them
 
 
 def absolute(path: str | Path) -> Path:

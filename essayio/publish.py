@@ -22,7 +22,7 @@ from essayio import atomic, outputs
 from essayio.errors import UserError
 
 JOURNAL = ".publish-journal.json"
-STAGING_PREFIX = ".staging-"
+STAGING_PREFIX = outputs.STAGING_PREFIX
 STALE_TEMP_SECONDS = 600  # temp files of atomic writes older than this belong to a dead run
 TEMP_PID = re.compile(r"\.pid(\d+)\.")  # atomic.temp_prefix: the writer's pid in a temp file's name
 

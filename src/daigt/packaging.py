@@ -206,14 +206,13 @@ def notebook_json(source: str, mode: str) -> dict[str, Any]:
     }
 
 
-def check_out(out: Path, inputs: Sequence[Path | None]) -> None:
-    """The package folder may not be one the package copies (it would nest itself), nor anything the output
-    policy protects (essayio.outputs): the project, its inputs, a folder the project did not write."""
+def check_out(out: Path) -> None:
+    """The package folder may not be one the package copies: it would nest itself. (What else it may not be,
+    the output policy says when the folder is replaced: essayio.outputs.)"""
     target = outputs.absolute(out).resolve()
     for top in SOURCE_DIRS:
         if (REPO_ROOT / top).resolve() in (target, *target.parents):
             raise DaigtError(f"--out {out} is inside {top}/, which the package copies; choose e.g. dist/kaggle")
-    outputs.check_replaceable(out, "--out", inputs)
 
 
 def build_package(
@@ -231,7 +230,7 @@ def build_package(
     dataset metadata is written for ``dataset``, or kept from the folder it replaces."""
     if mode not in MODES:
         raise DaigtError(f"--mode {mode}: expected one of {', '.join(MODES)}")
-    check_out(out, [ensemble, artifacts, *train])
+    check_out(out)
     metadata = dataset_metadata(out, dataset)
     with outputs.replaced_folder(out, "--out", [ensemble, artifacts, *train]) as tmp:
         if metadata is not None:

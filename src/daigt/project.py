@@ -222,9 +222,8 @@ class Project:
         training file given as the test file. Their scores are not held-out scores."""
         frames = [self._train[0], *([self._holdout] if self._holdout is not None else [])]
         trained = pd.concat([f[["id", "text"]] for f in frames], ignore_index=True)
-        shared = [i for i in test["id"] if i in set(trained["id"])]
-        texts = set(trained["text"].map(normalise))
-        same_text = test["id"][test["text"].map(normalise).isin(texts)].tolist()
+        shared = test["id"][test["id"].isin(trained["id"])].tolist()
+        same_text = test["id"][test["text"].map(normalise).isin(set(trained["text"].map(normalise)))].tolist()
         for found, how in ((shared, "ids"), (same_text, "texts")):
             if found and self.warn:
                 console.warn(
