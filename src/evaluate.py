@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         best = max(summary, key=lambda n: summary[n]["mean"])
         table = "  ".join(f"{n} {s['mean']:.4f}/{s['min']:.4f}" for n, s in summary.items())
         print(f"{report.PROTOCOL_TITLES[protocol]} (mean/min AUC): {table}  -> best mean: {best}")
-    for line in report.decisions_summary(result):
+    for line in [*report.decisions_summary(result), *report.attribution_summary(result)]:
         print(line)
     print(f"generalization: {out.with_suffix('.md')}  plot: {out.with_suffix('.png')}  ({result['seconds']} s)")
 

@@ -1,15 +1,20 @@
-"""Score new essays with the saved ensemble: id, score, probability, in_domain, decision, reason.
+"""Score new essays with the saved ensemble: id, score, probability, in_domain, decision, reason, and where
+the ensemble has the second task, generator and generator_probability.
 
 score: the picked candidate's score (what the Kaggle submission holds; ranks essays). probability: that score
 calibrated on the training essays (a probability of AI-generated there). in_domain: how much the essay
 resembles the training essays (0-1; the share of training essays that look less like them). decision: ai /
 human / unknown; reason: score, or why it is unknown (uncertain, too_short, out_of_domain, edge_of_domain).
+generator: the generator family of a text decided ai (openai-chat, llama, ...; other: a known generator outside
+them), or unknown: not decided ai, unsure, or unlike every training family. A family, never a model version.
+generator_probability: the top family's calibrated probability (empty for a text not decided ai).
 
 python src/predict.py --input essays.csv --output preds.csv
 python src/predict.py --input essays.jsonl                 # CSV to stdout
 cat essays.csv | python src/predict.py --input - > preds.csv
 python src/predict.py --input test_essays.csv --submission submission.csv   # Kaggle's id,generated, validated
 python src/predict.py --input essays.csv --by writer      # decisions per group (and per class, if labelled)
+python src/predict.py --input essays.csv --by generator   # decisions per attributed generator family
 
 Loads every fold model of every model the blend picked (and the stacker) from ensemble/ (written by
 src/blend.py), reads the input in chunks, and writes predictions chunk by chunk; a file output appears in
@@ -70,8 +75,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "GPU models that each fill the card)",
     )  # fmt: skip
     parser.add_argument(
-        "--by", metavar="COLUMN", help="print decisions per value of this input column (e.g. domain, writer); with a "
-        "label column, the humans and AI essays decided ai per group",
+        "--by", metavar="COLUMN", help="print decisions per value of this input column (e.g. domain, writer; "
+        "generator: the attributed family); with a label column, the humans and AI essays decided ai per group",
     )  # fmt: skip
     parser.add_argument(
         "--by-report",

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 import pandas as pd
 import yaml
@@ -49,6 +50,7 @@ SCORED_FILES = {"test": "test.csv", "holdout": "holdout.csv"}  # sets every fold
 CONFIG_FILE, MODEL_DIR = "config.yaml", "model"
 ENSEMBLE_FILE, REFERENCES_FILE, STACKER_DIR = "ensemble.json", "oof_references.npz", "stacker"
 SHIFT_FILE = "shift.npz"
+ATTRIBUTION_FILE = "attribution.joblib"  # the second task (attribution.py): which generator family
 WORK_PREFIX, ATTACK_DIR, GENERALIZATION_DIR = ".work-fold", "attack", "generalization"
 KEPT_DIR = ".kept"  # <model>/.kept/<run key>/fold<k>/: folds of earlier configs, restored when one comes back
 SPLIT_PREDICTIONS, SPLIT_META = "predictions.csv", "meta.json"
@@ -309,6 +311,7 @@ class SavedEnsemble:
     references: dict[str, np.ndarray]
     booster_files: list[Path]
     shift: dict[str, np.ndarray] | None = None  # None: saved before the shift score existed
+    attribution: Any = None  # attribution.Attributor; None: saved without the second task
 
 
 def write_ensemble(
@@ -317,9 +320,14 @@ def write_ensemble(
     references: dict[str, np.ndarray],
     boosters: list[Any] | None,
     shift: dict[str, np.ndarray] | None = None,
+    attribution: Any = None,
 ) -> None:
-    """Write ``directory`` in one atomic rename (a half-saved ensemble never exists)."""
+    """Write ``directory`` in one atomic rename (a half-saved ensemble never exists). The attribution model's
+    digest goes into the spec, so a damaged or swapped file is refused at load."""
     with atomic.atomic_dir(directory) as tmp:
+        if attribution is not None:
+            joblib.dump(attribution, tmp / ATTRIBUTION_FILE, compress=3)
+            spec = {**spec, "attribution_sha256": _sha256(tmp / ATTRIBUTION_FILE)}
         atomic.write_json(tmp / ENSEMBLE_FILE, spec)
         np.savez(tmp / REFERENCES_FILE, **references)
         if shift is not None:
@@ -354,4 +362,20 @@ def read_ensemble(directory: Path) -> SavedEnsemble:
                 shift = {name: arrays[name] for name in arrays.files}
         except (OSError, ValueError) as err:
             raise DaigtError(f"{directory / SHIFT_FILE}: damaged ({err}); {rerun}") from None
-    return SavedEnsemble(spec, references, boosters, shift)
+    return SavedEnsemble(spec, references, boosters, shift, _read_attribution(directory, spec, rerun))
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _read_attribution(directory: Path, spec: dict[str, Any], rerun: str) -> Any:
+    """The attribution model the spec names, after checking it is the file blend wrote."""
+    expected = spec.get("attribution_sha256")
+    if expected is None:
+        return None
+    path = directory / ATTRIBUTION_FILE
+    if not path.is_file() or _sha256(path) != expected:
+        state = "missing" if not path.is_file() else "changed since blend wrote it"
+        raise DaigtError(f"{path}: {state}; {rerun}")
+    return joblib.load(path)

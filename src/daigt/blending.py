@@ -17,8 +17,9 @@ import pandas as pd
 from daigt import console
 from daigt.analysis import write_analysis
 from daigt.artifacts import ModelArtifacts, data_key
+from daigt.attribution import AttributionConfig, Attributor, attribution_report, confusion_plot, fit_attributor
 from daigt.config import fingerprint, frame_fingerprint, repo_path
-from daigt.decisions import DecisionConfig, Thresholds, choose_thresholds, held_out_thresholds
+from daigt.decisions import DecisionConfig, Thresholds, choose_thresholds, decide_with_reasons, held_out_thresholds
 from daigt.errors import DaigtError
 from daigt.hardening import attacked
 from daigt.history import HISTORY, make_record
@@ -70,6 +71,8 @@ class BlendConfig:
     history: str = HISTORY  # every run appends a record here (python src/runs.py lists and diffs them)
     decisions: DecisionConfig = field(default_factory=DecisionConfig)
     shift: ShiftConfig = field(default_factory=ShiftConfig)  # in_domain: how far an essay is from training
+    # the second task: which generator family wrote a text decided ai (attribution.py; never in the submission)
+    attribution: AttributionConfig = field(default_factory=AttributionConfig)
 
     def stacking_key(self) -> str:
         """What of this config the generalization figures depend on (the stacker and its features)."""
@@ -145,7 +148,7 @@ class _Clock:
 
 # what a blend writes beside its submission (publish checks the actual ones again; this is said before the work)
 SIDE_OUTPUTS = ("report.json", "report.md", "analysis.md", "roc.png", "trust_oof.png", "shift.png")
-SIDE_OUTPUTS += ("risk_coverage.png", "importance.png")
+SIDE_OUTPUTS += ("risk_coverage.png", "importance.png", "attribution.png")
 
 
 def blend(
@@ -194,9 +197,13 @@ def blend(
     clock.stage("the shift score, calibrated probabilities and decisions per group")
     trust = assess_trust(inputs, chosen, thresholds, cfg, project)
     report["trust"] = trust.report
+    attributor = attribute(inputs, chosen, thresholds, trust, cfg.attribution, report, clock)
     report["ensemble"] = str(ensemble_dir)
     report["run_id"] = datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]  # to the millisecond: unique per run
-    publish(out_path, ensemble_dir, report, submission, inputs, candidates, chosen, thresholds, trust, cfg, project)
+    publish(
+        out_path, ensemble_dir, report, submission, inputs, candidates, chosen, thresholds, trust, cfg, project,
+        attributor,
+    )  # fmt: skip
     folds = {name: ModelArtifacts(project.artifacts, name).fold(0) for name in inputs.models}
     configs = {name: fold.config() for name, fold in folds.items()}
     given = {name: fold.metrics().get("overrides", []) for name, fold in folds.items()} | {"blend": list(overrides)}
@@ -227,6 +234,37 @@ def cut_thresholds(
                      "ai cut is set on OOF alone")  # fmt: skip
         return thresholds
     return held_out_thresholds(thresholds, np.concatenate(humans), cfg)
+
+
+def attribute(
+    inputs: BlendInputs,
+    chosen: Candidate,
+    thresholds: Thresholds,
+    trust: TrustResult,
+    cfg: AttributionConfig,
+    report: dict[str, Any],
+    clock: _Clock,
+) -> Attributor | None:
+    """The second task, trained fold by fold on the AI texts whose source names a family; its figures go into
+    ``report`` (the texts decided ai are the picked candidate's, OOF and on the holdout)."""
+    if not cfg.enabled:
+        return None
+    clock.stage("generator attribution: fold by fold on the AI texts, then on all of them")
+    fitted = fit_attributor(inputs.train, cfg)
+    if fitted is None:
+        report["attribution"] = None
+        console.stage("[blend] attribution: fewer than two generator families in training; none saved")
+        return None
+    attributor, oof = fitted
+    train, holdout = inputs.train, inputs.scored["holdout"]
+    oof_decisions, _ = decide_with_reasons(chosen.oof, thresholds, train["text"], trust.in_domain["training (OOF)"])
+    holdout_decisions = None
+    if len(holdout):
+        holdout_decisions, _ = decide_with_reasons(
+            chosen.scored["holdout"], thresholds, holdout["text"], trust.in_domain["holdout"]
+        )
+    report["attribution"] = attribution_report(train, attributor, oof, oof_decisions, holdout, holdout_decisions)
+    return attributor
 
 
 def gather_inputs(project: Project, cfg: BlendConfig, clock: _Clock) -> BlendInputs:
@@ -302,6 +340,7 @@ def publish(
     trust: TrustResult,
     cfg: BlendConfig,
     project: Project,
+    attributor: Attributor | None = None,
 ) -> None:
     """Submission, report, analysis, plots and ensemble/: published together or not at all (essayio.publish)."""
     labels = inputs.labels
@@ -311,8 +350,11 @@ def publish(
         save_ensemble(
             staged_ensemble, project.artifacts, inputs.models, chosen, cfg.features, thresholds,
             project.folds.n_folds, run_id=report["run_id"], published_at=ensemble_dir,
-            shift=(cfg.shift, trust.scorer), calibration=trust.calibration,
+            shift=(cfg.shift, trust.scorer), calibration=trust.calibration, attribution=attributor,
         )  # fmt: skip
+        if report.get("attribution"):
+            figures = report["attribution"]
+            confusion_plot(staging.dir / "attribution.png", figures["oof"], figures["classes"], "out of fold")
         table_plot(staging.dir / "trust_oof.png", trust.report["decisions"]["oof"], "out of fold, per prompt")
         shift_plot(staging.dir / "shift.png", trust.in_domain, thresholds.out_of_domain_below)
         if "risk_coverage" in trust.report:

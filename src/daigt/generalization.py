@@ -37,10 +37,11 @@ import pandas as pd
 
 from daigt import console
 from daigt.artifacts import ModelArtifacts
+from daigt.attribution import AttributionConfig, fit_attributor, held_out_generator
 from daigt.blending import BlendConfig
 from daigt.config import fingerprint, frame_fingerprint, load_yaml, repo_path
 from daigt.data import CANONICAL, binary_labels
-from daigt.decisions import Thresholds, choose_thresholds, decide_with_reasons, held_out_thresholds
+from daigt.decisions import AI, Thresholds, choose_thresholds, decide_with_reasons, held_out_thresholds
 from daigt.errors import DaigtError
 from daigt.families import FitContext
 from daigt.folds import FoldConfig, assign_folds
@@ -297,7 +298,8 @@ def evaluate(
         spec = load_model_config(name)
         model_keys[spec.name] = FoldTrainer(project, spec, spec.config.seed, progress=False).config_key()
     rows: list[dict[str, Any]] = []
-    later: list[tuple[int, Candidate, np.ndarray, pd.DataFrame, str, np.ndarray]] = []  # decisions, once all ran
+    # decisions, once all ran (and for a held-out source, the split's training rows: attribution's)
+    later: list[tuple[int, Candidate, np.ndarray, pd.DataFrame, str, np.ndarray, pd.DataFrame | None]] = []
     style = StyleMemo(blend.features.meta, blend.features.stylometry, project.cache_dir)  # once per essay, kept
     under_attack = attacked(train, cfg.attack, project.cache_dir) if cfg.attack else None
     stacker_recipe = project.config.stacker_attack
@@ -335,7 +337,9 @@ def evaluate(
         in_domain = {role: shift.in_domain(frame["text"]) for role, frame in frames.items()}
         humans, fit_labels = labels == 0, fit["label"].to_numpy(dtype=float)
         for role in roles:
-            later.append((len(rows), shipped, fit_labels, frames[role], role, in_domain[role]))
+            attributing = role == "eval" and split.protocol == "loso" and blend.attribution.enabled
+            fit_rows = fit.assign(fold=inner) if attributing else None
+            later.append((len(rows), shipped, fit_labels, frames[role], role, in_domain[role], fit_rows))
             rows.append(
                 {
                     "protocol": split.protocol if role == "eval" else f"{split.protocol}_{ATTACKED}",
@@ -355,7 +359,7 @@ def evaluate(
     # held_out, a held-out group's cut is set also on the humans of the *other* held-out groups, so its figures
     # are for a group its cut never saw; sources and prompts keep the OOF cut (their reference humans are among
     # those groups' texts)
-    for index, shipped, fit_labels, held, role, in_domain_ in later:
+    for index, shipped, fit_labels, held, role, in_domain_, fit_rows in later:
         row = rows[index]
         others = [r["human_scores"][shipped.name] for r in rows if "human_scores" in r and r["group"] != row["group"]]
         own_humans = row["protocol"].removesuffix(f"_{ATTACKED}") == HELD_OUT_HUMANS
@@ -364,6 +368,9 @@ def evaluate(
         row["decisions"] = split_decisions(shipped, thresholds, held, role, in_domain_)
         # the same cut without the shift score: what the decisions were before it
         row["decisions_without_shift"] = split_decisions(shipped, thresholds, held, role, None)
+        if fit_rows is not None:  # leave-one-generator-out: what the held-out source is attributed to
+            decisions, _ = decide_with_reasons(shipped.scored[role], thresholds, held["text"], in_domain_)
+            row["attribution"] = split_attribution(fit_rows, held, decisions, row["group"], blend.attribution)
     return {
         "splits": rows,
         "summary": summarise(rows),
@@ -402,6 +409,27 @@ def split_decisions(
     shift score fitted on the split's training rows; None: every text in domain)."""
     decisions, reasons = decide_with_reasons(candidate.scored[role], thresholds, held["text"], in_domain)
     return decision_row(decisions, reasons, held["label"].to_numpy(dtype=float))
+
+
+def split_attribution(
+    fit: pd.DataFrame, held: pd.DataFrame, decisions: np.ndarray, source: str, cfg: AttributionConfig
+) -> dict[str, Any] | None:
+    """A held-out source's AI texts attributed by the second task trained on the split's training rows (their
+    inner folds): among its texts decided ``ai`` (what users see) and among all of them. None when the source
+    names no generator or training has fewer than two families."""
+    family = cfg.vocabulary.family(source)
+    fitted = fit_attributor(fit, cfg) if family else None
+    if fitted is None:
+        return None
+    attributor = fitted[0]
+    own = ((held["source"] == source) & (binary_labels(held["label"]) == 1)).to_numpy()
+    probs, similarity = attributor.probabilities(held["text"][own])
+    generator, _ = attributor.decide(probs, similarity, np.full(int(own.sum()), AI, dtype=object))
+    decided = np.asarray(decisions)[own] == AI
+    return {
+        **held_out_generator(generator[decided], family, attributor.classes),
+        "all_ai": held_out_generator(generator, family, attributor.classes),
+    }
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:

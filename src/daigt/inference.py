@@ -20,6 +20,7 @@ import pandas as pd
 
 from daigt import console
 from daigt.artifacts import ModelArtifacts, read_ensemble, write_ensemble
+from daigt.attribution import Attributor
 from daigt.calibration import Calibration
 from daigt.config import DeobfuscateSpec
 from daigt.decisions import Thresholds, decide_with_reasons
@@ -41,6 +42,8 @@ from daigt.stacking import (
     stacker_predict,
 )
 
+GENERATOR_COLUMNS = ("generator", "generator_probability")  # the second task's columns in predict and serve
+
 
 def models_needed(picked: str, models: list[str]) -> list[str]:
     return models if picked in (RANK_MEAN, STACKER) else [picked]
@@ -58,6 +61,7 @@ def save_ensemble(
     published_at: Path | None = None,
     shift: tuple[ShiftConfig, ShiftScorer] | None = None,
     calibration: Calibration | None = None,
+    attribution: Attributor | None = None,
 ) -> None:
     """Freeze what predict needs; written in one atomic rename (a half-saved ensemble never exists).
     ``run_id`` names the blend run whose submission and report it belongs to; ``published_at`` is where the
@@ -88,7 +92,8 @@ def save_ensemble(
         "calibration": calibration.to_dict() if calibration else None,
     }
     arrays = shift[1].to_arrays() if shift else None
-    write_ensemble(directory, spec, {name: models[name].oof for name in needed}, picked.boosters, arrays)
+    references = {name: models[name].oof for name in needed}
+    write_ensemble(directory, spec, references, picked.boosters, arrays, attribution)
 
 
 def artifacts_root(directory: Path, spec: dict[str, Any]) -> Path:
@@ -115,6 +120,7 @@ class EnsemblePredictor:
     threads: int | None = None  # models scored side by side (None: one per core)
     shift: ShiftScorer | None = None  # None: an ensemble saved before the shift score (every essay in domain)
     calibration: Calibration | None = None  # None: probability is the score
+    attribution: Attributor | None = None  # None: saved without the second task (no generator columns)
 
     @classmethod
     def load(
@@ -153,8 +159,9 @@ class EnsemblePredictor:
             shift = ShiftScorer.from_arrays(saved.shift, parse(ShiftConfig, spec["shift"], source, "shift"))
         calibration = Calibration.from_dict(spec["calibration"]) if spec.get("calibration") else None
         return cls(
-            spec, models, saved.references, boosters, thresholds, features, deobfuscation, threads, shift, calibration
-        )
+            spec, models, saved.references, boosters, thresholds, features, deobfuscation, threads, shift, calibration,
+            saved.attribution,
+        )  # fmt: skip
 
     def __post_init__(self) -> None:
         self.fold_predictors = {name: type(folds[0]).fold_predictor(folds) for name, folds in self.fold_models.items()}
@@ -191,12 +198,14 @@ class EnsemblePredictor:
         return self.calibration(scores) if self.calibration is not None else np.asarray(scores, dtype=float)
 
     def score(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """id, score (what the Kaggle submission holds), probability (calibrated), in_domain, decision, reason."""
+        """id, score (what the Kaggle submission holds), probability (calibrated), in_domain, decision, reason;
+        with the second task saved, generator (a family, or unknown) and generator_probability (its top family's
+        calibrated probability; NaN for a text not decided ai)."""
         frame = frame.reset_index(drop=True)
         scores = self.predict_proba(frame)
         in_domain = self.in_domain(frame["text"])
         decision, reason = decide_with_reasons(scores, self.thresholds, frame["text"], in_domain)
-        return pd.DataFrame(
+        scored = pd.DataFrame(
             {
                 "id": frame["id"],
                 "score": scores,
@@ -206,6 +215,10 @@ class EnsemblePredictor:
                 "reason": reason,
             }
         )
+        if self.attribution is not None:
+            generator, probability = self.attribution.attribute(frame["text"], decision)
+            scored[GENERATOR_COLUMNS[0]], scored[GENERATOR_COLUMNS[1]] = generator, probability
+        return scored
 
     def score_stream(
         self,
@@ -217,12 +230,18 @@ class EnsemblePredictor:
         by: str | None = None,
     ) -> Iterator[pd.DataFrame]:
         """``score`` chunk by chunk over an essay file (or stdin), so any size fits in memory. With ``by``: the
-        group column, and the label where every row of the chunk has one, kept beside (``KEPT`` + name)."""
+        group column (``generator``: the predicted family), and the label where every row of the chunk has one,
+        kept beside (``KEPT`` + name)."""
+        predicted = by == GENERATOR_COLUMNS[0]  # --by generator: the second task's answer, not an input column
+        if predicted and self.attribution is None:
+            raise DaigtError(f"--by {by}: this ensemble ({self.spec.get('run_id')}) was saved without generator "
+                             "attribution; rerun src/blend.py with attribution.enabled: true")  # fmt: skip
+        keep = [by] if by and not predicted else []
         bar = console.bar(enabled=progress, desc="essays", unit=" essays")  # none for a few essays
-        for frame in iter_essays(source, columns, chunk_rows=batch_size, fmt=fmt, keep=[by] if by else ()):
+        for frame in iter_essays(source, columns, chunk_rows=batch_size, fmt=fmt, keep=keep):
             scored = self.score(frame)
             if by:
-                scored[KEPT + by] = frame[KEPT + by].to_numpy()
+                scored[KEPT + by] = (scored[by] if predicted else frame[KEPT + by]).to_numpy()
                 if frame["label"].notna().all():
                     scored[KEPT + "label"] = frame["label"].to_numpy()
             yield scored

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_curve
 
+from daigt import attribution
 from daigt.data import binary_labels
 from daigt.metrics import FPR_POINTS, auc, per_group_auc
 from daigt.plots import save_figure, subplots
@@ -173,6 +174,8 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {source} | {row['n']} | " + " | ".join(_fmt(row["auc"].get(n)) for n in names) + " |")
     if report.get("trust"):
         lines += ["", trust_markdown(report["trust"])]
+    if report.get("attribution"):
+        lines += ["", attribution.markdown(report["attribution"])]
     if general:
         lines += ["", generalization_markdown(general)]
     lines += ["", "![ROC](roc.png)", ""]
@@ -246,7 +249,41 @@ def generalization_markdown(result: dict[str, Any]) -> str:
         for stat in ("mean", "min"):
             cells = " | ".join(f"**{summary[n][stat]:.4f}**" for n in names)
             lines.append(f"| **{stat}** | | | {cells} |" + " |" * (len(tpr) + len(decisions)))
+    lines += attribution_held_out_markdown(result)
     return "\n".join([*lines, "", "![generalization](generalization.png)", ""])
+
+
+def attribution_held_out_markdown(result: dict[str, Any]) -> list[str]:
+    """Leave-one-generator-out for the second task: each held-out source's texts decided ai (and all its AI
+    texts), attributed to its own family (right, where training still holds the family), a wrong named family,
+    other, or unknown."""
+    rows = [r for r in result["splits"] if r.get("attribution")]
+    if not rows:
+        return []
+    lines = ["", "### Leave one generator out: attribution", "",
+             "Each held-out source's AI texts, attributed by the second task trained without it. A family no longer "
+             "in training is right only as other or unknown.", "",
+             "| held out | family | in training | decided ai | right | wrong family | other | unknown "
+             "| all AI: wrong family |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for row in rows:
+        a = row["attribution"]
+        lines.append(
+            f"| {row['group']} | {a['family']} | {'yes' if a.get('family_learnt') else 'no'} | {a['n_decided_ai']} | "
+            f"{_share(a['right'])} | {_share(a['wrong_named'])} | {_share(a['other'])} | {_share(a['unknown'])} | "
+            f"{_share(a['all_ai']['wrong_named'])} |"
+        )
+    return lines
+
+
+def attribution_summary(result: dict[str, Any]) -> list[str]:
+    """One line: the worst held-out generator's share attributed to a wrong named family."""
+    rows = [r["attribution"] | {"group": r["group"]} for r in result["splits"] if r.get("attribution")]
+    measured = [r for r in rows if r["wrong_named"] is not None]
+    if not measured:
+        return []
+    worst = max(measured, key=lambda r: r["wrong_named"])
+    return [f"leave one generator out (attribution): a wrong named family for at most {worst['wrong_named']:.1%} "
+            f"of a held-out generator's texts decided ai ({worst['group']}; {len(measured)} generators)"]  # fmt: skip
 
 
 def decisions_summary(result: dict[str, Any]) -> list[str]:

@@ -1,5 +1,6 @@
 """HTTP scoring service: POST essays, get scores, probabilities, in_domain and decisions with their reasons
-from the ensemble loaded once (the fields of src/predict.py's output).
+(and, where the ensemble has the second task, generator and generator_probability) from the ensemble loaded
+once (the fields of src/predict.py's output).
 
 Limits (essays per request, characters per essay, request bytes) come from configs/serve.yaml and fail
 with a 4xx and a message saying which limit and by how much, before any model work is done.
@@ -24,7 +25,7 @@ from pydantic import BaseModel
 from daigt.config import DEFAULT_ENSEMBLE
 from daigt.data import blank_texts, derive_ids
 from daigt.errors import DaigtError
-from daigt.inference import EnsemblePredictor
+from daigt.inference import GENERATOR_COLUMNS, EnsemblePredictor
 from daigt.schema import Invalid
 from essayio.errors import Terminated
 
@@ -112,6 +113,11 @@ class BodyLimit:
         await response({"type": "http"}, None, send)
 
 
+def _json_value(value: Any) -> str | float | None:
+    """A string as it is, a number as a float, NaN (no value: a text not decided ai has no family) as null."""
+    return value if isinstance(value, str) else (None if pd.isna(value) else float(value))
+
+
 def create_app(predictor: EnsemblePredictor, limits: ServeLimits) -> FastAPI:
     # long: the routes are closures over one predictor, its lock and the limits
     app = FastAPI(title="DAIGT ensemble", description="Probability that an essay was written by an LLM.")
@@ -174,6 +180,8 @@ def create_app(predictor: EnsemblePredictor, limits: ServeLimits) -> FastAPI:
                     "in_domain": float(row.in_domain),
                     "decision": str(row.decision),
                     "reason": str(row.reason),
+                    # the second task, when the ensemble has it: a family or unknown, and the top family's probability
+                    **{c: _json_value(getattr(row, c)) for c in GENERATOR_COLUMNS if c in scored.columns},
                 }
                 for row in scored.itertuples(index=False)
             ],
