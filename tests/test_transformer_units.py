@@ -222,3 +222,39 @@ def test_the_watcher_keeps_the_best_and_stops_when_patience_is_spent(patience, s
     assert watcher.best_step == best_step and watcher.best_state == {"snapshot": 2}  # taken at each improvement
     assert [round(p["auc"], 2) for p in log.validation] == [0.75, 1.0, 0.5, 0.0]
     assert log.best is not None and log.best["step"] == best_step
+
+
+@pytest.mark.parametrize("kind", ["deberta", "mistral"])
+def test_the_generator_head_learns_families_beside_the_detector(
+    kind: str, tiny_models: dict[str, Path], essays, tmp_path: Path
+) -> None:
+    """One shared encoder, two heads: the family loss trains the extra outputs; save and load keep them."""
+    from conftest import AI_WORDS
+
+    from daigt.families import FitContext
+    from daigt.families.transformer import CausalLMFamily
+
+    train = essays.rename(columns={"generated": "label"}).assign(label=lambda f: f["label"].astype(float))
+    ai = np.flatnonzero(train["label"] == 1)
+    sources = np.where(np.arange(len(ai)) % 2 == 0, "gpt-4", "llama-2-chat")
+    train.loc[ai, "source"] = sources
+    marker = {"gpt-4": AI_WORDS[0], "llama-2-chat": AI_WORDS[1]}
+    train.loc[ai, "text"] = [f"{(marker[s] + ' ') * 8}{t}" for s, t in zip(sources, train.loc[ai, "text"], strict=True)]
+    params = {"pretrained": str(tiny_models[kind]), "max_length": 48, "batch_size": 8, "epochs": 6, "lr": 3e-3,
+              "generator_head": {"weight": 1.0}}  # fmt: skip
+    cls = EncoderFamily if kind == "deberta" else CausalLMFamily
+    family = cls(params, seed=0)
+    family.fit(train, FitContext(progress=False))
+    assert family.generator_classes == ["llama", "openai-chat"]
+    probs = family.predict_generator(train.iloc[ai])
+    assert probs.shape == (len(ai), 2) and np.allclose(probs.sum(axis=1), 1)
+    truth = np.where(sources == "gpt-4", 1, 0)
+    assert (probs.argmax(axis=1) == truth).mean() > 0.9
+    assert family.predict(train).shape == (len(train),)  # the detector's score is the first output
+    family.save(tmp_path)
+    loaded = cls.load(tmp_path)
+    np.testing.assert_allclose(loaded.predict_generator(train.iloc[ai]), probs, atol=1e-5)
+    np.testing.assert_allclose(loaded.predict(train), family.predict(train), atol=1e-5)
+    plain = cls({k: v for k, v in params.items() if k != "generator_head"}, seed=0)
+    with pytest.raises(DaigtError, match="no generator head"):
+        plain.predict_generator(train)

@@ -33,6 +33,7 @@ from daigt.config import repo_path
 from daigt.errors import DaigtError
 from daigt.families.base import FitContext, ModelFamily
 from daigt.folds import HoldoutConfig, draw_holdout
+from daigt.generators import NO_FAMILY, GeneratorVocabulary
 from daigt.hf.batches import collate, encode_texts, length_grouped_batches, shard, sorted_batches
 from daigt.hf.checkpoints import Checkpoints, trainable_names
 from daigt.hf.loading import (
@@ -57,6 +58,22 @@ class LossSpec:
     bce: float = 1.0  # weight of BCE on the soft label
     ranking: float = 0.0  # weight of the pairwise margin ranking loss (1st-place DeBERTa used it)
     margin: float = 0.5
+
+
+@dataclass
+class GeneratorHeadSpec:
+    """A second head beside the detector's: which generator family wrote an AI text (attribution.py is the CPU
+    task). One shared encoder; the classification layer's first output is the detector's logit, the others one
+    per family present in the fold's AI texts, trained with cross-entropy on the AI rows whose source names a
+    family (the others are ignored)."""
+
+    weight: float = 0.5  # the family loss's weight beside the detector's (bce/ranking weights in loss:)
+    vocabulary: GeneratorVocabulary = field(default_factory=GeneratorVocabulary)  # source name -> family
+    min_texts: int = 1  # families with fewer AI texts in the fold are not learnt
+
+    def check(self) -> None:
+        if self.weight <= 0 or self.min_texts < 1:
+            raise Invalid("weight must be > 0 and min_texts >= 1")
 
 
 @dataclass
@@ -86,6 +103,7 @@ class TransformerParams:
     warmup_ratio: float = 0.1
     max_grad_norm: float = 1.0
     loss: LossSpec = field(default_factory=LossSpec)
+    generator_head: GeneratorHeadSpec | None = None  # null: the detector's head alone
     length_grouping: bool = True
     # bf16: autocast (Ampere+ GPUs, recent CPUs); fp16: autocast with dynamic loss scaling (T4, P100, V100)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
@@ -137,6 +155,7 @@ class TransformerFamily(ModelFamily):
         self._report: dict[str, Any] = {}
         self._log: TrainingLog | None = None
         self._adapter: dict[str, torch.Tensor] | None = None  # set when this fold shares its base (load_folds)
+        self.generator_classes: list[str] = []  # the second head's families (empty: no second head)
 
     # ---- building -------------------------------------------------------------------------------
     def _build_tokenizer(self, source: str | None = None) -> Any:
@@ -150,7 +169,7 @@ class TransformerFamily(ModelFamily):
             config = AutoConfig.from_pretrained(config_dir)
         else:
             config = from_pretrained(AutoConfig, self.params.pretrained)
-        config.num_labels = 1
+        config.num_labels = 1 + len(self.generator_classes)  # the detector's logit first, then one per family
         set_attention_dropout(config, self.params.attention_dropout)
         if config_dir is not None or self.params.init == "random":
             model = AutoModelForSequenceClassification.from_config(config)
@@ -205,7 +224,34 @@ class TransformerFamily(ModelFamily):
         return nullcontext()
 
     # ---- training -------------------------------------------------------------------------------
-    def _loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def _generator_targets(self, train: pd.DataFrame) -> torch.Tensor:
+        """Each row's family index for the second head; -100 (ignored) for humans and unnamed sources."""
+        head = self.params.generator_head
+        if head is None or not self.generator_classes or "source" not in train:
+            return torch.full((len(train),), -100, dtype=torch.long)
+        families = head.vocabulary.families_of(train["source"], train["label"].to_numpy(dtype=float))
+        index = {name: k for k, name in enumerate(self.generator_classes)}
+        return torch.tensor([index.get(f, -100) for f in families], dtype=torch.long)
+
+    def _learn_generator_classes(self, train: pd.DataFrame) -> None:
+        head = self.params.generator_head
+        self.generator_classes = []
+        if head is not None and "source" in train:
+            families = head.vocabulary.families_of(train["source"], train["label"].to_numpy(dtype=float))
+            counts = pd.Series(families[families != NO_FAMILY]).value_counts()
+            self.generator_classes = sorted(counts.index[counts >= head.min_texts])
+
+    def _loss(self, logits: torch.Tensor, target: torch.Tensor, families: torch.Tensor | None = None) -> torch.Tensor:
+        """The detector's loss on the first logit; with the second head, its weighted cross-entropy on the rest."""
+        if logits.dim() == 1:  # the detector's logits alone
+            return self._detector_loss(logits, target)
+        head = self.params.generator_head
+        if head is not None and families is not None and logits.shape[1] > 1 and (families >= 0).any():
+            family_loss = torch.nn.functional.cross_entropy(logits[:, 1:], families, ignore_index=-100)
+            return self._detector_loss(logits[:, 0], target) + head.weight * family_loss
+        return self._detector_loss(logits[:, 0], target)
+
+    def _detector_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         cfg = self.params.loss
         loss = cfg.bce * torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
         if cfg.ranking:
@@ -294,6 +340,7 @@ class TransformerFamily(ModelFamily):
         # ZeRO-3: while this object lives, transformers builds the model under deepspeed.zero.Init, so each
         # rank only ever holds its shard of the weights (no full fp32 copy per process at load time)
         self._hf_deepspeed = _hf_deepspeed_config(ds_config) if zero3 else None
+        self._learn_generator_classes(train)
         model = self._build_model().to(device)
         if zero3 and p.precision != "fp32":  # parameters added after zero.Init (LoRA) join the shards' dtype
             for param in model.parameters():
@@ -301,6 +348,7 @@ class TransformerFamily(ModelFamily):
                     param.data = param.data.to(AUTOCAST_DTYPES[p.precision])
         train, watch = self._validation_split(train, context.held_out)
         target = torch.tensor(train["label"].to_numpy(dtype=np.float32))
+        families = self._generator_targets(train)
         epoch_ids = self._epoch_encoder(train, context.epoch_texts)
 
         def epoch_batches(epoch: int) -> list[np.ndarray]:
@@ -346,8 +394,8 @@ class TransformerFamily(ModelFamily):
                 continue
             inputs = self._inputs(epoch_ids(epoch), batch_rows, device)
             with self._autocast(device):
-                logits = (self._engine or model)(**inputs).logits.squeeze(-1)
-            loss = self._loss(logits.float(), target[batch_rows].to(device))
+                logits = (self._engine or model)(**inputs).logits
+            loss = self._loss(logits.float(), target[batch_rows].to(device), families[batch_rows].to(device))
             boundary = micro % p.grad_accum == 0 or micro == total_micro
             self._backward_step(loss, optimizer, scheduler, boundary)
             samples += len(batch_rows)
@@ -506,8 +554,15 @@ class TransformerFamily(ModelFamily):
             self.model._daigt_active = self._adapter
         return self._score(self._encode(frame["text"]))
 
-    def _score(self, ids: list[list[int]]) -> np.ndarray:
-        """P(AI) of each encoded essay; under DeepSpeed every rank scores its share and all get every score."""
+    def predict_generator(self, frame: pd.DataFrame) -> np.ndarray:
+        """The second head's family probabilities (rows: essays; columns: ``generator_classes``)."""
+        if not self.generator_classes:
+            raise DaigtError("this model has no generator head: set params.generator_head and train it again")
+        return self._score(self._encode(frame["text"]), generator=True)
+
+    def _score(self, ids: list[list[int]], generator: bool = False) -> np.ndarray:
+        """P(AI) of each encoded essay (``generator``: its family probabilities); under DeepSpeed every rank
+        scores its share and all get every score."""
         assert self.model is not None
         device = next(self.model.parameters()).device
         batches = sorted_batches([len(x) for x in ids], self.params.eval_batch_size)
@@ -515,12 +570,13 @@ class TransformerFamily(ModelFamily):
             batches = shard(batches, distributed.rank(), distributed.world_size())
         forward = self._engine.module if self._engine is not None else self.model
         self.model.eval()
-        scores: dict[int, float] = {}
+        scores: dict[int, Any] = {}
         with torch.no_grad():
             for rows in batches:
                 with self._autocast(device):
-                    logits = forward(**self._inputs(ids, rows, device)).logits.squeeze(-1)
-                scores.update(zip(rows.tolist(), torch.sigmoid(logits.float()).cpu().tolist(), strict=True))
+                    logits = forward(**self._inputs(ids, rows, device)).logits.float()
+                out = torch.softmax(logits[:, 1:], dim=1) if generator else torch.sigmoid(logits[:, 0])
+                scores.update(zip(rows.tolist(), out.cpu().tolist(), strict=True))
         for part in distributed.all_gather_objects(scores):
             scores.update(part)
         return np.array([scores[i] for i in range(len(ids))], dtype=float)
@@ -542,6 +598,7 @@ class TransformerFamily(ModelFamily):
             self._log.save(directory)
         all_trained = all(prm.requires_grad for prm in self.model.parameters())
         meta = {"family": type(self).__name__, "params": to_dict(self.params), "seed": self.seed}
+        meta["generator_classes"] = self.generator_classes
         meta["all_trained"] = all_trained
         atomic.write_json(directory / META_FILE, meta)
 
@@ -558,6 +615,7 @@ class TransformerFamily(ModelFamily):
         configure_runtime()
         meta = json.loads((directory / META_FILE).read_text())
         family = cls(meta["params"], meta["seed"])
+        family.generator_classes = list(meta.get("generator_classes", []))
         quantization = family.params.quantization
         if quantization and not torch.cuda.is_available():  # 4-bit needs CUDA: score on the full-precision base
             console.warn(
@@ -591,13 +649,15 @@ def _shared_base_folds(cls: type[TransformerFamily], directories: Sequence[Path]
     from safetensors.torch import load_file
 
     metas = [json.loads((d / META_FILE).read_text()) for d in directories]
-    if len(metas) < 2 or any(m["all_trained"] or m["params"] != metas[0]["params"] for m in metas):
+    same = ("params", "generator_classes")  # one base, one head shape
+    if len(metas) < 2 or any(m["all_trained"] or any(m.get(k) != metas[0].get(k) for k in same) for m in metas):
         return None
     first = cls.load(directories[0])
     families = [first]
     for meta in metas[1:]:
         family = cls(meta["params"], meta["seed"])
         family.params, family.tokenizer, family.model = first.params, first.tokenizer, first.model
+        family.generator_classes = first.generator_classes
         families.append(family)
     for family, directory in zip(families, directories, strict=True):
         family._adapter = load_file(str(directory / WEIGHTS_FILE))
