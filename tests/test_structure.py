@@ -4,6 +4,7 @@ on-disk format has one owner."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -198,3 +199,13 @@ def test_the_config_reference_page_is_current() -> None:
     page = render()
     assert "| `folds.n_folds` | int | `5` |" in page and "`params:` of family `tfidf`" in page
     assert (REPO_ROOT / "docs" / "configs.md").read_text() == page, "docs/configs.md is stale: run `make docs`"
+
+
+def test_every_config_key_says_what_it_is() -> None:
+    """A key's meaning comes from the comment beside its field (or its section's docstring): none may be empty."""
+    from daigt.config_reference import render
+
+    rows = [re.split(r"(?<!\\)\|", line)[1:-1] for line in render().splitlines() if line.startswith("| `")]
+    assert all(len(cells) == 4 for cells in rows)  # key, type, default, meaning (a cell's own bars are escaped)
+    empty = [cells[0].strip(" `") for cells in rows if not cells[3].strip()]
+    assert len(rows) > 200 and not empty, f"keys without a meaning (comment the field): {empty}"

@@ -61,7 +61,7 @@ class BlendConfig:
     # AUC in the generalization results when they match this blend's models, data and stacker
     # (src/evaluate.py), else pick_fallback (with a warning)
     pick: str = "auto"
-    min_oof_auc: float = 0.0
+    min_oof_auc: float = 0.0  # auto picks only among candidates at or above this OOF AUC
     # what auto picks without matching held-out results: a candidate's name (used when it is a candidate), or
     # best_oof. Not best_oof by default: OOF is in-distribution and picks the worse generalizer.
     pick_fallback: str = RANK_MEAN

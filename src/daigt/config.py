@@ -208,8 +208,8 @@ class AugmentSpec:
     """``augment:`` of a model config: training copies, fold-safe (see hardening.py)."""
 
     recipe: str | None = None  # augment every training essay once per run with this recipe
-    copies: int = 1
-    workers: int = 1
+    copies: int = 1  # augmented copies per training essay
+    workers: int = 1  # processes making the copies
     file: str | None = None  # or: copies made beforehand by python -m augment (rows with parent_id)
     each_epoch: str | None = None  # families that train in epochs: a fresh copy of every essay each epoch
     classes: Literal["both", "ai", "human"] = "both"  # whose essays get copies (ai: disguised AI essays)
@@ -230,7 +230,7 @@ class AugmentSpec:
 class DeobfuscateSpec:
     """``deobfuscate:``: normalise every text the model sees; ``spelling`` adds the offline spell corrector."""
 
-    spelling: bool = True
+    spelling: bool = True  # also correct spelling (pyspellchecker, offline) before the model sees the text
 
 
 @dataclass
@@ -239,7 +239,7 @@ class PseudoSpec:
     (the top and bottom ``share``) and is refitted with them, ``rounds`` times. A fold's pseudo labels come
     from that fold's own model, which never saw the fold's held-out rows, so OOF stays honest."""
 
-    rounds: int = 1
+    rounds: int = 1  # refits, each adding the test essays the model is surest about
     share: float = 0.1  # of the test essays, at each end
     min_test: int = 200  # fewer test essays: skipped (a demo test file would teach nothing)
 
@@ -252,8 +252,8 @@ class PseudoSpec:
 class ModelConfig:
     """One model: its family, the family's typed ``params``, seed, and optional hardening."""
 
-    family: str
-    seed: int = 42
+    family: str  # the model family (docs/families.md): tfidf, ngram_lm, encoder, causal_lm, ...
+    seed: int = 42  # the model's seed (its folds are the project's)
     params: Any = field(default_factory=dict)  # the family's Params dataclass once loaded
     augment: AugmentSpec | None = None
     deobfuscate: DeobfuscateSpec | None = None

@@ -80,21 +80,31 @@ def _nested(annotation: Any) -> type | None:
 def table(cls: type, prefix: str = "") -> list[str]:
     """Rows for every key of ``cls`` (nested dataclasses as dotted keys, after their parent's row)."""
     hints = typing.get_type_hints(cls)
-    comments = field_comments(cls)
+    comments: dict[str, str] = {}
+    for base in reversed(cls.__mro__):  # a field declared in a base class keeps its comment
+        comments |= {k: v for k, v in field_comments(base).items() if v or k not in comments}
     rows = []
     for f in dataclasses.fields(cls):
         key = f"{prefix}{f.name}"
         nested = _nested(hints[f.name])
         kind = "mapping" if nested else str(f.type).replace("typing.", "")
         default = "see below" if nested else json.dumps(_default(f), default=str)
-        rows.append(f"| `{key}` | {_cell(kind)} | `{_cell(default)}` | {_cell(comments.get(f.name, ''))} |")
+        # a section's meaning: its comment, else its dataclass's docstring (first sentence)
+        meaning = comments.get(f.name) or (_summary(nested).split(". ")[0].rstrip(".") if nested else "")
+        rows.append(f"| `{key}` | {_cell(kind)} | `{_cell(default)}` | {_cell(meaning)} |")
         if nested:
             rows += table(nested, f"{key}.")
     return rows
 
 
+def _summary(cls: type) -> str:
+    """A class docstring's first paragraph, on one line (a dataclass with none gets its generated signature)."""
+    doc = cls.__doc__ or ""
+    return "" if doc.startswith(f"{cls.__name__}(") else (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " ")
+
+
 def section(title: str, cls: type, doc: str | None = None) -> list[str]:
-    summary = (doc or inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " ")
+    summary = doc or _summary(cls)
     return [f"## {title}", "", summary, "", "| key | type | default | what it is |", "|---|---|---|---|",
             *table(cls), ""]  # fmt: skip
 

@@ -110,7 +110,7 @@ class DecisionConfig:
     out_of_domain_share: float = 0.03
     # in_domain under this share: at the edge of the training population, AI only at the cut for edge_target_fpr
     edge_share: float = 0.10
-    edge_target_fpr: float = 0.001
+    edge_target_fpr: float = 0.001  # the stricter false-positive rate an AI decision needs at the edge of the domain
     # oof: the ai cuts from the OOF humans (the training population); held_out: also from the humans of every
     # domain or genre src/evaluate.py held out (its logo protocol), so the false-positive promise is made for
     # writers and kinds of text training never saw; the stricter of the two cuts is kept

@@ -33,12 +33,15 @@ DEDUP_CACHE_GLOB = "dedup-*.npy"  # the cache files (in the folds folder)
 
 @dataclass(frozen=True)
 class DedupConfig:
+    """``dedup:`` in configs/project.yaml: exact and near duplicates (MinHash), so no copy of an essay is on both
+    sides of a fold."""
+
     action: Literal["group", "drop"] = "group"  # group: duplicates share a fold | drop: keep the first of each
     near_threshold: float | None = 0.8  # estimated Jaccard of word shingles; null: exact duplicates only
-    shingle_words: int = 5
-    num_perm: int = 64
-    bands: int = 16
-    seed: int = 0
+    shingle_words: int = 5  # words per shingle (MinHash near-duplicates)
+    num_perm: int = 64  # MinHash permutations (more: a finer estimate)
+    bands: int = 16  # LSH bands (num_perm must be a multiple)
+    seed: int = 0  # the MinHash permutations' seed
 
     def check(self) -> None:
         if self.num_perm < 1 or self.bands < 1 or self.num_perm % self.bands:

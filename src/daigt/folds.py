@@ -30,9 +30,11 @@ REBUILD_HINT = (
 
 @dataclass(frozen=True)
 class FoldConfig:
+    """``folds:`` in configs/project.yaml: the one K-fold assignment every model shares, persisted."""
+
     path: str = "folds/folds.csv"  # the one assignment every model shares
-    n_folds: int = 5
-    seed: int = 42
+    n_folds: int = 5  # K of K-fold: every model's OOF comes from these folds
+    seed: int = 42  # the draw of the folds (persisted in path: changing it re-draws them)
     group_by_prompt: bool = False  # true: a prompt never spans two folds (harder, more honest for new prompts)
     # AI rewrites of a human text kept with it (one fold, one side of the holdout); null: duplicates only
     siblings: SiblingConfig | None = None
@@ -47,8 +49,8 @@ class HoldoutConfig:
     """``holdout:`` in configs/project.yaml. Reported beside OOF by blend, never used to choose anything."""
 
     fraction: float = 0.15  # about this share of essays (whole duplicate clusters); 0 turns the holdout off
-    seed: int = 2024
-    path: str = "folds/holdout.csv"
+    seed: int = 2024  # the draw of the holdout
+    path: str = "folds/holdout.csv"  # the persisted holdout ids (never trained on)
 
     def check(self) -> None:
         if not 0 <= self.fraction <= 0.5:

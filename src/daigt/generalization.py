@@ -83,7 +83,8 @@ class EvaluateConfig:
 
     PROFILE_SECTION: ClassVar[str] = "evaluate"  # what a profile's evaluate: section overlays (config.py)
 
-    loso: ProtocolSpec | None = field(default_factory=ProtocolSpec)
+    loso: ProtocolSpec | None = field(default_factory=ProtocolSpec)  # leave-one-source-out (null: off)
+    # leave-one-prompt-out (null: off)
     lopo: ProtocolSpec | None = field(default_factory=lambda: ProtocolSpec(min_essays=200))
     # splits only where the column has two or more values with both classes (e.g. --train train.csv ood_dev.csv)
     logo: GroupProtocolSpec | None = field(default_factory=lambda: GroupProtocolSpec(min_essays=100))
@@ -96,7 +97,7 @@ class EvaluateConfig:
     # every held-out essay (AI and reference human) is also scored after this attack recipe, the way an
     # obfuscating student would send it: the "<protocol>_attacked" figures (null: off)
     attack: str | None = "configs/augment/attack_heldout.yaml"
-    seed: int = 11
+    seed: int = 11  # the reference humans' draw and the inner folds
     output: str = "submissions/generalization.json"  # with .md and .png beside it
 
     def check(self) -> None:

@@ -34,7 +34,7 @@ class ProjectConfig:
     # one file or a list (rows of a file without a source column get the file's name as source); Kaggle's
     # data/train_essays.csv is used when data/train.csv is absent
     train: str | list[str] = "data/train.csv"
-    test: str | None = "data/test_essays.csv"
+    test: str | None = "data/test_essays.csv"  # the essays to submit for (Kaggle's test); null: none
     sample_submission: str | None = None  # null: sample_submission.csv next to the test file, if any
     columns: dict[str, str] = field(default_factory=dict)  # canonical name -> column in your file
     folds: FoldConfig = field(default_factory=FoldConfig)

@@ -61,9 +61,10 @@ MAX_PORT = 65535
 class ServeConfig:
     """configs/serve.yaml."""
 
-    host: str = "127.0.0.1"
-    port: int = 8000
+    host: str = "127.0.0.1"  # the address to listen on (127.0.0.1: this machine only)
+    port: int = 8000  # the TCP port
     ensemble: str = DEFAULT_ENSEMBLE  # the folder blend writes for the detector profile (make detector)
+    # what one request may send (4xx beyond, before any model work)
     limits: ServeLimits = field(default_factory=ServeLimits)
 
     def check(self) -> None:

@@ -59,10 +59,10 @@ class ShiftConfig:
     stop_words: bool = True  # drop English stop words: follow content and wording, not shared grammar
     min_df: int = 3  # a term in fewer training essays is noise (names, typos)
     max_df: float = 0.5  # a term in more is as good as a stop word
-    max_features: int = 50_000
+    max_features: int = 50_000  # the view's vocabulary size (the most frequent terms)
     neighbours: int = 10  # nearest training essays averaged per class
     max_reference: int = 4000  # training essays kept per class (sampled): bounds predict's cost at any data size
-    seed: int = 0
+    seed: int = 0  # the reference sample's draw and the adversarial validation's folds
     # a test set with more of its essays out of domain than this is far from train: blend warns, and train_fold
     # skips the transductive steps (pseudo-labels, vocabularies and tokenizers fitted on test) for it
     far_test_share: float = 0.25

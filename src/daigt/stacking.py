@@ -55,21 +55,21 @@ class FeatureConfig:
 class StackerConfig:
     """``stacker:`` of configs/blend.yaml: the LightGBM classifier trained on the models' OOF predictions."""
 
-    objective: str = "binary"
-    metric: str = "auc"
-    n_estimators: int = 1500
-    learning_rate: float = 0.02
-    num_leaves: int = 15
-    max_depth: int = -1
-    min_child_samples: int = 20
-    subsample: float = 0.8
-    subsample_freq: int = 1
-    colsample_bytree: float = 0.8
-    reg_alpha: float = 0.0
-    reg_lambda: float = 1.0
-    extra_trees: bool = True
-    n_jobs: int = 2
-    seed: int = 42
+    objective: str = "binary"  # LightGBM's objective (binary: P(AI))
+    metric: str = "auc"  # what early stopping and logs watch
+    n_estimators: int = 1500  # boosting rounds
+    learning_rate: float = 0.02  # shrinkage per round
+    num_leaves: int = 15  # leaves per tree (model capacity)
+    max_depth: int = -1  # -1: no depth limit beyond num_leaves
+    min_child_samples: int = 20  # essays a leaf needs
+    subsample: float = 0.8  # share of essays each tree sees
+    subsample_freq: int = 1  # re-draw that share every this many rounds
+    colsample_bytree: float = 0.8  # share of features each tree sees
+    reg_alpha: float = 0.0  # L1 penalty on leaf weights
+    reg_lambda: float = 1.0  # L2 penalty on leaf weights
+    extra_trees: bool = True  # random split thresholds: steadier across seeds (docs/generalization.md)
+    n_jobs: int = 2  # LightGBM threads
+    seed: int = 42  # the stacker's seed (folds are the project's)
     # the stacker's score may only rise with each model's score: it can weigh the models and let style
     # features shift them, but not learn a non-monotone quirk of the training generators' score ranges
     monotone_in_models: bool = False

@@ -47,14 +47,14 @@ TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 class LmScoreParams:
     """``params:`` of an ``lm_score`` model config."""
 
-    method: Literal["binoculars", "fast_detectgpt"] = "binoculars"
+    method: Literal["binoculars", "fast_detectgpt"] = "binoculars"  # the zero-shot statistic (docs/gpu.md)
     observer: str = "tiiuae/falcon-7b"  # local folder, hub id or pkg:<module>; binoculars' observer, FDG's scorer
     performer: str = "tiiuae/falcon-7b-instruct"  # must share the observer's tokenizer; FDG's reference model
     max_length: int = 512  # tokens per essay (longer essays are truncated)
-    batch_size: int = 8
+    batch_size: int = 8  # essays per forward pass
     precision: Literal["fp32", "bf16", "fp16"] = "bf16"  # weights' dtype on GPU; fp16 is for GPUs without bf16
     center: float | None = None  # None: the method's default (DEFAULT_CENTER)
-    scale: float = 0.05
+    scale: float = 0.05  # P(AI) = sigmoid(direction * (score - center) / scale) when not calibrated
     calibrate: bool = False  # true: fit the score -> P(AI) map on the training essays (a 1-D logistic regression)
 
     def check(self) -> None:

@@ -37,7 +37,7 @@ from daigt.text.ngram_counts import token_ids
 @dataclass
 class NgramLMParams:
     order: int = 2  # n of the n-gram LM (1: unigram)
-    lowercase: bool = True
+    lowercase: bool = True  # lowercase the text before tokenizing
     token_pattern: str = r"\w+|[^\w\s]"  # words and single punctuation marks (without a tokenizer)
     tokenizer: TokenizerSpec | None = None  # BPE sub-words learnt from the run's essays instead of token_pattern
     # words not in an English word list (misspellings, slang): keep them | merge them into one token | drop them
@@ -45,6 +45,7 @@ class NgramLMParams:
     add_k: float = 0.1  # additive smoothing of the unigram level
     backoff_k: float = 5.0  # a context seen c times trusts its own counts with weight c / (c + backoff_k)
     quantiles: list[float] = field(default_factory=lambda: [0.1, 0.9])  # of the per-token ratio, as features
+    # the logistic regression's keyword arguments
     classifier: dict[str, Any] = keys_from(lambda: LogisticRegression().get_params(), {"C": 1.0, "max_iter": 1000})
 
     def check(self) -> None:

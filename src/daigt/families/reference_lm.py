@@ -43,8 +43,10 @@ class ReferenceLMParams:
     floor_zipf: float = 0.5  # Zipf value of a word the list does not know (its own smallest is ~1)
     rare_zipf: float = 3.0  # below: a rare word (about once per million words)
     common_zipf: float = 6.0  # above: a very common word (function words)
+    # quantiles of an essay's word log-probabilities, each a feature
     quantiles: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.25, 0.5, 0.75, 0.9])
     min_words: int = 5  # shorter essays get the features of an empty essay (all zero)
+    # the logistic regression's keyword arguments
     classifier: dict[str, Any] = keys_from(lambda: LogisticRegression().get_params(), {"C": 0.5, "max_iter": 2000})
 
     def check(self) -> None:

@@ -68,7 +68,7 @@ def sklearn_params_error(estimator: Any, params: Mapping[str, Any]) -> str | Non
 @dataclass
 class ClassifierSpec:
     kind: str | None = None  # a key of CLASSIFIERS; default: the entry's own name
-    weight: float = 1.0
+    weight: float = 1.0  # its share of the averaged probability
     params: dict[str, Any] = field(default_factory=dict)  # the classifier's keyword arguments
 
 
@@ -116,7 +116,8 @@ NOT_READ_WITH_TOKENIZER = (*TOKEN_READING, "strip_accents", "stop_words", "binar
 class TfidfParams:
     vectorizer: VectorizerSpec = field(default_factory=VectorizerSpec)
     classifiers: dict[str, ClassifierSpec] = field(default_factory=dict)  # averaged by weight
-    text_view: Literal["raw", "function_words"] = "raw"
+    text_view: Literal["raw", "function_words"] = "raw"  # function_words: content words masked (how, not what)
+    # whose texts fix the vocabulary (label-free; test: the public notebooks' transductive trick)
     fit_vocabulary_on: Literal["train", "test", "train+test"] = "train"
     tokenizer: TokenizerSpec | None = None  # null: the vectorizer's own analyzer
 

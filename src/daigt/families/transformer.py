@@ -57,7 +57,7 @@ from essayio import atomic
 class LossSpec:
     bce: float = 1.0  # weight of BCE on the soft label
     ranking: float = 0.0  # weight of the pairwise margin ranking loss (1st-place DeBERTa used it)
-    margin: float = 0.5
+    margin: float = 0.5  # the ranking loss's margin between an AI and a human score
 
 
 @dataclass
@@ -78,41 +78,41 @@ class GeneratorHeadSpec:
 
 @dataclass
 class LoraSpec:
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    targets: str | list[str] = "all-linear"
+    r: int = 16  # the adapters' rank
+    alpha: int = 32  # the adapters' scaling (alpha / r)
+    dropout: float = 0.05  # dropout on the adapters' input
+    targets: str | list[str] = "all-linear"  # the modules that get adapters (all-linear: every linear layer)
 
 
 @dataclass
 class TransformerParams:
     pretrained: str  # local folder, hub id, or "pkg:<module>" whose get_model_path() is a folder
     init: Literal["pretrained", "random"] = "pretrained"  # random: the architecture with fresh weights
-    max_length: int = 256
-    truncation: Literal["head", "tail", "head_tail"] = "head"
-    head_fraction: float = 0.5
-    prompt_suffix: str | None = None
-    batch_size: int = 8
-    eval_batch_size: int = 32
-    grad_accum: int = 1
-    epochs: int = 1
+    max_length: int = 256  # tokens per essay after truncation
+    truncation: Literal["head", "tail", "head_tail"] = "head"  # which tokens are kept of a longer essay
+    head_fraction: float = 0.5  # head_tail: the share of max_length taken from the start
+    prompt_suffix: str | None = None  # text appended after the essay (an instruction for causal LMs)
+    batch_size: int = 8  # essays per micro-batch
+    eval_batch_size: int = 32  # essays per batch when scoring
+    grad_accum: int = 1  # micro-batches per optimizer step
+    epochs: int = 1  # passes over the fold's training rows
     max_steps: int | None = None  # optimizer steps; caps epochs (smoke runs, benchmarks)
-    lr: float = 5.0e-5
-    layerwise_lr_decay: float = 1.0
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    max_grad_norm: float = 1.0
-    loss: LossSpec = field(default_factory=LossSpec)
+    lr: float = 5.0e-5  # peak learning rate (AdamW)
+    layerwise_lr_decay: float = 1.0  # each layer below the top gets this times the one above (1: none)
+    weight_decay: float = 0.01  # AdamW's decoupled weight decay
+    warmup_ratio: float = 0.1  # share of steps with a linear warm-up, then cosine decay
+    max_grad_norm: float = 1.0  # gradient clipping
+    loss: LossSpec = field(default_factory=LossSpec)  # the detector head's loss
     generator_head: GeneratorHeadSpec | None = None  # null: the detector's head alone
-    length_grouping: bool = True
+    length_grouping: bool = True  # batch essays of similar length (less padding)
     # bf16: autocast (Ampere+ GPUs, recent CPUs); fp16: autocast with dynamic loss scaling (T4, P100, V100)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, about 30 % slower
     attention_dropout: float | None = None  # 0.0 lets CPU SDPA use its fused kernel (~1.8x faster)
-    threads: int | None = None
+    threads: int | None = None  # torch CPU threads (null: torch's default)
     checkpoint_every: int = 0  # optimizer steps between resumable checkpoints; 0 = none
     deepspeed: str | None = None  # path to a DeepSpeed JSON config (configs/deepspeed/)
-    lora: LoraSpec | None = None
+    lora: LoraSpec | None = None  # LoRA adapters instead of training every weight (null: full fine-tuning)
     quantization: Literal["4bit"] | None = None  # QLoRA via bitsandbytes (CUDA only)
     # a validation split watched while training: curves, early stopping, the best weights kept (hf/training_log.py)
     evaluation: EvaluationSpec | None = None

@@ -50,7 +50,7 @@ class LoggingSpec:
     """``params.logging`` of a transformer config."""
 
     every: int = 10  # optimizer steps between logged training-loss points (the mean since the last one)
-    tensorboard: bool = True
+    tensorboard: bool = True  # also write TensorBoard event files (tensorboard --logdir artifacts)
     wandb: bool = False  # needs `pip install wandb`; its project and mode come from WANDB_* variables
 
     def check(self) -> None:

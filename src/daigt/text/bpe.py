@@ -22,12 +22,12 @@ class TokenizerSpec:
     then reads (the public DAIGT notebooks' strongest trick: fitted on the test essays, sub-word units follow
     whatever the unseen generators and their typos look like)."""
 
-    kind: Literal["bpe"] = "bpe"
+    kind: Literal["bpe"] = "bpe"  # byte-level BPE (Hugging Face tokenizers)
     # label-free, once per run: test = the test essays; train+test = every training essay (all folds) and test
     fit_on: Literal["test", "train+test"] = "train+test"
-    vocab_size: int = 30522
-    min_frequency: int = 2
-    lowercase: bool = False
+    vocab_size: int = 30522  # sub-word units learnt
+    min_frequency: int = 2  # a merge needs this many occurrences
+    lowercase: bool = False  # lowercase before learning and tokenizing
 
 
 def train_bpe(texts: Sequence[str], spec: TokenizerSpec) -> Any:
