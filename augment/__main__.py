@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import sys
 from pathlib import Path
 
 from augment.errors import AugmentError
 from augment.pipeline import ROOT, augment_frame, warnings_summary
 from augment.recipe import Recipe
-from essayio import atomic
+from essayio import atomic, console
 from essayio.errors import cli_entry
 from essayio.table import find_column, read_table
 
@@ -46,11 +45,11 @@ def main(argv: list[str] | None = None) -> None:
     warnings = {k: v for k, v in warnings_summary(frame[text_col].fillna("").astype(str)).items() if v}
     fired = out.loc[out["copy"] > 0, "aug_ops"].str.split("+").explode()
     counts = fired[fired != ""].value_counts()
-    print(
+    console.say(
         f"{len(frame)} essays -> {len(out)} rows ({args.copies} augmented copies each) -> {args.out}\n"
         f"ops fired: {', '.join(f'{k} {v}' for k, v in counts.items()) or 'none'}\n"
         f"warnings: {', '.join(f'{k} {v}' for k, v in warnings.items()) or 'none'} (all rows kept)",
-        file=sys.stderr,
+        aside=True,
     )
 
 

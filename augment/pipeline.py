@@ -6,10 +6,10 @@ import multiprocessing as mp
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from augment.errors import AugmentError
 from augment.recipe import Augmenter, Recipe
+from essayio import console
 from essayio.table import CANDIDATES, derive_ids, find_column
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository: default recipes live in configs/augment/
@@ -57,7 +57,7 @@ def augment_frame(
         for s in range(0, len(frame), chunk)
     ]
     results: list[tuple[list[str], list[str]]] = []
-    bar = tqdm(total=len(frame) * copies, desc=f"augment ({recipe.name})", unit="essay", disable=not progress)
+    bar = console.bar(enabled=progress, total=len(frame) * copies, desc=f"augment ({recipe.name})", unit="essay")
     if workers > 1:
         Augmenter(recipe)  # preflight in this process: a missing engine or WordNet is one clear error, now
         with mp.get_context("spawn").Pool(workers, initializer=_init, initargs=(recipe,)) as pool:

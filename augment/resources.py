@@ -7,10 +7,10 @@ NLTK's reader wants, and NLTK must not follow symlinks out of its data folder, s
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 from augment.synonyms import NLTK_DATA, STOP_WORDS
+from essayio import console
 
 DEBIAN_WORDNET = Path("/usr/share/wordnet")
 _LEXNAMES_TEXT = """
@@ -45,4 +45,4 @@ def stopwords(target: Path = NLTK_DATA / "corpora" / "stopwords") -> Path:
 
 
 if __name__ == "__main__":
-    print(f"WordNet for NLTK: {build()}; stop words: {stopwords()}", file=sys.stderr)
+    console.say(f"WordNet for NLTK: {build()}; stop words: {stopwords()}", aside=True)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import errno
 import functools
 import signal
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
+
+from essayio import console
 
 T = TypeVar("T")
 
@@ -100,21 +101,20 @@ def cli_entry(main: Callable[..., T]) -> Callable[..., T]:
             return main(*args, **kwargs)
         except (KeyboardInterrupt, Terminated) as err:
             what, status = INTERRUPTED[type(err)]
-            print(f"{what}: stopped; nothing half-written was left behind, run the command again to finish",
-                  file=sys.stderr)  # fmt: skip
+            console.error(f"{what}: stopped; nothing half-written was left behind, run the command again to finish")
             raise SystemExit(status) from None
         except UserError as err:
-            print(f"error: {err}", file=sys.stderr)
+            console.error(f"error: {err}")
             raise SystemExit(2) from None
         except ModuleNotFoundError as err:
             if err.name is None or err.name.split(".")[0] in OWN_PACKAGES:
                 raise  # our own module missing is a bug
-            print(f"error: {missing_module_line(err.name)}", file=sys.stderr)
+            console.error(f"error: {missing_module_line(err.name)}")
             raise SystemExit(2) from None
         except OSError as err:
             if err.errno not in OS_FIXES:
                 raise
-            print(f"error: {os_error_line(err)}", file=sys.stderr)
+            console.error(f"error: {os_error_line(err)}")
             raise SystemExit(2) from None
 
     return wrapper

@@ -1,6 +1,6 @@
 """Score a trained model's held-out folds under attack: clean, each op of a recipe alone, the whole recipe.
 
-python src/attack.py --model tfidf_word --train ../shared/data/train.csv --sample 1000
+python src/attack.py --model tfidf_word --train ../shared/data/train.csv --essays 1000
 
 Writes artifacts/<model>/attack/ (attack.md, attack.json, attack.png) and prints the table.
 """
@@ -15,10 +15,11 @@ import argparse
 from augment.recipe import Recipe
 from daigt.artifacts import ModelArtifacts
 from daigt.attack import attack, markdown, write_report
-from daigt.cli_options import add_output_options, configure_output
+from daigt.cli_options import add_project_options, parse_options, project_args
 from daigt.config import CONFIG_DIR
 from daigt.errors import cli_entry
 from daigt.project import Project
+from essayio import console
 
 
 @cli_entry
@@ -28,19 +29,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--recipe", default=str(CONFIG_DIR / "augment" / "attack.yaml"), help="the attacks (an augment recipe)"
     )
-    parser.add_argument("--config", help="project config (default: configs/project.yaml)")
-    parser.add_argument(
-        "--train", nargs="+", help="the training essays the model was trained on; several files are read as one"
-    )
-    parser.add_argument("--artifacts", help="where the model's folds are")
-    parser.add_argument("--sample", type=int, help="score a stratified sample of this many essays")
-    add_output_options(parser)
-    args = parser.parse_args(argv)
-    configure_output(args)
-    project = Project.load(args.config, args.train, None, args.artifacts)
-    report = attack(project, args.model, Recipe.load(args.recipe), args.sample)
+    add_project_options(parser, test=None, artifacts="model's folds")
+    parser.add_argument("--essays", type=int, metavar="N", help="attack a stratified sample of N essays (default: all)")
+    args = parse_options(parser, argv)
+    project = Project.load(*project_args(args))
+    report = attack(project, args.model, Recipe.load(args.recipe), args.essays)
     write_report(ModelArtifacts(project.artifacts, args.model).attack_dir, report)
-    print(markdown(report))
+    console.say(markdown(report))
 
 
 if __name__ == "__main__":

@@ -12,12 +12,13 @@ import _venv  # noqa: F401  (first: outside the project's venv, one line or a re
 import argparse
 from pathlib import Path
 
-from daigt.blending import BlendConfig, blend
-from daigt.cli_options import add_output_options, add_project_options, add_set_option, configure_output, project_args
+from daigt.blending import BlendConfig, blend, experiment_ensemble
+from daigt.cli_options import add_project_options, add_set_option, parse_options, project_args
 from daigt.config import BLEND_CONFIG, load_config, repo_path
 from daigt.errors import cli_entry
 from daigt.project import Project
-from essayio import atomic
+from daigt.report import summary_lines
+from essayio import atomic, console
 from essayio.outputs import output_file
 
 
@@ -46,28 +47,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--history", type=Path, help="experiment history to append to (default: 'history:' in the config)"
     )
-    add_output_options(parser)
-    args = parser.parse_args(argv)
-    configure_output(args)
+    args = parse_options(parser, argv)
     cfg = load_config(BlendConfig, args.blend_config, args.set)
     project = Project.load(*project_args(args))
     out = args.out or repo_path(cfg.output)
     atomic.refuse_input_as_output(out, [*project.train_paths, project.test_path], "--out")
-    ensemble = args.ensemble
-    if ensemble is None and (args.out or args.artifacts):  # an experiment: never replace what predict/serve load
-        ensemble = out.parent / "ensemble"
+    ensemble = experiment_ensemble(out, args.ensemble, experiment=bool(args.out or args.artifacts))
     result = blend(project, cfg, out, args.sample_submission, ensemble, history=args.history, overrides=args.set)
-    report = result.report
-    width = max(len(n) for n in report["candidates"])
-    for name, row in report["candidates"].items():
-        folds = " ".join(f"{v:.4f}" for v in row["fold_auc"])
-        holdout = "  n/a " if row["holdout_auc"] is None else f"{row['holdout_auc']:.4f}"
-        print(f"{name:<{width}}  OOF AUC {row['oof_auc']:.4f}  holdout AUC {holdout}   folds: {folds}")
-    print(f"picked {report['picked']} (OOF AUC {report['picked_oof_auc']:.4f}) -> {out}")
-    t = report["thresholds"]
-    print(f"report: {out.parent / 'report.md'}  plot: {out.parent / 'roc.png'}  errors: {out.parent / 'analysis.md'}")
-    cut = f"ai cut {t['high']:.4f} ({t['cut_from']}), unknown below {t['low']:.4f}"
-    print(f"ensemble: {report['ensemble']}  ({cut}; predict and serve load ensemble/ unless given --ensemble)")
+    for line in summary_lines(result.report, out):
+        console.say(line)
 
 
 if __name__ == "__main__":

@@ -22,21 +22,12 @@ from pathlib import Path
 
 from daigt import generalization, report
 from daigt.blending import BlendConfig
-from daigt.cli_options import add_output_options, add_project_options, add_set_option, configure_output, project_args
+from daigt.cli_options import add_project_options, add_set_option, parse_options, project_args
 from daigt.config import BLEND_CONFIG, EVALUATE_CONFIG, load_config, repo_path
 from daigt.errors import DaigtError, cli_entry
 from daigt.parallel import map_models
 from daigt.project import Project
-from essayio import atomic
-
-
-def _run(
-    args: argparse.Namespace, cfg: generalization.EvaluateConfig, job: tuple[str, int, int], progress: bool
-) -> list[str]:
-    name, part, parts = job
-    project = Project.load(*project_args(args))
-    project.warn = False  # main() loaded the same data first and said its warnings once
-    return generalization.run_model(project, name, cfg, progress=progress, part=(part, parts))
+from essayio import atomic, console
 
 
 @cli_entry
@@ -49,9 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     add_set_option(parser, "evaluate config")
     parser.add_argument("--out", type=Path, help="results JSON (default: 'output:' in the evaluate config)")
     parser.add_argument("--jobs", type=int, default=1, help="models evaluated side by side, one process each")
-    add_output_options(parser)
-    args = parser.parse_args(argv)
-    configure_output(args)
+    args = parse_options(parser, argv)
     if args.jobs < 1:
         raise DaigtError(f"--jobs {args.jobs}: give 1 or more")
     cfg = load_config(generalization.EvaluateConfig, args.eval_config, args.set)
@@ -63,25 +52,19 @@ def main(argv: list[str] | None = None) -> None:
         raise DaigtError("no models: list them under 'models:' in the project config or pass --models")
     project.train_frame()  # holdout and folds drawn once, before any worker reads them
     started = time.perf_counter()
-    work = partial(_run, args, cfg, progress=not args.no_progress and args.jobs == 1)
+    work = partial(
+        generalization.run_model_job, project_args(args), cfg, progress=not args.no_progress and args.jobs == 1
+    )
     # each model's splits in --jobs parts, so the slowest model does not leave the other cores idle
     jobs = [(name, part, args.jobs) for name in names for part in range(args.jobs)]
     for lines in map_models(work, jobs, args.jobs):
         if lines:
-            print("\n".join(lines), flush=True)
+            console.say("\n".join(lines))
     result = generalization.evaluate(project, names, blend_cfg, cfg, progress=not args.no_progress)
     result["seconds"] = round(time.perf_counter() - started, 1)
     out = args.out or repo_path(cfg.output)
-    atomic.write_json(out, result)
-    atomic.write_text(out.with_suffix(".md"), report.generalization_markdown(result))
-    report.generalization_plot(out.with_suffix(".png"), result)
-    for protocol, summary in result["summary"].items():
-        best = max(summary, key=lambda n: summary[n]["mean"])
-        table = "  ".join(f"{n} {s['mean']:.4f}/{s['min']:.4f}" for n, s in summary.items())
-        print(f"{report.PROTOCOL_TITLES[protocol]} (mean/min AUC): {table}  -> best mean: {best}")
-    for line in [*report.decisions_summary(result), *report.attribution_summary(result)]:
-        print(line)
-    print(f"generalization: {out.with_suffix('.md')}  plot: {out.with_suffix('.png')}  ({result['seconds']} s)")
+    for line in report.write_generalization(out, result):
+        console.say(line)
 
 
 if __name__ == "__main__":

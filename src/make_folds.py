@@ -10,9 +10,10 @@ import _venv  # noqa: F401  (first: outside the project's venv, one line or a re
 # isort: split
 import argparse
 
-from daigt.cli_options import add_output_options, configure_output
+from daigt.cli_options import parse_options
 from daigt.errors import cli_entry
 from daigt.project import Project
+from essayio import console
 
 
 @cli_entry
@@ -25,17 +26,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--config", help="project config (default: configs/project.yaml)")
     parser.add_argument("--force", action="store_true", help="re-draw even if a folds file exists")
-    add_output_options(parser)
-    args = parser.parse_args(argv)
-    configure_output(args)
+    args = parse_options(parser, argv)
     project = Project.load(args.config, train=args.train)
     frame, dedup = project.train_frame(rebuild_folds=args.force)
     counts = frame.groupby("fold")["label"].agg(rows="size", ai_share="mean").round(3)
-    print(
+    console.say(
         f"folds: {project.folds_path} ({len(frame)} essays, {project.folds.n_folds} folds, seed {project.folds.seed})"
     )
-    print(f"duplicates: {dedup}")
-    print(counts.to_string())
+    console.say(f"duplicates: {dedup}")
+    console.say(counts.to_string())
 
 
 if __name__ == "__main__":

@@ -15,26 +15,24 @@ import _venv  # noqa: F401  (first: outside the project's venv, one line or a re
 
 # isort: split
 import argparse
-import sys
-import time
 from pathlib import Path
 
 from daigt.blending import BlendConfig
-from daigt.cli_options import add_output_options, configure_output
+from daigt.cli_options import parse_options
 from daigt.config import BLEND_CONFIG, load_config, repo_path
 from daigt.errors import DaigtError, cli_entry
 from daigt.packaging import (
     LOCAL_WHEELHOUSE,
     MODES,
-    REHEARSAL_SUBMISSION,
     WheelOptions,
     build_package,
     dataset_metadata,
-    rehearse,
+    rehearse_into,
     upload,
     upload_commands,
 )
-from essayio.outputs import check_replaceable, replaced_folder
+from essayio import console
+from essayio.outputs import check_replaceable
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -68,14 +66,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--upload", action="store_true", help="then upload with the kaggle CLI (or print the exact commands)"
     )
-    add_output_options(parser)
-    return parser.parse_args(argv)
+    return parse_options(parser, argv)
 
 
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    configure_output(args)
     if args.rehearse is not None and not args.rehearse.is_file():
         raise DaigtError(f"--rehearse {args.rehearse}: no such test file")
     if args.rehearse is not None:
@@ -91,22 +87,16 @@ def main(argv: list[str] | None = None) -> None:
         args.out, args.mode, wheels, ensemble, args.artifacts, args.train, args.models, args.jobs, args.dataset
     )
     size = sum(p.stat().st_size for p in args.out.rglob("*") if p.is_file())
-    print(
+    console.say(
         f"package ({args.mode}): {args.out}  {len(manifest['files'])} files, {size / 2**20:.0f} MiB, "
         f"{len(manifest['requirements'])} wheels for Python {manifest['python']}",
-        file=sys.stderr,
+        aside=True,
     )
     if args.rehearse is not None:
-        started = time.monotonic()
-        with replaced_folder(args.rehearsal, "--rehearsal", [args.rehearse]) as folder:
-            done = rehearse(args.out, args.rehearse, folder, capture=False)
-        if done.returncode != 0:
-            raise DaigtError(f"the rehearsal's notebook failed (exit {done.returncode}); its output is above")
-        submission = args.rehearsal / REHEARSAL_SUBMISSION
-        seconds = time.monotonic() - started
-        print(f"rehearsal: {submission} in {seconds:.0f} s (fresh venv, pip offline)", file=sys.stderr)
+        submission, seconds = rehearse_into(args.out, args.rehearse, args.rehearsal)
+        console.say(f"rehearsal: {submission} in {seconds:.0f} s (fresh venv, pip offline)", aside=True)
     if args.upload:
-        print("\n".join(upload(args.out)[1]))
+        console.say("\n".join(upload(args.out)[1]))
 
 
 if __name__ == "__main__":

@@ -27,22 +27,16 @@ import _venv  # noqa: F401  (first: outside the project's venv, one line or a re
 
 # isort: split
 import argparse
-import sys
-from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
-
-from daigt.cli_options import add_output_options, configure_output
+from daigt.cli_options import parse_options
 from daigt.config import DEFAULT_ENSEMBLE, repo_path
-from daigt.decisions import DECISIONS, UNKNOWN
 from daigt.errors import DaigtError, cli_entry
-from daigt.essay_stream import KEPT, STDIN
-from daigt.inference import EnsemblePredictor
+from daigt.essay_stream import STDIN
+from daigt.inference import EnsemblePredictor, write_predictions
 from daigt.submission import sample_beside, write_submission
-from daigt.trust import check_group_report, decision_table, group_report_paths, table_markdown, write_group_report
-from essayio import atomic
+from daigt.trust import check_group_report, group_report, group_report_paths
+from essayio import atomic, console
 from essayio.outputs import output_file
 
 
@@ -83,9 +77,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=output_file("by_group.md"),
         help="with --by: also write the table here (.md), as .json and a plot (.png) beside",
     )
-    add_output_options(parser)
-    args = parser.parse_args(argv)
-    configure_output(args)
+    args = parse_options(parser, argv)
     if args.by_report and not args.by:
         raise DaigtError("--by-report needs --by COLUMN")
     if args.output not in (None, STDIN):
@@ -102,17 +94,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _written(chunk: pd.DataFrame) -> pd.DataFrame:
-    return chunk[[c for c in chunk.columns if not c.startswith(KEPT)]]
-
-
-def _collected(chunks: Iterator[pd.DataFrame], kept: list[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    """Pass the chunks on, keeping each (a submission is written whole, after the last one)."""
-    for chunk in chunks:
-        kept.append(chunk)
-        yield chunk
-
-
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
@@ -120,59 +101,16 @@ def main(argv: list[str] | None = None) -> None:
     predictor = EnsemblePredictor.load(ensemble, args.artifacts, args.threads)
     columns = {k: v for k, v in (("text", args.text_column), ("id", args.id_column)) if v}
     chunks = predictor.score_stream(args.input, columns, args.batch_size, args.format, not args.no_progress, args.by)
-    counts: Counter[tuple[str, str]] = Counter()
-    kept: list[pd.DataFrame] = []
-    if args.submission is not None or args.by:
-        chunks = _collected(chunks, kept)
-    if args.submission is not None and not args.output:
-        for chunk in chunks:
-            counts.update(zip(chunk["decision"], chunk["reason"], strict=True))
-    elif args.output and args.output != STDIN:
-        with atomic.atomic_path(Path(args.output)) as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
-            for i, chunk in enumerate(chunks):
-                _written(chunk).to_csv(handle, header=i == 0, index=False)
-                counts.update(zip(chunk["decision"], chunk["reason"], strict=True))
-    else:
-        for i, chunk in enumerate(chunks):
-            _written(chunk).to_csv(sys.stdout, header=i == 0, index=False)
-            sys.stdout.flush()
-            counts.update(zip(chunk["decision"], chunk["reason"], strict=True))
-    scored = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame({"id": [], "score": []})
+    # no --output: the CSV goes to stdout, unless only a submission was asked for
+    output = args.output or (None if args.submission is not None else STDIN)
+    written = write_predictions(chunks, output, keep=args.submission is not None or bool(args.by))
     if args.submission is not None:
         sample = args.sample_submission or (sample_beside(Path(args.input)) if args.input != STDIN else None)
-        write_submission(args.submission, scored["id"], scored["score"].to_numpy(), sample)
-        print(f"submission: {args.submission} ({len(scored)} essays)", file=sys.stderr)
-    print(summary_line(counts, predictor), file=sys.stderr)
+        write_submission(args.submission, written.scored["id"], written.scored["score"].to_numpy(), sample)
+        console.say(f"submission: {args.submission} ({len(written.scored)} essays)", aside=True)
+    console.say(predictor.summary(written.counts), aside=True)
     if args.by:
-        by_group(scored, args.by, args.by_report)
-
-
-def summary_line(counts: Counter[tuple[str, str]], predictor: EnsemblePredictor) -> str:
-    """Counts by decision, and the unknowns by reason, with the cuts."""
-    total = sum(counts.values())
-    per_decision = Counter({d: 0 for d in DECISIONS})
-    for (decision, _), n in counts.items():
-        per_decision[decision] += n
-    summary = ", ".join(f"{d} {n} ({n / max(1, total):.1%})" for d, n in per_decision.items())
-    why = ", ".join(f"{r} {n}" for (d, r), n in sorted(counts.items()) if d == UNKNOWN and n)
-    t = predictor.thresholds
-    edge = f", edge of domain: ai >= {t.edge_high:.4f}" if t.edge_high is not None and t.edge_below else ""
-    return (
-        f"{total} essays scored by {predictor.picked}: {summary}" + (f" (unknown: {why})" if why else "")
-        + f"  [ai >= {t.high:.4f}, human < {t.low:.4f}, out of domain: in_domain < {t.out_of_domain_below:g}{edge}]"
-    )  # fmt: skip
-
-
-def by_group(scored: pd.DataFrame, by: str, report: Path | None) -> None:
-    """Decisions per group of the ``by`` column: the table on stderr, and with ``report`` a .md, .json and .png."""
-    labels = scored[KEPT + "label"].to_numpy(dtype=float) if KEPT + "label" in scored else None
-    groups = scored[KEPT + by].to_numpy()
-    decided = scored["decision"].to_numpy(), scored["reason"].to_numpy()
-    table = decision_table(*decided, labels, groups, scored["score"].to_numpy())
-    text = table_markdown(table, by)
-    print(text, file=sys.stderr)
-    if report is not None:
-        write_group_report(report, table, by, text)
+        console.say(group_report(written.scored, args.by, args.by_report), aside=True)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import _venv  # noqa: F401  (first: outside the project's venv, one line or a re
 # isort: split
 import argparse
 
-from daigt.cli_options import add_output_options, add_set_option, configure_output
+from daigt.cli_options import add_set_option, parse_options
 from daigt.config import SERVE_CONFIG, load_config, repo_path
 from daigt.errors import DaigtError, cli_entry
 from daigt.inference import EnsemblePredictor
@@ -28,9 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ensemble", help="saved ensemble folder (default: 'ensemble:' in the serve config)")
     parser.add_argument("--artifacts", help="fold models, if moved since the blend")
     add_set_option(parser, "serve config")
-    add_output_options(parser)
-    args = parser.parse_args(argv)
-    configure_output(args)
+    args = parse_options(parser, argv)
     if args.port is not None and not 1 <= args.port <= MAX_PORT:
         raise DaigtError(f"--port {args.port}: give a port from 1 to {MAX_PORT}")
     cfg = load_config(ServeConfig, args.config, args.set)

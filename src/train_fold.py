@@ -18,12 +18,13 @@ import argparse
 import sys
 
 from daigt import distributed
-from daigt.cli_options import add_output_options, add_project_options, add_set_option, configure_output, project_args
+from daigt.cli_options import add_project_options, add_set_option, parse_options, project_args
 from daigt.errors import DaigtError, cli_entry
 from daigt.model_configs import load_model_config
 from daigt.parallel import parse_memory
 from daigt.project import Project
 from daigt.training import TrainRequest, parse_folds, train_models
+from essayio import console
 
 BLEND_STYLE = "(the blend's style features)"  # a --jobs job after the models; never a model name (parentheses)
 
@@ -54,14 +55,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="with --jobs: start a model only when its estimated peak (from its last run, scaled to these essays) "
         "fits beside the running ones; 12G, 8000M, or auto (90%% of free memory)",
     )
-    add_output_options(parser)
-    return parser.parse_args(argv)
+    return parse_options(parser, argv)
 
 
 @cli_entry
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    configure_output(args)
     project = Project.load(*project_args(args))
     folds = parse_folds(args.fold)  # a bad --fold fails before any work
     if args.jobs < 1:
@@ -69,14 +68,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.max_memory:
         parse_memory(args.max_memory)  # a bad size fails before any work
     request = TrainRequest(project_args(args), folds, args.set, args.seed, args.force, args.deepspeed)  # --seed
-    names = project.models if args.model == "all" else [args.model or (project.models or ["tfidf_word"])[0]]
+    names = project.models if args.model == "all" else [args.model or project.first_model()]
     for name in names:
         load_model_config(name, args.set)  # a missing or bad model config (or --set) fails before the data is read
-    if not (args.quiet or args.no_progress) and distributed.is_main() and sys.stderr.isatty():  # a refusal: 1 line
-        print(f"[data] reading {project.train_path}, de-duplicating, drawing the folds...", file=sys.stderr, flush=True)
+    if distributed.is_main() and sys.stderr.isatty():  # at a terminal: what the first seconds are spent on
+        console.stage(f"[data] reading {project.train_path}, de-duplicating, drawing the folds...")
     summary = project.summary()  # every rank reads the data, as its trainer would
     if distributed.is_main():
-        print(summary, flush=True)
+        console.say(summary)
     train_models(request, project, names, args.jobs, args.max_memory)
     distributed.shutdown()  # ranks leave together (after an error, the launcher ends the others)
 

@@ -53,9 +53,9 @@ AI_WORDS = [
 @pytest.fixture(autouse=True)
 def default_output_level(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts at the default output level: an entry point's --quiet sets it for the whole process
-    (daigt.console keeps it in the environment for --jobs workers), so it must not leak into the next test."""
+    (essayio.console keeps it in the environment for --jobs workers), so it must not leak into the next test."""
     from daigt.config import PROFILE_ENV
-    from daigt.console import ENV
+    from essayio.console import ENV
 
     monkeypatch.delenv(ENV, raising=False)
     monkeypatch.delenv(PROFILE_ENV, raising=False)  # --profile is kept in the environment for workers too

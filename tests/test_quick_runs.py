@@ -73,8 +73,8 @@ def test_every_entry_point_with_a_config_takes_set_and_a_typo_names_the_closest_
 def test_quiet_silences_stage_lines_and_verbose_keeps_them_for_spawned_workers(capsys) -> None:
     import os
 
-    from daigt import console
     from daigt.cli_options import add_output_options, configure_output
+    from essayio import console
 
     def said(*flags: str) -> str:
         import argparse

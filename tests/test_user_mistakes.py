@@ -269,8 +269,8 @@ def test_a_key_given_twice_a_seed_out_of_range_and_a_zero_sample_are_one_line(
         assert f"--seed {seed}: give a seed in [0, 2**32)" in line
     line = one_line(run("src/train_fold.py", *common, "--set", "seed=-5"))
     assert "seed: must lie in [0, 2**32), got -5" in line
-    attack = ["src/attack.py", "--model", "tiny_tfidf", "--config", str(ws["project"]), "--sample", "0"]
-    assert "--sample 0: give the number of essays" in one_line(run(*attack, "--artifacts", str(ws["artifacts"])))
+    attack = ["src/attack.py", "--model", "tiny_tfidf", "--config", str(ws["project"]), "--essays", "0"]
+    assert "--essays 0: give the number of essays" in one_line(run(*attack, "--artifacts", str(ws["artifacts"])))
 
 
 def test_serve_says_a_busy_port_or_a_foreign_host_in_one_line_and_ctrl_c_ends_it_with_130(ws: dict[str, Path]) -> None:

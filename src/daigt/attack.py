@@ -14,22 +14,21 @@ import numpy as np
 import pandas as pd
 
 from augment.recipe import Augmenter, Recipe
-from daigt import console
 from daigt.artifacts import ModelArtifacts
 from daigt.errors import DaigtError
 from daigt.hardening import deobfuscate_texts
 from daigt.metrics import auc
 from daigt.plots import save_figure, subplots
 from daigt.project import Project
-from essayio import atomic
+from essayio import atomic, console
 
 ATTACK_COPY = 10_000  # never used by training copies (1..N)
 CLEAN, WHOLE = "clean", "whole recipe"
 
 
 def attack(project: Project, model: str, recipe: Recipe, sample: int | None, seed: int = 0) -> dict[str, Any]:
-    if sample is not None and sample < 2:  # the rule of every --sample: 0 is not "everything"
-        raise DaigtError(f"--sample {sample}: give the number of essays to score (e.g. 500)")
+    if sample is not None and sample < 2:  # 0 is not "everything"
+        raise DaigtError(f"--essays {sample}: give the number of essays to score (e.g. 500)")
     train, _ = project.train_frame()
     if sample and sample < len(train):
         train = train.groupby(train["label"] >= 0.5, group_keys=False).sample(

@@ -27,11 +27,11 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize
 
-from daigt import console
 from daigt.decisions import AI, UNKNOWN
 from daigt.generators import NO_FAMILY, OTHER, GeneratorVocabulary
 from daigt.plots import save_figure, subplots
 from daigt.schema import Invalid, check_ngram_range
+from essayio import console
 
 TEMPERATURES = np.geomspace(0.25, 4.0, 41)  # the grid the OOF temperature is chosen on
 

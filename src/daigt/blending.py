@@ -14,7 +14,6 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from daigt import console
 from daigt.analysis import write_analysis
 from daigt.artifacts import ModelArtifacts, data_key
 from daigt.attribution import AttributionConfig, Attributor, attribution_report, confusion_plot, fit_attributor
@@ -24,7 +23,7 @@ from daigt.errors import DaigtError
 from daigt.hardening import attacked
 from daigt.history import HISTORY, make_record
 from daigt.history import append as append_history
-from daigt.inference import save_ensemble
+from daigt.inference import Ensemble, save_ensemble
 from daigt.project import Project
 from daigt.report import blend_report, importance_plot, markdown, roc_plot, stacker_importance, stacking_verdict
 from daigt.schema import to_dict
@@ -45,7 +44,7 @@ from daigt.stacking import (
 from daigt.stylometry import StyleMemo, selected_groups
 from daigt.submission import build_submission, validate_submission
 from daigt.trust import TrustResult, assess, risk_coverage_plot, shift_plot, table_plot
-from essayio import atomic, outputs
+from essayio import atomic, console, outputs
 from essayio.publish import publication
 
 
@@ -77,6 +76,14 @@ class BlendConfig:
     def stacking_key(self) -> str:
         """What of this config the generalization figures depend on (the stacker and its features)."""
         return fingerprint({"features": to_dict(self.features), "stacker": to_dict(self.stacker)})
+
+
+def experiment_ensemble(out: Path, given: Path | None, experiment: bool) -> Path | None:
+    """Where an ensemble goes: ``given``; else, for an experiment (its own --out or --artifacts), beside its
+    submission, so it never replaces what predict and serve load; else None (the config's ``ensemble:``)."""
+    if given is None and experiment:
+        return out.parent / "ensemble"
+    return given
 
 
 def data_identity(project: Project, train: pd.DataFrame) -> dict[str, Any]:
@@ -200,10 +207,11 @@ def blend(
     attributor = attribute(inputs, chosen, thresholds, trust, cfg.attribution, report, clock)
     report["ensemble"] = str(ensemble_dir)
     report["run_id"] = datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]  # to the millisecond: unique per run
-    publish(
-        out_path, ensemble_dir, report, submission, inputs, candidates, chosen, thresholds, trust, cfg, project,
-        attributor,
+    ensemble = Ensemble(
+        chosen, cfg.features, thresholds, project.folds.n_folds, report["run_id"], cfg.shift, trust.scorer,
+        trust.calibration, attributor,
     )  # fmt: skip
+    publish(out_path, ensemble_dir, report, submission, inputs, candidates, ensemble, trust, project)
     folds = {name: ModelArtifacts(project.artifacts, name).fold(0) for name in inputs.models}
     configs = {name: fold.config() for name, fold in folds.items()}
     given = {name: fold.metrics().get("overrides", []) for name, fold in folds.items()} | {"blend": list(overrides)}
@@ -335,23 +343,18 @@ def publish(
     submission: pd.DataFrame,
     inputs: BlendInputs,
     candidates: dict[str, Candidate],
-    chosen: Candidate,
-    thresholds: Thresholds,
+    ensemble: Ensemble,
     trust: TrustResult,
-    cfg: BlendConfig,
     project: Project,
-    attributor: Attributor | None = None,
 ) -> None:
-    """Submission, report, analysis, plots and ensemble/: published together or not at all (essayio.publish)."""
+    """Submission, report, analysis, plots and ensemble/: published together or not at all (essayio.publish).
+    Nine parameters: each is one of the outputs, or what they are made of (the staging area needs them all)."""
+    chosen, thresholds = ensemble.picked, ensemble.thresholds
     labels = inputs.labels
     home, named = out_path.parent, [out_path.name]
     with publication(home, report["run_id"], "--out", project.input_paths(), named) as staging:
         staged_ensemble = staging.folder_for(ensemble_dir, "--ensemble")
-        save_ensemble(
-            staged_ensemble, project.artifacts, inputs.models, chosen, cfg.features, thresholds,
-            project.folds.n_folds, run_id=report["run_id"], published_at=ensemble_dir,
-            shift=(cfg.shift, trust.scorer), calibration=trust.calibration, attribution=attributor,
-        )  # fmt: skip
+        save_ensemble(staged_ensemble, project.artifacts, inputs.models, ensemble, published_at=ensemble_dir)
         if report.get("attribution"):
             figures = report["attribution"]
             confusion_plot(staging.dir / "attribution.png", figures["oof"], figures["classes"], "out of fold")

@@ -6,9 +6,10 @@ help texts say the same thing everywhere."""
 from __future__ import annotations
 
 import argparse
+from typing import NamedTuple
 
-from daigt import console
 from daigt.config import use_profile
+from essayio import console
 
 
 def add_project_options(
@@ -64,11 +65,20 @@ _EXAMPLES = {
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
-    """--quiet (or --no-progress), --verbose: how much a run says on stderr (daigt.console), alike everywhere."""
+    """--quiet (or --no-progress), --verbose: how much a run says on stderr (essayio.console), alike everywhere."""
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--quiet", "-q", action="store_true", help="results and warnings only: no stage lines or bars")
     group.add_argument("--no-progress", action="store_true", help="the same as --quiet (for logs and scripts)")
     group.add_argument("--verbose", "-v", action="store_true", help="also the details of each stage")
+
+
+def parse_options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Every entry point's last step of parsing: the output options added, ``argv`` parsed, the output level
+    (and profile) set before anything is said."""
+    add_output_options(parser)
+    args = parser.parse_args(argv)
+    configure_output(args)
+    return args
 
 
 def configure_output(args: argparse.Namespace) -> None:
@@ -79,6 +89,17 @@ def configure_output(args: argparse.Namespace) -> None:
     console.configure(console.QUIET if quiet else console.VERBOSE if args.verbose else console.NORMAL)
 
 
-def project_args(args: argparse.Namespace) -> tuple:
+class ProjectArgs(NamedTuple):
+    """Project.load's arguments, as the shared options give them (``Project.load(*project_args(args))``); a
+    tuple, so it crosses into ``--jobs`` worker processes as it is."""
+
+    config: str | None
+    train: list[str] | None
+    test: str | None
+    artifacts: str | None
+    sample: int | None
+
+
+def project_args(args: argparse.Namespace) -> ProjectArgs:
     """Project.load's arguments from the parsed options."""
-    return args.config, args.train, getattr(args, "test", None), args.artifacts, args.sample
+    return ProjectArgs(args.config, args.train, getattr(args, "test", None), args.artifacts, args.sample)

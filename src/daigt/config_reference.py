@@ -11,7 +11,6 @@ import re
 import typing
 from typing import Any
 
-from daigt import console
 from daigt.blending import BlendConfig
 from daigt.config import ModelConfig
 from daigt.families import FAMILIES, get_family
@@ -19,6 +18,7 @@ from daigt.generalization import EvaluateConfig
 from daigt.project import ProjectConfig
 from daigt.schema import to_dict
 from daigt.service import ServeConfig
+from essayio import console
 
 FILES = (
     ("configs/project.yaml", ProjectConfig),

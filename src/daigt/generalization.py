@@ -35,10 +35,10 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from daigt import console
 from daigt.artifacts import ModelArtifacts
 from daigt.attribution import AttributionConfig, fit_attributor, held_out_generator
 from daigt.blending import BlendConfig
+from daigt.cli_options import ProjectArgs
 from daigt.config import fingerprint, frame_fingerprint, load_yaml, repo_path
 from daigt.data import CANONICAL, binary_labels
 from daigt.decisions import AI, Thresholds, choose_thresholds, decide_with_reasons, held_out_thresholds
@@ -56,6 +56,7 @@ from daigt.stacking import RANK_MEAN, STACKER, Candidate, ModelPredictions, buil
 from daigt.stylometry import StyleMemo
 from daigt.train import FoldTrainer, fit_and_score
 from daigt.trust import decision_row
+from essayio import console
 
 PROTOCOL_COLUMNS = {"loso": "source", "lopo": "group"}  # logo's column comes from its config
 TRAIN_ATTACKED = "train_attacked"  # a split's inner-fold OOF rows after the stacker's attack recipe
@@ -285,6 +286,15 @@ def run_model(
         score = auc(held["label"], evaluated["eval"].mean(axis=0))
         lines.append(f"[{model_name}] {PROTOCOL_TITLES[split.protocol]} '{split.group}': AUC {score:.4f}")
     return lines
+
+
+def run_model_job(args: ProjectArgs, cfg: EvaluateConfig, job: tuple[str, int, int], progress: bool) -> list[str]:
+    """One ``--jobs`` worker's share: part ``job[1]`` of ``job[2]`` of model ``job[0]``'s splits (a new process:
+    the project is loaded again from its options, its data warnings already said by the parent)."""
+    name, part, parts = job
+    project = Project.load(*args)
+    project.warn = False
+    return run_model(project, name, cfg, progress=progress, part=(part, parts))
 
 
 def evaluate(

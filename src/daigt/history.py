@@ -95,3 +95,58 @@ def config_diff(a: Any, b: Any, path: str = "") -> list[tuple[str, Any, Any]]:
             out += config_diff(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))
         return out
     return [] if a == b else [(path, a, b)]
+
+
+SORTS = {
+    "time": lambda r: r["run_id"],
+    "oof": lambda r: r["oof_auc"].get(r["picked"]) or 0.0,
+    "holdout": lambda r: r["holdout_auc"].get(r["picked"]) or 0.0,
+    "loso": lambda r: ((r.get("generalization") or {}).get("loso", {}).get(r["picked"], {})).get("mean") or 0.0,
+}
+
+
+def table(records: list[dict], sort: str, model: str | None) -> str:
+    """The runs as a markdown table (``src/runs.py``), those that blended ``model`` only, ordered by ``sort``."""
+    rows = [r for r in records if model is None or model in r["models"]]
+    rows.sort(key=SORTS[sort], reverse=sort != "time")
+    lines = [
+        "| run | commit | data | models | picked | OOF AUC | holdout AUC | held-out sources mean / min |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        picked = r["picked"]
+        loso = ((r.get("generalization") or {}).get("loso") or {}).get(picked)
+        held = f"{loso['mean']:.4f} / {loso['min']:.4f}" if loso else "—"
+        holdout = r["holdout_auc"].get(picked)
+        lines.append(
+            f"| {r['run_id']} | {r.get('commit') or '—'} | {data_label(r.get('data'))} | "
+            f"{', '.join(sorted(r['models']))} | {picked} | "
+            f"{r['oof_auc'][picked]:.4f} | {'—' if holdout is None else f'{holdout:.4f}'} | {held} |"
+        )
+    return "\n".join(lines)
+
+
+def data_label(data: dict | None) -> str:
+    """Files, sample and fingerprint of a run's data ('—' for records written before they were kept)."""
+    if not data:
+        return "—"
+    sample = f" sample {data['sample']}" if data.get("sample") else ""
+    return f"{' + '.join(data['files'])}{sample} ({data['rows']:,} rows, {data['fingerprint'][:8]})"
+
+
+def diff(a: dict, b: dict) -> str:
+    """The data, model and blend config keys that differ between two runs, and the --set items behind them."""
+    lines = [f"{a['run_id']} -> {b['run_id']}"]
+    if a.get("data") != b.get("data"):
+        lines.append(f"  data: {data_label(a.get('data'))} -> {data_label(b.get('data'))}")
+    for name in sorted(set(a["models"]) | set(b["models"])):
+        if name not in a["models"] or name not in b["models"]:
+            lines.append(f"  model {name}: {'added' if name in b['models'] else 'removed'}")
+            continue
+        for key, old, new in config_diff(a["models"][name]["config"], b["models"][name]["config"]):
+            lines.append(f"  model {name}: {key}: {old!r} -> {new!r}")
+    for key, old, new in config_diff(a["blend"]["config"], b["blend"]["config"]):
+        lines.append(f"  blend: {key}: {old!r} -> {new!r}")
+    if a.get("overrides", {}) != b.get("overrides", {}):  # the --set items behind the config changes above
+        lines.append(f"  --set: {a.get('overrides') or 'none'} -> {b.get('overrides') or 'none'}")
+    return "\n".join(lines) if len(lines) > 1 else f"{lines[0]}: same configs"

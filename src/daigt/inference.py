@@ -9,7 +9,9 @@ still the ones the blend used.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,14 +20,13 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from daigt import console
 from daigt.artifacts import ModelArtifacts, read_ensemble, write_ensemble
 from daigt.attribution import Attributor
 from daigt.calibration import Calibration
 from daigt.config import DeobfuscateSpec
-from daigt.decisions import Thresholds, decide_with_reasons
+from daigt.decisions import DECISIONS, UNKNOWN, Thresholds, decide_with_reasons
 from daigt.errors import DaigtError
-from daigt.essay_stream import KEPT, iter_essays
+from daigt.essay_stream import KEPT, STDIN, iter_essays
 from daigt.families import ModelFamily, get_family
 from daigt.hardening import deobfuscate_texts
 from daigt.parallel import map_threads
@@ -41,6 +42,7 @@ from daigt.stacking import (
     stack_features,
     stacker_predict,
 )
+from essayio import atomic, console
 
 GENERATOR_COLUMNS = ("generator", "generator_probability")  # the second task's columns in predict and serve
 
@@ -49,23 +51,32 @@ def models_needed(picked: str, models: list[str]) -> list[str]:
     return models if picked in (RANK_MEAN, STACKER) else [picked]
 
 
+@dataclass
+class Ensemble:
+    """What blend decided and ``save_ensemble`` freezes: the picked candidate and what its decisions need."""
+
+    picked: Candidate
+    features: FeatureConfig  # the stacker's inputs (a stacker picked reads them again at predict time)
+    thresholds: Thresholds
+    n_folds: int
+    run_id: str | None = None  # the blend run whose submission and report it belongs to
+    shift: ShiftConfig | None = None  # with shift_scorer: in_domain (None: every essay in domain)
+    shift_scorer: ShiftScorer | None = None
+    calibration: Calibration | None = None  # None: probability is the score
+    attribution: Attributor | None = None  # None: no generator columns
+
+
 def save_ensemble(
     directory: Path,
     artifacts: Path,
     models: dict[str, ModelPredictions],
-    picked: Candidate,
-    features: FeatureConfig,
-    thresholds: Thresholds,
-    n_folds: int,
-    run_id: str | None = None,
+    ensemble: Ensemble,
     published_at: Path | None = None,
-    shift: tuple[ShiftConfig, ShiftScorer] | None = None,
-    calibration: Calibration | None = None,
-    attribution: Attributor | None = None,
 ) -> None:
     """Freeze what predict needs; written in one atomic rename (a half-saved ensemble never exists).
-    ``run_id`` names the blend run whose submission and report it belongs to; ``published_at`` is where the
-    folder will live when ``directory`` is a staging folder (relative paths are computed from there)."""
+    ``published_at`` is where the folder will live when ``directory`` is a staging folder (relative paths are
+    computed from there)."""
+    picked, n_folds = ensemble.picked, ensemble.n_folds
     needed = models_needed(picked.name, list(models))
     spec_models = {}
     for name in needed:
@@ -81,19 +92,19 @@ def save_ensemble(
         "picked": picked.name,
         "picked_oof_auc": picked.oof_auc,
         "models": spec_models,
-        "features": to_dict(features),
+        "features": to_dict(ensemble.features),
         "n_folds": n_folds,
         "artifacts": str(artifacts.resolve()),
         # relative to the ensemble folder: found again when both folders move together (e.g. into a package)
         "artifacts_relative": os.path.relpath(artifacts.resolve(), Path(published_at or directory).resolve().parent),
-        "thresholds": thresholds.to_dict(),
-        "run_id": run_id,
-        "shift": to_dict(shift[0]) if shift else None,
-        "calibration": calibration.to_dict() if calibration else None,
+        "thresholds": ensemble.thresholds.to_dict(),
+        "run_id": ensemble.run_id,
+        "shift": to_dict(ensemble.shift) if ensemble.shift and ensemble.shift_scorer else None,
+        "calibration": ensemble.calibration.to_dict() if ensemble.calibration else None,
     }
-    arrays = shift[1].to_arrays() if shift else None
+    arrays = ensemble.shift_scorer.to_arrays() if ensemble.shift and ensemble.shift_scorer else None
     references = {name: models[name].oof for name in needed}
-    write_ensemble(directory, spec, references, picked.boosters, arrays, attribution)
+    write_ensemble(directory, spec, references, picked.boosters, arrays, ensemble.attribution)
 
 
 def artifacts_root(directory: Path, spec: dict[str, Any]) -> Path:
@@ -220,6 +231,21 @@ class EnsemblePredictor:
             scored[GENERATOR_COLUMNS[0]], scored[GENERATOR_COLUMNS[1]] = generator, probability
         return scored
 
+    def summary(self, counts: Counter[tuple[str, str]]) -> str:
+        """Counts by decision, and the unknowns by reason, with the cuts: predict's closing line."""
+        total = sum(counts.values())
+        per_decision = Counter({d: 0 for d in DECISIONS})
+        for (decision, _), n in counts.items():
+            per_decision[decision] += n
+        summary = ", ".join(f"{d} {n} ({n / max(1, total):.1%})" for d, n in per_decision.items())
+        why = ", ".join(f"{r} {n}" for (d, r), n in sorted(counts.items()) if d == UNKNOWN and n)
+        t = self.thresholds
+        edge = f", edge of domain: ai >= {t.edge_high:.4f}" if t.edge_high is not None and t.edge_below else ""
+        return (
+            f"{total} essays scored by {self.picked}: {summary}" + (f" (unknown: {why})" if why else "")
+            + f"  [ai >= {t.high:.4f}, human < {t.low:.4f}, out of domain: in_domain < {t.out_of_domain_below:g}{edge}]"
+        )  # fmt: skip
+
     def score_stream(
         self,
         source: str,
@@ -247,3 +273,37 @@ class EnsemblePredictor:
             yield scored
             bar.update(len(frame))
         bar.close()
+
+
+@dataclass
+class WrittenPredictions:
+    """What ``write_predictions`` leaves: the counts by (decision, reason) and, when kept, every scored row."""
+
+    counts: Counter[tuple[str, str]]
+    scored: pd.DataFrame
+
+
+def write_predictions(chunks: Iterable[pd.DataFrame], output: str | None, keep: bool) -> WrittenPredictions:
+    """Predictions chunk by chunk: to ``output`` (a file, appearing in one rename at the end), to stdout
+    (``STDIN``'s name, "-"), or nowhere (None); the columns kept beside for ``--by`` are not written. With
+    ``keep``, every chunk is also kept (a submission is written whole, a per-group table needs all rows)."""
+    counts: Counter[tuple[str, str]] = Counter()
+    kept: list[pd.DataFrame] = []
+
+    def each(write: Callable[[pd.DataFrame, bool], None] | None) -> None:
+        for i, chunk in enumerate(chunks):
+            if write is not None:
+                write(chunk[[c for c in chunk.columns if not c.startswith(KEPT)]], i == 0)
+            counts.update(zip(chunk["decision"], chunk["reason"], strict=True))
+            if keep:
+                kept.append(chunk)
+
+    if output is None:
+        each(None)
+    elif output == STDIN:
+        each(lambda frame, first: (frame.to_csv(sys.stdout, header=first, index=False), sys.stdout.flush()))
+    else:
+        with atomic.atomic_path(Path(output)) as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
+            each(lambda frame, first: frame.to_csv(handle, header=first, index=False))
+    scored = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame({"id": [], "score": []})
+    return WrittenPredictions(counts, scored)

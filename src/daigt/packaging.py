@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -227,7 +228,8 @@ def build_package(
     dataset: str | None = None,
 ) -> dict[str, Any]:
     """Build the package in a staging folder and publish it in one rename; returns the manifest. The Kaggle
-    dataset metadata is written for ``dataset``, or kept from the folder it replaces."""
+    dataset metadata is written for ``dataset``, or kept from the folder it replaces. (Nine parameters: one per
+    option of src/package.py, which the tests call this with directly.)"""
     if mode not in MODES:
         raise DaigtError(f"--mode {mode}: expected one of {', '.join(MODES)}")
     check_out(out)
@@ -337,6 +339,17 @@ def kaggle_tree(root: Path, package: Path, test: Path) -> Path:
         if path.is_dir():
             path.chmod(0o555)
     return root
+
+
+def rehearse_into(package: Path, test: Path, rehearsal: Path) -> tuple[Path, float]:
+    """``rehearse`` in the folder ``rehearsal`` (replaced only as the output policy allows); the submission it
+    wrote and the seconds it took. A failing notebook is one line (its own output is above it)."""
+    started = time.monotonic()
+    with outputs.replaced_folder(rehearsal, "--rehearsal", [test]) as folder:
+        done = rehearse(package, test, folder, capture=False)
+    if done.returncode != 0:
+        raise DaigtError(f"the rehearsal's notebook failed (exit {done.returncode}); its output is above")
+    return rehearsal / REHEARSAL_SUBMISSION, time.monotonic() - started
 
 
 def rehearse(

@@ -9,7 +9,6 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from daigt import console
 from daigt.config import PROJECT_CONFIG, load_config, repo_path
 from daigt.data import CANONICAL, binary_labels, load_essays
 from daigt.dedup import DEDUP_CACHE_GLOB, DedupConfig, deduplicate, link_siblings, normalise
@@ -17,6 +16,7 @@ from daigt.errors import DaigtError
 from daigt.folds import FoldConfig, HoldoutConfig, load_or_create_folds, load_or_create_holdout
 from daigt.schema import Invalid
 from daigt.submission import sample_beside
+from essayio import console
 
 PLACE_DATA = "see docs/data.md, or pass --{flag} PATH"
 # a configured train.csv that is absent falls back to what `kaggle competitions download` unpacks beside it
@@ -147,6 +147,14 @@ class Project:
     @property
     def models(self) -> list[str]:
         return list(self.config.models)
+
+    def first_model(self) -> str:
+        """What ``train_fold`` trains without ``--model``: the first of ``models:``."""
+        if not self.models:
+            raise DaigtError(
+                "no model to train: pass --model NAME, or list models under 'models:' in the project config"
+            )
+        return self.models[0]
 
     @property
     def holdout(self) -> HoldoutConfig:

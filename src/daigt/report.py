@@ -17,6 +17,7 @@ from daigt.metrics import FPR_POINTS, auc, per_group_auc
 from daigt.plots import save_figure, subplots
 from daigt.stacking import RANK_MEAN, STACKER, Candidate
 from daigt.trust import trust_markdown
+from essayio import atomic
 
 PROTOCOL_TITLES = {
     "loso": "leave-one-source-out",
@@ -62,6 +63,23 @@ def blend_report(
             for s in sorted(set(sources))
         }
     return report
+
+
+def summary_lines(report: dict[str, Any], out: Path) -> list[str]:
+    """What blend says when done: each candidate's figures, the pick, where the report and ensemble are."""
+    width = max(len(n) for n in report["candidates"])
+    lines = []
+    for name, row in report["candidates"].items():
+        folds = " ".join(f"{v:.4f}" for v in row["fold_auc"])
+        holdout = "  n/a " if row["holdout_auc"] is None else f"{row['holdout_auc']:.4f}"
+        lines.append(f"{name:<{width}}  OOF AUC {row['oof_auc']:.4f}  holdout AUC {holdout}   folds: {folds}")
+    lines.append(f"picked {report['picked']} (OOF AUC {report['picked_oof_auc']:.4f}) -> {out}")
+    t = report["thresholds"]
+    lines.append(f"report: {out.parent / 'report.md'}  plot: {out.parent / 'roc.png'}  errors: "
+                 f"{out.parent / 'analysis.md'}")  # fmt: skip
+    cut = f"ai cut {t['high']:.4f} ({t['cut_from']}), unknown below {t['low']:.4f}"
+    lines.append(f"ensemble: {report['ensemble']}  ({cut}; predict and serve load ensemble/ unless given --ensemble)")
+    return lines
 
 
 def stacking_verdict(models: Iterable[str], candidates: dict[str, Candidate]) -> dict[str, Any]:
@@ -284,6 +302,21 @@ def attribution_summary(result: dict[str, Any]) -> list[str]:
     worst = max(measured, key=lambda r: r["wrong_named"])
     return [f"leave one generator out (attribution): a wrong named family for at most {worst['wrong_named']:.1%} "
             f"of a held-out generator's texts decided ai ({worst['group']}; {len(measured)} generators)"]  # fmt: skip
+
+
+def write_generalization(out: Path, result: dict[str, Any]) -> list[str]:
+    """evaluate's results as .json, .md and .png at ``out``; the lines it says when done."""
+    atomic.write_json(out, result)
+    atomic.write_text(out.with_suffix(".md"), generalization_markdown(result))
+    generalization_plot(out.with_suffix(".png"), result)
+    lines = []
+    for protocol, summary in result["summary"].items():
+        best = max(summary, key=lambda n: summary[n]["mean"])
+        table = "  ".join(f"{n} {s['mean']:.4f}/{s['min']:.4f}" for n, s in summary.items())
+        lines.append(f"{PROTOCOL_TITLES[protocol]} (mean/min AUC): {table}  -> best mean: {best}")
+    lines += [*decisions_summary(result), *attribution_summary(result)]
+    seconds = f"  ({result['seconds']} s)" if "seconds" in result else ""
+    return [*lines, f"generalization: {out.with_suffix('.md')}  plot: {out.with_suffix('.png')}{seconds}"]
 
 
 def decisions_summary(result: dict[str, Any]) -> list[str]:

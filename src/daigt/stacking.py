@@ -272,7 +272,8 @@ def build_candidates(
 
     With ``attacked_texts`` (the training rows after the stacker's attack recipe) and every model's
     ``oof_attacked``, the stacker also trains on those attacked rows (same labels and folds), so style
-    features an attack moves do not flip it; its OOF AUC is still measured on the clean rows."""
+    features an attack moves do not flip it; its OOF AUC is still measured on the clean rows. (Eight
+    parameters: blend and each generalization split build the same candidates from their own rows.)"""
     labels = train["label"].to_numpy(dtype=float)
     out = {name: Candidate(name, p.oof, p.scored, auc(labels, p.oof)) for name, p in models.items()}
     refs = {name: p.oof for name, p in models.items()}

@@ -35,11 +35,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from daigt import console
 from daigt.config import fingerprint
 from daigt.errors import DaigtError
 from daigt.parallel import map_in_order
-from essayio import atomic
+from essayio import atomic, console
 
 STYLE_CACHE = "style-{key}.npz"  # StyleMemo's rows, under the project's cache folder (beside the folds)
 DIGEST_BYTES = 16

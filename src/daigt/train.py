@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from daigt import console, distributed
+from daigt import distributed
 from daigt.artifacts import ModelArtifacts, data_key
 from daigt.config import (
     BLEND_CONFIG,
@@ -40,7 +40,7 @@ from daigt.model_configs import ModelSpec
 from daigt.project import Project
 from daigt.schema import parse, to_dict
 from daigt.shift import MIN_TEST_FOR_SHIFT, ShiftConfig, ShiftScorer
-from essayio import atomic
+from essayio import atomic, console
 from essayio.publish import sweep
 
 PSEUDO_ID = "pseudo:"
@@ -284,6 +284,8 @@ class FoldTrainer:
         under_attack: pd.DataFrame | None = None,
         transductive: bool = True,
     ) -> dict[str, Any]:
+        """One fold: fit, score OOF/test/holdout (and the attacked OOF), write the fold folder. (Eight
+        parameters: what ``run`` prepared once for every fold, passed as it is.)"""
         fit_rows, held_out = train[train["fold"] != fold], train[train["fold"] == fold]
         extra = {} if under_attack is None else {ATTACKED: under_attack[(train["fold"] == fold).to_numpy()]}
         n_original = len(fit_rows)

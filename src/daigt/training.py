@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from daigt import console, distributed
+from daigt import distributed
 from daigt.artifacts import ModelArtifacts
 from daigt.blending import BlendConfig
 from daigt.config import BLEND_CONFIG, SEED_LIMIT, load_config
@@ -23,6 +23,7 @@ from daigt.project import Project
 from daigt.shift import MIN_TEST_FOR_SHIFT
 from daigt.stylometry import StyleMemo, selected_groups
 from daigt.train import FoldTrainer, measure_test_shift
+from essayio import console
 
 BLEND_STYLE = "(the blend's style features)"  # a --jobs job after the models; never a model name (parentheses)
 

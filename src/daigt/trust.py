@@ -15,6 +15,7 @@ import pandas as pd
 from daigt.calibration import Calibration, calibration_error, cross_fitted, fit_platt
 from daigt.data import binary_labels
 from daigt.decisions import AI, HUMAN, REASONS, UNKNOWN, Thresholds, decide_with_reasons
+from daigt.essay_stream import KEPT
 from daigt.metrics import FPR_POINTS, auc, fpr_cut, tpr_points
 from daigt.plots import save_figure, subplots
 from daigt.shift import ShiftConfig, ShiftScorer, adversarial_auc
@@ -154,6 +155,18 @@ def write_group_report(report: Path, table: dict[str, dict[str, Any]], by: str, 
 
 
 RISK_POINTS = np.geomspace(1e-4, 0.2, 40)  # the false-positive rates a risk-coverage curve sweeps the ai cut over
+
+
+def group_report(scored: pd.DataFrame, by: str, report: Path | None) -> str:
+    """Decisions per group of the ``by`` column kept beside predict's rows (``KEPT`` + name; with labels, per
+    class): the table's text, also written with ``report`` as .md, .json and .png."""
+    labels = scored[KEPT + "label"].to_numpy(dtype=float) if KEPT + "label" in scored else None
+    decided = scored["decision"].to_numpy(), scored["reason"].to_numpy()
+    table = decision_table(*decided, labels, scored[KEPT + by].to_numpy(), scored["score"].to_numpy())
+    text = table_markdown(table, by)
+    if report is not None:
+        write_group_report(report, table, by, text)
+    return text
 
 
 def risk_coverage(

@@ -29,11 +29,11 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import pandas as pd
 
-from daigt import console
 from daigt.errors import DaigtError
 from daigt.families.base import FitContext, ModelFamily
 from daigt.hf.loading import TORCH_STACK, configure_runtime, device, from_pretrained, load_tokenizer
 from daigt.schema import Invalid, parse, to_dict
+from essayio import console
 
 PARAMS_FILE = "lm_score.json"
 # score -> P(AI) = sigmoid(direction * (score - center) / scale); Binoculars' published low-FPR threshold for

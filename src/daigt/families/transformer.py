@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from daigt import console, distributed
+from daigt import distributed
 from daigt.config import repo_path
 from daigt.errors import DaigtError
 from daigt.families.base import FitContext, ModelFamily
@@ -50,7 +50,7 @@ from daigt.hf.loading import (
 from daigt.hf.training_log import EvaluationSpec, LoggingSpec, TrainingLog
 from daigt.metrics import auc, peak_rss_mb
 from daigt.schema import Invalid, to_dict
-from essayio import atomic
+from essayio import atomic, console
 
 
 @dataclass

@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
-from daigt import console, distributed
-from essayio import atomic
+from daigt import distributed
+from essayio import atomic, console
 
 CHECKPOINT_DIR, RNG_FILE, LATEST, STATE_FILE = "checkpoint", "rng_rank{rank}.pt", "latest_step", "state.pt"
 
