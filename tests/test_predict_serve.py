@@ -159,7 +159,7 @@ def service(stacked: dict[str, Path], tmp_path: Path):
     limits = {"max_essays": 4, "max_chars": 2_000, "max_body_bytes": 20_000}
     config.write_text(yaml.safe_dump({"ensemble": str(stacked["ensemble"]), "limits": limits}))
     port = free_port()
-    cmd = [sys.executable, str(REPO_ROOT / "src" / "serve.py"), "--config", str(config), "--port", str(port)]
+    cmd = [sys.executable, str(REPO_ROOT / "src" / "serve.py"), "--serve-config", str(config), "--port", str(port)]
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -126,6 +126,8 @@ def test_a_damaged_ensemble_is_one_line(ws: dict[str, Path], tmp_path: Path) -> 
 
 def test_out_of_range_port_and_missing_model_file(ws: dict[str, Path]) -> None:
     assert "1 to 65535" in one_line(run("src/serve.py", "--port", "99999", "--ensemble", str(ws["ensemble"])))
+    line = one_line(run("src/serve.py", "--config", "configs/serve.yaml", "--ensemble", str(ws["ensemble"])))
+    assert "serve's own config is --serve-config" in line
     line = one_line(run("src/train_fold.py", "--model", "configs/models/nope.yaml", "--fold", "0"))
     assert "nope.yaml" in line and ".yaml.yaml" not in line
 
