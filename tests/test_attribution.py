@@ -114,6 +114,14 @@ def test_a_text_unlike_every_family_is_unknown_not_forced_into_one() -> None:
     assert (similarity[np.arange(10), top] < attributor.centroid_cuts[top]).all()
 
 
+def test_max_chars_reads_only_the_head_of_each_text() -> None:
+    frame = generator_texts(60)
+    attributor, _ = fit_attributor(frame, AttributionConfig(min_texts=30, max_chars=80))
+    head = frame["text"].iloc[0][:80]
+    probs, _ = attributor.probabilities(pd.Series([head + " tapestry delve", head + " hey okay folks"]))
+    np.testing.assert_allclose(probs[0], probs[1])  # what follows the first 80 characters is never read
+
+
 def test_a_held_out_generator_is_right_wrong_other_or_unknown() -> None:
     said = np.array(["openai-chat", "llama", OTHER, UNKNOWN], dtype=object)
     learnt = held_out_generator(said, "openai-chat", ["llama", "openai-chat", OTHER])
