@@ -168,7 +168,7 @@ def test_entry_points_stop_on_a_config_typo_with_one_line(workspace: dict[str, P
     runs = [
         (train_fold.main, ["--fold", "all", "--model", "all", "--config", str(workspace["project"])], "modles"),
         (blend.main, ["--blend-config", str(bad_blend)], "n_estimator"),
-        (serve.main, ["--config", str(bad_serve)], "max_body_byte"),
+        (serve.main, ["--serve-config", str(bad_serve)], "max_body_byte"),
         (predict.main, ["--input", str(workspace["test"]), "--ensemble", str(tmp_path / "none")], "no saved ensemble"),
     ]
     for main, args, key in runs:
