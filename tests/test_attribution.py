@@ -129,3 +129,5 @@ def test_a_held_out_generator_is_right_wrong_other_or_unknown() -> None:
     gone = held_out_generator(said, "mistral", ["llama", "openai-chat", OTHER])
     assert gone["right"] is None and gone["wrong_named"] == 0.5 and not gone["family_learnt"]
     assert held_out_generator(np.array([], dtype=object), "llama", ["llama"])["wrong_named"] is None
+    outside = held_out_generator(said, OTHER, ["llama", "openai-chat", OTHER])  # e.g. Claude, with other learnt
+    assert outside["right"] == 0.25 and outside["wrong_named"] == 0.5

@@ -293,7 +293,7 @@ def held_out_generator(generator: np.ndarray, family: str, classes: list[str]) -
     n = len(generator)
     if n == 0:
         return {"family": family, "n_decided_ai": 0, "right": None, "wrong_named": None, OTHER: None, UNKNOWN: None}
-    learnt = family in classes and family != OTHER
+    learnt = family in classes  # other included: a known generator outside the families is right as other
     named = (generator != UNKNOWN) & (generator != OTHER)
     return {
         "family": family,
