@@ -23,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +147,7 @@ def public_baseline(train_path: str, test_path: str, holdout_path: Path) -> tupl
     return wall, cpu, auc(y[held], score(x_train[held]))
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", required=True)
     parser.add_argument("--test", required=True)
@@ -161,87 +162,89 @@ def main() -> None:
     parser.add_argument("--kaggle-test", type=int, help="use a test file of this many essays made from --train")
     parser.add_argument("--kaggle-test-from", metavar="FILE", help="with --kaggle-test: draw the essays from FILE")
     parser.add_argument("--baseline", action="store_true", help="also time the public one-fit TF-IDF notebook")
-    args = parser.parse_args()
-    models = args.models or yaml.safe_load((ROOT / "configs/project.yaml").read_text())["models"]
-    rows: dict[str, list[tuple[float, float]]] = {}
-    made = tempfile.TemporaryDirectory()
-    if args.kaggle_test and args.kaggle_test_from:
-        args.test = drawn_test(args.kaggle_test_from, args.kaggle_test, Path(made.name))
-    elif args.kaggle_test:
-        args.test = kaggle_size_test(args.train, args.kaggle_test, Path(made.name))
-    ours_holdout: list[float] = []
-    baseline: list[tuple[float, float, float]] = []
-    for _ in range(args.repeats):
-        with tempfile.TemporaryDirectory() as tmp:
-            project = yaml.safe_load((ROOT / "configs/project.yaml").read_text())
-            project["folds"]["path"] = f"{tmp}/folds.csv"
-            project["holdout"]["path"] = f"{tmp}/holdout.csv"
-            config = Path(tmp) / "project.yaml"
-            config.write_text(yaml.safe_dump(project))
-            common = ["--config", str(config), "--train", args.train, "--test", args.test, "--artifacts", f"{tmp}/a"]
-            py = sys.executable
-            total, highest = 0.0, 0.0
-            for model in models:
-                cmd = [py, "src/train_fold.py", "--fold", "all", "--model", model, "--no-progress", *common]
-                wall, peak = measured(cmd)
-                rows.setdefault(f"train 5 folds: {model}", []).append((wall, peak))
-                total, highest = total + wall, max(highest, peak)
-            blend_cmd = [py, "src/blend.py", *common, "--out", f"{tmp}/sub/submission.csv"]
-            wall, peak = measured(blend_cmd)
-            rows.setdefault("blend (LightGBM stacker, 5 folds)", []).append((wall, peak))
-            rows.setdefault("whole pipeline, models in a row", []).append((total + wall, max(highest, peak)))
-            if args.jobs > 1 and args.models is None:  # what `make run` does: the models side by side, then blend
-                cold = {
-                    **project,
-                    "folds": {**project["folds"], "path": f"{tmp}/b_folds/folds.csv"},
-                    "holdout": {**project["holdout"], "path": f"{tmp}/b_folds/holdout.csv"},
-                }
-                cold_config = Path(tmp) / "project_b.yaml"  # own folds folder: nothing cached by the runs above
-                cold_config.write_text(yaml.safe_dump(cold))
-                side = ["--config", str(cold_config), *common[2:-1], f"{tmp}/b"]
-                cmd = [py, "src/train_fold.py", "--fold", "all", "--model", "all", "--jobs", str(args.jobs)]
-                train_wall, train_peak = measured([*cmd, "--no-progress", *side])
-                blend_wall, blend_peak = measured([*blend_cmd[:2], *side, "--out", f"{tmp}/sub2/submission.csv"])
-                rows.setdefault(f"train all models, --jobs {args.jobs}", []).append((train_wall, train_peak))
-                rows.setdefault(f"whole pipeline, --jobs {args.jobs} (make run)", []).append(
-                    (train_wall + blend_wall, max(train_peak, blend_peak))
-                )
-                report = json.loads((Path(tmp) / "sub2" / "report.json").read_text())
-                ours_holdout.append(report["candidates"][report["picked"]]["holdout_auc"])
-                if args.baseline:  # alternating with ours, so drift in machine load hits both alike
-                    baseline.append(public_baseline(args.train, args.test, Path(tmp) / "b_folds" / "holdout.csv"))
-                if args.evaluate:  # the generalization protocols, every split fitted from scratch
-                    gen = [
-                        py,
-                        "src/evaluate.py",
-                        "--jobs",
-                        str(args.jobs),
-                        "--no-progress",
-                        "--config",
-                        str(cold_config),
-                    ]
-                    gen += ["--train", args.train, "--artifacts", f"{tmp}/b"]
-                    gen_wall, gen_peak = measured([*gen, "--out", f"{tmp}/sub2/generalization.json"])
-                    rows.setdefault(f"generalization (src/evaluate.py), --jobs {args.jobs}", []).append(
-                        (gen_wall, gen_peak)
-                    )
-                    rows.setdefault(f"make run LOSO=1 (train, evaluate, blend), --jobs {args.jobs}", []).append(
-                        (train_wall + gen_wall + blend_wall, max(train_peak, gen_peak, blend_peak))
-                    )
+    return parser.parse_args()
+
+
+@dataclass
+class Timings:
+    """Every round's figures: (wall s, peak MiB) per stage, ours' holdout AUC, the public notebook's runs."""
+
+    rows: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    ours_holdout: list[float] = field(default_factory=list)
+    baseline: list[tuple[float, float, float]] = field(default_factory=list)
+
+    def add(self, stage: str, wall: float, peak: float) -> None:
+        self.rows.setdefault(stage, []).append((wall, peak))
+
+
+def one_round(args: argparse.Namespace, models: list[str], tmp: str, timings: Timings) -> None:
+    """Each model in a row, then blend; as make run (models side by side, then blend) on folds of its own;
+    optionally the public notebook and evaluate, alternating with ours so drift in machine load hits both."""
+    project = yaml.safe_load((ROOT / "configs/project.yaml").read_text())
+    project["folds"]["path"] = f"{tmp}/folds.csv"
+    project["holdout"]["path"] = f"{tmp}/holdout.csv"
+    config = Path(tmp) / "project.yaml"
+    config.write_text(yaml.safe_dump(project))
+    common = ["--config", str(config), "--train", args.train, "--test", args.test, "--artifacts", f"{tmp}/a"]
+    py = sys.executable
+    total, highest = 0.0, 0.0
+    for model in models:
+        wall, peak = measured([py, "src/train_fold.py", "--fold", "all", "--model", model, "--no-progress", *common])
+        timings.add(f"train 5 folds: {model}", wall, peak)
+        total, highest = total + wall, max(highest, peak)
+    blend_cmd = [py, "src/blend.py", *common, "--out", f"{tmp}/sub/submission.csv"]
+    wall, peak = measured(blend_cmd)
+    timings.add("blend (LightGBM stacker, 5 folds)", wall, peak)
+    timings.add("whole pipeline, models in a row", total + wall, max(highest, peak))
+    if args.jobs <= 1 or args.models is not None:
+        return
+    cold = {
+        **project,
+        "folds": {**project["folds"], "path": f"{tmp}/b_folds/folds.csv"},
+        "holdout": {**project["holdout"], "path": f"{tmp}/b_folds/holdout.csv"},
+    }
+    cold_config = Path(tmp) / "project_b.yaml"  # own folds folder: nothing cached by the runs above
+    cold_config.write_text(yaml.safe_dump(cold))
+    side = ["--config", str(cold_config), *common[2:-1], f"{tmp}/b"]
+    cmd = [py, "src/train_fold.py", "--fold", "all", "--model", "all", "--jobs", str(args.jobs)]
+    train_wall, train_peak = measured([*cmd, "--no-progress", *side])
+    blend_wall, blend_peak = measured([*blend_cmd[:2], *side, "--out", f"{tmp}/sub2/submission.csv"])
+    timings.add(f"train all models, --jobs {args.jobs}", train_wall, train_peak)
+    timings.add(f"whole pipeline, --jobs {args.jobs} (make run)", train_wall + blend_wall, max(train_peak, blend_peak))
+    report = json.loads((Path(tmp) / "sub2" / "report.json").read_text())
+    timings.ours_holdout.append(report["candidates"][report["picked"]]["holdout_auc"])
+    if args.baseline:
+        timings.baseline.append(public_baseline(args.train, args.test, Path(tmp) / "b_folds" / "holdout.csv"))
+    if args.evaluate:  # the generalization protocols, every split fitted from scratch
+        gen = [py, "src/evaluate.py", "--jobs", str(args.jobs), "--no-progress", "--config", str(cold_config)]
+        gen += ["--train", args.train, "--artifacts", f"{tmp}/b", "--out", f"{tmp}/sub2/generalization.json"]
+        gen_wall, gen_peak = measured(gen)
+        timings.add(f"generalization (src/evaluate.py), --jobs {args.jobs}", gen_wall, gen_peak)
+        timings.add(
+            f"make run LOSO=1 (train, evaluate, blend), --jobs {args.jobs}",
+            train_wall + gen_wall + blend_wall,
+            max(train_peak, gen_peak, blend_peak),
+        )
+
+
+def print_timings(args: argparse.Namespace, timings: Timings) -> None:
     origin = f"drawn from {args.kaggle_test_from}" if args.kaggle_test_from else "made from --train"
     print(f"test file: {args.test}" + (f" ({args.kaggle_test} essays {origin})" if args.kaggle_test else ""))
     print(f"{'stage':<42} {'median wall s':>14} {'peak RSS MiB':>13}   (cpus={os.cpu_count()}, repeats={args.repeats})")
-    for stage, values in rows.items():
+    for stage, values in timings.rows.items():
         print(f"{stage:<42} {statistics.median(w for w, _ in values):>14.1f} {max(p for _, p in values):>13.0f}")
-    if baseline:
-        ours = statistics.median(w for w, _ in rows[f"whole pipeline, --jobs {args.jobs} (make run)"])
-        wall, cpu = statistics.median(b[0] for b in baseline), statistics.median(b[1] for b in baseline)
+    if timings.baseline:
+        ours = statistics.median(w for w, _ in timings.rows[f"whole pipeline, --jobs {args.jobs} (make run)"])
+        wall = statistics.median(b[0] for b in timings.baseline)
+        cpu = statistics.median(b[1] for b in timings.baseline)
         print(f"{'public one-fit TF-IDF (NB + SGD), in-process':<42} {wall:>14.1f}   (CPU {cpu:.1f} s)")
         print(
-            f"ours / baseline wall: x{ours / wall:.2f}; holdout AUC ours {statistics.median(ours_holdout):.4f} "
-            f"vs baseline {statistics.median(b[2] for b in baseline):.4f}"
+            f"ours / baseline wall: x{ours / wall:.2f}; holdout AUC ours {statistics.median(timings.ours_holdout):.4f} "
+            f"vs baseline {statistics.median(b[2] for b in timings.baseline):.4f}"
         )
-    made.cleanup()
+
+
+def print_vectoriser_baselines(args: argparse.Namespace, models: list[str]) -> None:
     if args.vectoriser_baseline:
         for model in models:
             if load_model_config(model).config.family != "tfidf":
@@ -258,6 +261,23 @@ def main() -> None:
                 print(
                     f"counting {model}: sklearn {pair[0]:.1f}s, numpy {pair[1]:.1f}s, speed-up x{pair[0] / pair[1]:.2f}"
                 )
+
+
+def main() -> None:
+    args = parse_args()
+    models = args.models or yaml.safe_load((ROOT / "configs/project.yaml").read_text())["models"]
+    made = tempfile.TemporaryDirectory()
+    if args.kaggle_test and args.kaggle_test_from:
+        args.test = drawn_test(args.kaggle_test_from, args.kaggle_test, Path(made.name))
+    elif args.kaggle_test:
+        args.test = kaggle_size_test(args.train, args.kaggle_test, Path(made.name))
+    timings = Timings()
+    for _ in range(args.repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            one_round(args, models, tmp, timings)
+    print_timings(args, timings)
+    made.cleanup()
+    print_vectoriser_baselines(args, models)
 
 
 if __name__ == "__main__":
