@@ -128,6 +128,7 @@ def test_a_held_out_generator_is_right_wrong_other_or_unknown() -> None:
     assert (learnt["right"], learnt["wrong_named"], learnt[OTHER], learnt[UNKNOWN]) == (0.25, 0.25, 0.25, 0.25)
     gone = held_out_generator(said, "mistral", ["llama", "openai-chat", OTHER])
     assert gone["right"] is None and gone["wrong_named"] == 0.5 and not gone["family_learnt"]
-    assert held_out_generator(np.array([], dtype=object), "llama", ["llama"])["wrong_named"] is None
+    none_decided = held_out_generator(np.array([], dtype=object), "llama", ["llama"])
+    assert none_decided["wrong_named"] is None and none_decided["family_learnt"]  # the same keys, always
     outside = held_out_generator(said, OTHER, ["llama", "openai-chat", OTHER])  # e.g. Claude, with other learnt
     assert outside["right"] == 0.25 and outside["wrong_named"] == 0.5

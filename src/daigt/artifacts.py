@@ -71,14 +71,17 @@ def link_or_copy_tree(src: Path, dest: Path) -> None:
 def file_digests(folder: Path, skip: str | None = METRICS_FILE) -> dict[str, str]:
     """SHA-256 of every file under ``folder`` but those named ``skip`` (a fold's metrics.json, which holds
     the others' digests), by path relative to it."""
-    digests = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != skip):
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda h=handle: h.read(1 << 20), b""):
-                digest.update(block)
-        digests[path.relative_to(folder).as_posix()] = digest.hexdigest()
-    return digests
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != skip)
+    return {path.relative_to(folder).as_posix(): file_digest(path) for path in files}
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of one file, read in blocks (fold models run to hundreds of MiB)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def data_key(train: pd.DataFrame) -> str:
@@ -327,7 +330,7 @@ def write_ensemble(
     with atomic.atomic_dir(directory) as tmp:
         if attribution is not None:
             joblib.dump(attribution, tmp / ATTRIBUTION_FILE, compress=3)
-            spec = {**spec, "attribution_sha256": _sha256(tmp / ATTRIBUTION_FILE)}
+            spec = {**spec, "attribution_sha256": file_digest(tmp / ATTRIBUTION_FILE)}
         atomic.write_json(tmp / ENSEMBLE_FILE, spec)
         np.savez(tmp / REFERENCES_FILE, **references)
         if shift is not None:
@@ -365,17 +368,13 @@ def read_ensemble(directory: Path) -> SavedEnsemble:
     return SavedEnsemble(spec, references, boosters, shift, _read_attribution(directory, spec, rerun))
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _read_attribution(directory: Path, spec: dict[str, Any], rerun: str) -> Any:
     """The attribution model the spec names, after checking it is the file blend wrote."""
     expected = spec.get("attribution_sha256")
     if expected is None:
         return None
     path = directory / ATTRIBUTION_FILE
-    if not path.is_file() or _sha256(path) != expected:
+    if not path.is_file() or file_digest(path) != expected:
         state = "missing" if not path.is_file() else "changed since blend wrote it"
         raise DaigtError(f"{path}: {state}; {rerun}")
     return joblib.load(path)

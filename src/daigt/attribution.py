@@ -291,13 +291,14 @@ def held_out_generator(generator: np.ndarray, family: str, classes: list[str]) -
     is still learnt (right), another named family (wrong), ``other`` or unknown. A family no longer learnt is
     right only as ``other`` (a known generator outside the families) or unknown."""
     n = len(generator)
-    if n == 0:
-        return {"family": family, "n_decided_ai": 0, "right": None, "wrong_named": None, OTHER: None, UNKNOWN: None}
     learnt = family in classes  # other included: a known generator outside the families is right as other
+    if n == 0:
+        return {"family": family, "family_learnt": learnt, "n_decided_ai": 0, "right": None, "wrong_named": None,
+                OTHER: None, UNKNOWN: None}  # fmt: skip
     named = (generator != UNKNOWN) & (generator != OTHER)
     return {
         "family": family,
-        "family_learnt": family in classes,
+        "family_learnt": learnt,
         "n_decided_ai": n,
         "right": float(np.mean(generator == family)) if learnt else None,
         "wrong_named": float(np.mean(named & (generator != family))),

@@ -18,7 +18,7 @@ from daigt.analysis import write_analysis
 from daigt.artifacts import ModelArtifacts, data_key
 from daigt.attribution import AttributionConfig, Attributor, attribution_report, confusion_plot, fit_attributor
 from daigt.config import fingerprint, frame_fingerprint, repo_path
-from daigt.decisions import DecisionConfig, Thresholds, choose_thresholds, decide_with_reasons, held_out_thresholds
+from daigt.decisions import DecisionConfig, Thresholds, choose_thresholds, held_out_thresholds
 from daigt.errors import DaigtError
 from daigt.hardening import attacked
 from daigt.history import HISTORY, make_record
@@ -204,7 +204,7 @@ def blend(
     clock.stage("the shift score, calibrated probabilities and decisions per group")
     trust = assess_trust(inputs, chosen, thresholds, cfg, project)
     report["trust"] = trust.report
-    attributor = attribute(inputs, chosen, thresholds, trust, cfg.attribution, report, clock)
+    attributor = attribute(inputs, trust, cfg.attribution, report, clock)
     report["ensemble"] = str(ensemble_dir)
     report["run_id"] = datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]  # to the millisecond: unique per run
     ensemble = Ensemble(
@@ -246,8 +246,6 @@ def cut_thresholds(
 
 def attribute(
     inputs: BlendInputs,
-    chosen: Candidate,
-    thresholds: Thresholds,
     trust: TrustResult,
     cfg: AttributionConfig,
     report: dict[str, Any],
@@ -264,14 +262,11 @@ def attribute(
         console.stage("[blend] attribution: fewer than two generator families in training; none saved")
         return None
     attributor, oof = fitted
-    train, holdout = inputs.train, inputs.scored["holdout"]
-    oof_decisions, _ = decide_with_reasons(chosen.oof, thresholds, train["text"], trust.in_domain["training (OOF)"])
-    holdout_decisions = None
-    if len(holdout):
-        holdout_decisions, _ = decide_with_reasons(
-            chosen.scored["holdout"], thresholds, holdout["text"], trust.in_domain["holdout"]
-        )
-    report["attribution"] = attribution_report(train, attributor, oof, oof_decisions, holdout, holdout_decisions)
+    decided = trust.decisions  # the shipped decisions trust already made, OOF and on the holdout
+    holdout = inputs.scored["holdout"]
+    report["attribution"] = attribution_report(
+        inputs.train, attributor, oof, decided["oof"], holdout, decided.get("holdout")
+    )
     return attributor
 
 

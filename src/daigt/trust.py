@@ -244,6 +244,7 @@ class TrustResult:
     calibration: Calibration
     report: dict[str, Any]
     in_domain: dict[str, np.ndarray]  # per scored set: training (OOF), holdout, test
+    decisions: dict[str, np.ndarray]  # the shipped decisions: "oof" and, with a holdout, "holdout"
 
 
 def assess(
@@ -270,6 +271,7 @@ def assess(
     calibration = fit_platt(labels, oof)
     decisions: dict[str, Any] = {}
     decided = decide_with_reasons(oof, thresholds, train["text"], scorer.oof_in_domain)
+    shipped = {"oof": decided[0]}
     groups = train["group"] if train["group"].str.len().gt(0).any() else None
     decisions["oof"] = decision_table(*decided, labels, groups, oof)
     report: dict[str, Any] = {"decisions": decisions}
@@ -277,13 +279,8 @@ def assess(
         decisions["oof_by_domain"] = decision_table(*decided, labels, train["domain"], oof)
         report["risk_coverage"] = risk_coverage_by_domain(train, oof, thresholds, scorer.oof_in_domain)
     if len(scored.get("holdout", [])):
-        holdout = scored["holdout"]
-        decided = decide_with_reasons(scores["holdout"], thresholds, holdout["text"], in_domain["holdout"])
-        holdout_labels = holdout["label"].to_numpy(dtype=float)
-        decisions["holdout"] = decision_table(*decided, holdout_labels, None, scores["holdout"])
-        if _several_domains(holdout):
-            by_domain = decision_table(*decided, holdout_labels, holdout["domain"], scores["holdout"])
-            decisions["holdout_by_domain"] = by_domain
+        shipped["holdout"] = _holdout_decisions(scored["holdout"], scores["holdout"], thresholds,
+                                                in_domain["holdout"], decisions)  # fmt: skip
     report["calibration"] = {
         **calibration.to_dict(),
         "oof_score": calibration_error(labels, np.clip(oof, 0, 1)),
@@ -304,7 +301,19 @@ def assess(
                 adversarial_auc(scorer.rows_of_training(train["text"]), rows["test"], cfg.seed) if len(test) else None
             ),
         }
-    return TrustResult(scorer, calibration, report, in_domain)
+    return TrustResult(scorer, calibration, report, in_domain, shipped)
+
+
+def _holdout_decisions(
+    holdout: pd.DataFrame, scores: np.ndarray, thresholds: Thresholds, in_domain: np.ndarray, tables: dict[str, Any]
+) -> np.ndarray:
+    """The locked holdout's decisions; their tables (all, and per domain when it has several) go into ``tables``."""
+    decided = decide_with_reasons(scores, thresholds, holdout["text"], in_domain)
+    labels = holdout["label"].to_numpy(dtype=float)
+    tables["holdout"] = decision_table(*decided, labels, None, scores)
+    if _several_domains(holdout):
+        tables["holdout_by_domain"] = decision_table(*decided, labels, holdout["domain"], scores)
+    return decided[0]
 
 
 def _several_domains(frame: pd.DataFrame) -> bool:
