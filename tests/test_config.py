@@ -96,6 +96,8 @@ MODEL_MISTAKES = [
     ("family: ngram_lm\nparams: {order: three}\n", r"params\.order: expected an integer, got 'three'"),
     ("family: ngram_lm\nparams: {add_k: 1e-3}\n", r"params\.add_k: expected a number, got '1e-3' \(YAML reads"),
     ("family: ngram_lm\nparams: {classifier: {CC: 2}}\n", r"params\.classifier\.CC: unknown key — did you mean 'C'"),
+    ("family: ngram_lm\nparams: {text_view: function_words, tokenizer: {kind: bpe, fit_on: train+test}}\n",
+     r"params\.text_view: a tokenizer reads the raw text"),
     ("family: encoder\nparams: {pretrained: x, learing_rate: 0.1}\n", r"params\.learing_rate: unknown key"),
     ("family: encoder\nparams: {pretrained: x, lr: 0.1, precision: fp8}\n", r"params\.precision: 'fp8' is not one of"),
     ("family: encoder\nparams: {pretrained: x, loss: {rankng: 1}}\n", r"params\.loss\.rankng: .*'ranking'"),
@@ -107,6 +109,12 @@ MODEL_MISTAKES = [
      r"augment\.each_epoch: family 'tfidf' does not train in epochs"),
     ("family: tfidf\ndeobfuscate: {speling: true}\nparams: {classifiers: {multinomial_nb: {}}}\n",
      r"did you mean 'spelling'"),
+    ("family: tfidf\nweighting: {by: writer}\nparams: {classifiers: {multinomial_nb: {}}}\n",
+     r"weighting\.by: must be one of domain, source, group, got 'writer'"),
+    ("family: tfidf\nweighting: {power: 2}\nparams: {classifiers: {multinomial_nb: {}}}\n",
+     r"weighting\.power: must lie in \[0, 1\], got 2"),
+    ("family: encoder\nweighting: {}\nparams: {pretrained: x}\n",
+     r"weighting: family 'encoder' does not weigh its training rows"),
 ]  # fmt: skip
 
 

@@ -68,3 +68,20 @@ def test_family_keeps_the_contract(
 
     combined = family.fold_predictor([model, reloaded])(test)
     np.testing.assert_allclose(combined, preds, atol=1e-5)
+
+
+@pytest.mark.parametrize("family_name", sorted(name for name in FAMILIES if get_family(name).takes_row_weights))
+def test_a_family_that_takes_row_weights_is_moved_by_them(
+    family_name: str, data: tuple[pd.DataFrame, pd.DataFrame], tiny_models: dict[str, Path]
+) -> None:
+    """``weighting:`` is only accepted for these families, so their fit must read the ``weight`` column: AI
+    essays weighed 10x against human ones move every prediction up."""
+    train, test = data
+    family = get_family(family_name)
+    params = tiny_params(family_name, tiny_models)
+    context = FitContext(unlabeled=test, progress=False)
+    plain, weighed = family(params, seed=3), family(params, seed=3)
+    plain.fit(train.assign(weight=1.0), context)
+    weighed.fit(train.assign(weight=np.where(train["label"] > 0.5, 10.0, 1.0)), context)
+    assert np.all(weighed.predict(test) >= plain.predict(test) - 1e-9)
+    assert np.mean(weighed.predict(test)) > np.mean(plain.predict(test))

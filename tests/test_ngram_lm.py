@@ -271,3 +271,14 @@ def test_words_outside_the_english_list_are_merged_or_dropped(labeled: pd.DataFr
         assert got == [["students", "like", "it", ",", "42", "cars", "."], [], []]
     model.fit(labeled, FitContext())
     assert model.predict(pd.DataFrame({"text": texts})).shape == (3,)
+
+
+def test_the_function_word_view_scores_how_a_text_is_written_not_what_it_is_about(labeled: pd.DataFrame) -> None:
+    model = family(order=3, text_view="function_words", lowercase=False)
+    model.fit(labeled, FitContext(progress=False))
+    written = pd.DataFrame({"text": ["The cats were sleeping, and I think they dreamed.", "A storm came."]})
+    reworded = pd.DataFrame({"text": ["The ships were sinking, and I guess they drowned.", "A river rose."]})
+    np.testing.assert_array_equal(model.predict(written), model.predict(reworded))
+    plain = family(order=3)
+    plain.fit(labeled, FitContext(progress=False))
+    assert not np.array_equal(plain.predict(written), plain.predict(reworded))  # the raw view reads the words

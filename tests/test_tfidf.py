@@ -11,7 +11,7 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from daigt.families import FitContext, get_family
-from daigt.families.base import expand_soft_labels
+from daigt.families.base import expand_soft_labels, population_weights
 from daigt.text.ngram_tfidf import NgramTfidf
 from tests.conftest import make_essays
 
@@ -106,6 +106,32 @@ def test_soft_labels_expand_to_weighted_hard_rows() -> None:
     rows, targets, weights = expand_soft_labels(frame)
     pairs = sorted(zip(rows["id"], targets, weights, strict=True))
     assert pairs == [("a", 1, 1.0), ("b", 0, 1.0), ("c", 0, 0.75), ("c", 1, 0.25)]
+
+
+def test_a_weight_column_multiplies_the_soft_label_weights() -> None:
+    frame = pd.DataFrame({"id": ["a", "c"], "text": ["x", "z"], "label": [1.0, 0.25], "weight": [2.0, 4.0]})
+    rows, targets, weights = expand_soft_labels(frame)
+    assert sorted(zip(rows["id"], targets, weights, strict=True)) == [("a", 1, 2.0), ("c", 0, 3.0), ("c", 1, 1.0)]
+
+
+def test_population_weights_give_every_domain_and_class_the_same_total() -> None:
+    frame = pd.DataFrame(
+        {
+            "id": ["r1", "r2", "r3", "r4", "r5", "r6", "s1", "s2", "copy", "pseudo"],
+            "domain": ["reviews"] * 4 + ["reviews"] * 2 + ["speeches"] * 2 + [None, None],
+            "label": [1, 1, 1, 1, 0, 0, 1, 0, 1, 0],
+            "parent_id": [""] * 8 + ["s1", ""],
+        }
+    )
+    weights = population_weights(frame, "domain", 1.0)
+    assert weights.mean() == pytest.approx(1.0)
+    cell = frame["domain"].fillna(frame["parent_id"].map({"s1": "speeches"})).fillna("?") + frame["label"].astype(str)
+    totals = pd.Series(weights).groupby(cell.to_numpy()).sum()
+    assert totals.nunique() == 1  # reviews|1 (4 rows), reviews|0, speeches|1 (with its copy), speeches|0, ?|0
+    assert weights[-2] == weights[6]  # the copy is weighed in its parent's cell
+    np.testing.assert_allclose(population_weights(frame, "domain", 0.0), 1.0)
+    half = population_weights(frame, "domain", 0.5)
+    assert half[0] / half[4] == pytest.approx((2 / 4) ** 0.5)  # square-root balancing sits between
 
 
 BPE = {"kind": "bpe", "fit_on": "test", "vocab_size": 300, "min_frequency": 1}

@@ -249,6 +249,23 @@ class PseudoSpec:
 
 
 @dataclass
+class WeightingSpec:
+    """``weighting:``: rows weighted so that no large population drowns the rest. Each (``by`` value, class)
+    cell of the fit rows weighs ``count ** -power`` per row, scaled to a mean of 1: power 1 gives every cell the
+    same total weight, 0.5 the square root of its size, 0 changes nothing. A copy or pseudo-labelled row
+    without a ``by`` value takes its parent's, else counts as one more population."""
+
+    by: str = "domain"  # the column that names a row's population (train files: domain, source or group)
+    power: float = 1.0  # 1: every population and class weighs the same in total; 0: plain rows
+
+    def check(self) -> None:
+        if self.by not in {"domain", "source", "group"}:
+            raise Invalid(f"must be one of domain, source, group, got {self.by!r}", "by")
+        if not 0 <= self.power <= 1:
+            raise Invalid(f"must lie in [0, 1], got {self.power}", "power")
+
+
+@dataclass
 class ModelConfig:
     """One model: its family, the family's typed ``params``, seed, and optional hardening."""
 
@@ -258,6 +275,7 @@ class ModelConfig:
     augment: AugmentSpec | None = None
     deobfuscate: DeobfuscateSpec | None = None
     pseudo: PseudoSpec | None = None
+    weighting: WeightingSpec | None = None
 
     def check(self) -> None:
         if not 0 <= self.seed < SEED_LIMIT:

@@ -260,6 +260,7 @@ def run_model(
                 context,
                 {"oof": fit[inner == k], **scored, **extra},
                 model_config.pseudo,
+                model_config.weighting,
             )
             oof[inner == k] = result.scores["oof"]
             if extra:

@@ -96,4 +96,8 @@ def model_config_from_dict(raw: Mapping[str, Any], source: str) -> tuple[ModelCo
             f"{source}: augment.each_epoch: family '{config.family}' does not train in epochs; "
             "use augment.recipe (copies made once per run) instead"
         )
+    if config.weighting and not family.takes_row_weights:
+        raise DaigtError(
+            f"{source}: weighting: family '{config.family}' does not weigh its training rows; remove weighting:"
+        )
     return config, family

@@ -25,6 +25,7 @@ from daigt.config import (
     BLEND_CONFIG,
     ModelConfig,
     PseudoSpec,
+    WeightingSpec,
     fingerprint,
     frame_fingerprint,
     load_yaml,
@@ -34,6 +35,7 @@ from daigt.config import (
 from daigt.decisions import DecisionConfig
 from daigt.errors import DaigtError
 from daigt.families import FitContext, ModelFamily
+from daigt.families.base import population_weights
 from daigt.hardening import ATTACKED, Hardening, attacked, for_fold
 from daigt.metrics import auc, peak_rss_mb
 from daigt.model_configs import ModelSpec
@@ -97,11 +99,19 @@ def fit_and_score(
     context: FitContext,
     scored: dict[str, pd.DataFrame],
     pseudo: PseudoSpec | None = None,
+    weighting: WeightingSpec | None = None,
 ) -> FitResult:
     """Fit on ``fit_rows`` (then, with ``pseudo``, refit with the test essays this model is surest about) and
-    score every frame of ``scored``: one fold's work, for the fold trainer and the generalization protocols."""
+    score every frame of ``scored``: one fold's work, for the fold trainer and the generalization protocols.
+    ``weighting`` weighs every fit (pseudo rounds included) by population."""
+
+    def weighed(rows: pd.DataFrame) -> pd.DataFrame:
+        if weighting is None:
+            return rows
+        return rows.assign(weight=population_weights(rows, weighting.by, weighting.power))
+
     started = time.perf_counter()
-    model.fit(fit_rows, context)
+    model.fit(weighed(fit_rows), context)
     test = context.unlabeled
     n_pseudo = 0
     if pseudo is not None and test is not None and len(test) >= pseudo.min_test:
@@ -109,7 +119,7 @@ def fit_and_score(
             extra = pseudo_rows(test, model.predict(test), pseudo.share)
             n_pseudo = len(extra)
             workdir = None if context.workdir is None else context.workdir / f"pseudo{round_}"
-            model.fit(pd.concat([fit_rows, extra], ignore_index=True), replace(context, workdir=workdir))
+            model.fit(weighed(pd.concat([fit_rows, extra], ignore_index=True)), replace(context, workdir=workdir))
     fitted = time.perf_counter()
     scores = {name: model.predict(frame) if len(frame) else np.zeros(0) for name, frame in scored.items()}
     return FitResult(scores, n_pseudo, round(fitted - started, 3), round(time.perf_counter() - fitted, 3))
@@ -299,8 +309,9 @@ class FoldTrainer:
             progress=self.progress,
             epoch_texts=self.hardening.epoch_texts(),
         )
-        pseudo = self.model_config.pseudo if transductive else None
-        result = fit_and_score(model, fit_rows, context, {"oof": held_out, **scored, **extra}, pseudo)
+        config = self.model_config
+        pseudo, weighting = config.pseudo if transductive else None, config.weighting
+        result = fit_and_score(model, fit_rows, context, {"oof": held_out, **scored, **extra}, pseudo, weighting)
         preds = result.scores
         oof = held_out[["id", "fold", "label"]].assign(pred=preds.pop("oof"))
         oof_attacked = held_out[["id"]].assign(pred=preds.pop(ATTACKED)) if extra else None

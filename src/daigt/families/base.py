@@ -54,6 +54,7 @@ class ModelFamily(ABC):
 
     Params: ClassVar[type]  # a dataclass: the keys a config's ``params:`` may hold, with their defaults
     trains_in_epochs: ClassVar[bool] = False  # True: honours FitContext.epoch_texts (augment.each_epoch)
+    takes_row_weights: ClassVar[bool] = False  # True: fit honours a ``weight`` column (weighting:)
     # distributions it needs at run time beyond requirements-kaggle.txt (the offline Kaggle package adds them)
     requirements: ClassVar[tuple[str, ...]] = ()
 
@@ -114,13 +115,30 @@ class ModelFamily(ABC):
 def expand_soft_labels(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Turn soft labels into hard targets with weights: a row with p becomes (1, w=p) and (0, w=1-p).
 
-    For log-loss models this is exactly training on the soft label; hard labels stay one row each.
-    Returns (rows, targets, sample_weights).
+    For log-loss models this is exactly training on the soft label; hard labels stay one row each. A
+    ``weight`` column (``weighting:``) multiplies both. Returns (rows, targets, sample_weights).
     """
     label = frame["label"].to_numpy(dtype=float)
+    row_weight = frame["weight"].to_numpy(dtype=float) if "weight" in frame else np.ones(len(frame))
     positive = frame[label > 0]
     negative = frame[label < 1]
     rows = pd.concat([positive, negative], ignore_index=True)
     targets = np.concatenate([np.ones(len(positive), int), np.zeros(len(negative), int)])
-    weights = np.concatenate([label[label > 0], 1 - label[label < 1]])
+    weights = np.concatenate([(label * row_weight)[label > 0], ((1 - label) * row_weight)[label < 1]])
     return rows, targets, weights
+
+
+def population_weights(frame: pd.DataFrame, by: str, power: float) -> np.ndarray:
+    """Each row's weight under ``weighting:`` (config.WeightingSpec): ``count ** -power`` of its (population,
+    class) cell, mean 1. A row with no population (a copy, a pseudo-labelled test essay) takes its parent's
+    through ``parent_id`` where it has one."""
+    own = frame[by] if by in frame else pd.Series(np.nan, index=frame.index)
+    population = own.astype(object).where(own.notna() & (own.astype(str) != "nan"), None)
+    if "parent_id" in frame:
+        parents = dict(zip(frame["id"].astype(str), population, strict=True))
+        inherited = frame["parent_id"].astype(str).map(parents)
+        population = population.where(population.notna(), inherited)
+    cell = population.fillna("").astype(str) + "|" + (frame["label"].to_numpy(dtype=float) >= 0.5).astype(str)
+    counts = cell.map(cell.value_counts()).to_numpy(dtype=float)
+    weights = counts**-power
+    return weights / weights.mean()

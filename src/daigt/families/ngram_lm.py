@@ -32,6 +32,7 @@ from daigt.families.base import FitContext, ModelFamily, expand_soft_labels, fit
 from daigt.schema import Invalid, keys_from, to_dict
 from daigt.text.bpe import TOKENIZER_FILE, TokenizerSpec, bpe_ids, token_table, train_bpe
 from daigt.text.ngram_counts import token_ids
+from daigt.text.views import TEXT_VIEWS
 
 
 @dataclass
@@ -39,6 +40,9 @@ class NgramLMParams:
     order: int = 2  # n of the n-gram LM (1: unigram)
     lowercase: bool = True  # lowercase the text before tokenizing
     token_pattern: str = r"\w+|[^\w\s]"  # words and single punctuation marks (without a tokenizer)
+    # function_words: content words masked to their case shape before tokenizing, so the LMs model how words
+    # follow each other, not what they are about (the tfidf family's view of the same name)
+    text_view: Literal["raw", "function_words"] = "raw"
     tokenizer: TokenizerSpec | None = None  # BPE sub-words learnt from the run's essays instead of token_pattern
     # words not in an English word list (misspellings, slang): keep them | merge them into one token | drop them
     unknown_words: Literal["keep", "merge", "drop"] = "keep"
@@ -66,6 +70,8 @@ class NgramLMParams:
                 raise Invalid("the tokenizer splits the text: leave token_pattern unset", "token_pattern")
             if self.unknown_words != "keep":
                 raise Invalid("unknown_words reads regex words: keep it 'keep' with a tokenizer", "unknown_words")
+            if self.text_view != "raw":
+                raise Invalid("a tokenizer reads the raw text: set text_view: raw", "text_view")
             if self.tokenizer.lowercase != self.lowercase:
                 raise Invalid("the tokenizer does the lowercasing: set tokenizer.lowercase equal to lowercase")
 
@@ -158,6 +164,7 @@ def row_lookup(ids: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
 
 class NgramLMFamily(ModelFamily):
     Params = NgramLMParams
+    takes_row_weights = True
 
     def __init__(self, params: Any, seed: int) -> None:
         super().__init__(params, seed)
@@ -174,6 +181,8 @@ class NgramLMFamily(ModelFamily):
 
     # -- encoding -----------------------------------------------------------------------------------------
     def _split(self, text: str) -> list[str]:
+        view = TEXT_VIEWS[self.params.text_view]
+        text = text if view is None else view(text)
         return self.pattern.findall(text.lower() if self.params.lowercase else text)
 
     def prepare(self, corpus: pd.DataFrame) -> None:
@@ -393,7 +402,8 @@ class NgramLMFamily(ModelFamily):
         """What decides an essay's tokens: equal for two models means they tokenize every text alike."""
         if self.bpe is not None:
             return ("bpe", self.bpe.to_str())
-        return ("regex", self.params.token_pattern, str(self.params.lowercase), self.params.unknown_words)
+        params = self.params
+        return ("regex", params.token_pattern, str(params.lowercase), params.unknown_words, params.text_view)
 
     has_compact_form = True
 

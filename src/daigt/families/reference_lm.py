@@ -114,6 +114,7 @@ def _columns(params: ReferenceLMParams) -> list[str]:
 
 class ReferenceLMFamily(ModelFamily):
     Params = ReferenceLMParams
+    takes_row_weights = True
     requirements = ("wordfreq",)
 
     def __init__(self, params: Any, seed: int) -> None:

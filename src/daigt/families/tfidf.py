@@ -30,7 +30,7 @@ from daigt.families.base import FitContext, ModelFamily, expand_soft_labels, fit
 from daigt.schema import Invalid, check_ngram_range, unknown_key_message
 from daigt.text.bpe import TokenizerSpec, train_bpe
 from daigt.text.ngram_tfidf import NgramTfidf  # (models saved before it moved name it here too)
-from daigt.text.views import function_word_view
+from daigt.text.views import TEXT_VIEWS
 
 # fold models saved before the text helpers left families/ name the tokenizer spec by its old module
 sys.modules.setdefault("daigt.families.bpe", bpe_module)
@@ -51,7 +51,6 @@ PICKLE_PROTOCOL_OPCODE = b"\x80"  # the first byte of an uncompressed pickle (pr
 # transpose is contiguous; scipy copied all of a C-ordered one at every call (0.8 s of 3.9 s scoring 3,000 texts)
 READ_TRANSPOSED = ("feature_log_prob_", "coef_")
 FIT_ONLY = ("feature_count_", "feature_all_")  # fitted attributes prediction never reads (naive Bayes: terms floats)
-TEXT_VIEWS: dict[str, Callable[[str], str] | None] = {"raw": None, "function_words": function_word_view}
 
 
 def sklearn_params_error(estimator: Any, params: Mapping[str, Any]) -> str | None:
@@ -157,6 +156,7 @@ class TfidfFamily(ModelFamily):
     """Weighted average of linear classifiers on one TF-IDF representation."""
 
     Params = TfidfParams
+    takes_row_weights = True
 
     def __init__(self, params: Any, seed: int) -> None:
         super().__init__(params, seed)

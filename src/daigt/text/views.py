@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
@@ -33,3 +34,7 @@ def function_word_view(text: str) -> str:
         _SHAPES.clear()
     pieces[1::2] = [_SHAPES[w] if w in _SHAPES else _SHAPES.setdefault(w, _word_shape(w)) for w in pieces[1::2]]
     return "".join(pieces)
+
+
+# the views a model config may name (``text_view:`` of the tfidf and ngram_lm families); None: the text as it is
+TEXT_VIEWS: dict[str, Callable[[str], str] | None] = {"raw": None, "function_words": function_word_view}
