@@ -39,6 +39,14 @@ def test_every_op_is_deterministic_and_survives_empty_and_huge_input(op: str) ->
     assert len(fn(huge, random.Random(0), 0.1)) > 0.5 * len(huge)
 
 
+def test_every_op_has_a_row_in_the_hardening_page() -> None:
+    """Adding an op is one function and one table row (docs/hardening.md says so): the row is not forgotten."""
+    page = (Path(__file__).resolve().parents[1] / "docs" / "hardening.md").read_text()
+    rows = [line.split("|")[1] for line in page.splitlines() if line.startswith("| `")]
+    named = set(re.findall(r"`(\w+)`", " ".join(rows)))
+    assert sorted(set(ALL_OPS) - named) == []
+
+
 @pytest.mark.parametrize("op", WORD_OPS)
 def test_word_ops_change_about_their_intensity_and_keep_paragraphs(op: str) -> None:
     text = (ESSAY + "\n\n") * 30
