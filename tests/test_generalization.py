@@ -29,7 +29,7 @@ from daigt.folds import HoldoutConfig, draw_holdout, load_or_create_holdout
 from daigt.generalization import EvaluateConfig, GroupProtocolSpec, ProtocolSpec, make_splits, reference_humans
 from daigt.schema import Invalid
 from daigt.text.bpe import TokenizerSpec, train_bpe
-from daigt.train import PSEUDO_ID, fit_and_score
+from daigt.fold_trainer import PSEUDO_ID, fit_and_score
 
 
 def sourced_essays(n: int = 240, seed: int = 0) -> pd.DataFrame:

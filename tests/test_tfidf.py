@@ -195,7 +195,7 @@ def test_fold_predictor_counts_once_and_equals_each_fold_predicting_alone(
     test = make_essays(30, seed=4)  # the BPE folds' tokenizer is fitted on it: one tokenizer, so one count
     marked = [train["text"] + f" only{k} fold{k}word" for k in range(3)]
     fits = [train.assign(text=marked[k])[train.index % 3 != k] for k in range(3)]
-    run = pd.concat(fits, ignore_index=True)  # the run's essays, prepared once as train.py does
+    run = pd.concat(fits, ignore_index=True)  # the run's essays, prepared once as fold_trainer.py does
 
     def trained_folds(prepared: list[pd.DataFrame], home: Path) -> list:
         folds = []

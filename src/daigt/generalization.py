@@ -54,7 +54,7 @@ from daigt.schema import Invalid, to_dict
 from daigt.shift import ShiftScorer, count_texts
 from daigt.stacking import RANK_MEAN, STACKER, Candidate, ModelPredictions, build_candidates
 from daigt.stylometry import StyleMemo
-from daigt.train import FoldTrainer, fit_and_score
+from daigt.fold_trainer import FoldTrainer, fit_and_score
 from daigt.trust import decision_row
 from essayio import console
 

@@ -22,7 +22,7 @@ from daigt.parallel import map_models, parse_memory
 from daigt.project import Project
 from daigt.shift import MIN_TEST_FOR_SHIFT
 from daigt.stylometry import StyleMemo, selected_groups
-from daigt.train import FoldTrainer, measure_test_shift
+from daigt.fold_trainer import FoldTrainer, measure_test_shift
 from essayio import console
 
 BLEND_STYLE = "(the blend's style features)"  # a --jobs job after the models; never a model name (parentheses)

@@ -120,7 +120,7 @@ class TfidfParams:
     fit_vocabulary_on: Literal["train", "test", "train+test"] = "train"
     tokenizer: TokenizerSpec | None = None  # null: the vectorizer's own analyzer
 
-    def counting(self) -> dict[str, Any]:
+    def vectorizer_arguments(self) -> dict[str, Any]:
         """The vectorizer arguments, with what a tokenizer implies (its tokens, as they are)."""
         kwargs = self.vectorizer.kwargs()
         return kwargs if self.tokenizer is None else {**kwargs, **TOKEN_READING}
@@ -160,7 +160,7 @@ class TfidfFamily(ModelFamily):
 
     def __init__(self, params: Any, seed: int) -> None:
         super().__init__(params, seed)
-        self.features = NgramTfidf(self.params.counting())
+        self.features = NgramTfidf(self.params.vectorizer_arguments())
         self.text_view = self.params.text_view
         self._views: dict[str, str] = {}
         self._corpus: list[str] = []  # the prepared essays (raw text), to re-count under a new tokenizer
