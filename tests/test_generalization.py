@@ -25,11 +25,11 @@ from daigt.config import PseudoSpec
 from daigt.data import binary_labels
 from daigt.families import FitContext, get_family
 from daigt.families.tfidf import TfidfFamily
+from daigt.fold_trainer import PSEUDO_ID, fit_and_score
 from daigt.folds import HoldoutConfig, draw_holdout, load_or_create_holdout
 from daigt.generalization import EvaluateConfig, GroupProtocolSpec, ProtocolSpec, make_splits, reference_humans
 from daigt.schema import Invalid
 from daigt.text.bpe import TokenizerSpec, train_bpe
-from daigt.fold_trainer import PSEUDO_ID, fit_and_score
 
 
 def sourced_essays(n: int = 240, seed: int = 0) -> pd.DataFrame:

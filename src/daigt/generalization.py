@@ -44,6 +44,7 @@ from daigt.data import CANONICAL, binary_labels
 from daigt.decisions import AI, Thresholds, choose_thresholds, decide_with_reasons, held_out_thresholds
 from daigt.errors import DaigtError
 from daigt.families import FitContext
+from daigt.fold_trainer import FoldTrainer, fit_and_score
 from daigt.folds import FoldConfig, assign_folds
 from daigt.hardening import ATTACKED, attacked, for_fold
 from daigt.metrics import auc, tpr_points
@@ -54,7 +55,6 @@ from daigt.schema import Invalid, to_dict
 from daigt.shift import ShiftScorer, count_texts
 from daigt.stacking import RANK_MEAN, STACKER, Candidate, ModelPredictions, build_candidates
 from daigt.stylometry import StyleMemo
-from daigt.fold_trainer import FoldTrainer, fit_and_score
 from daigt.trust import decision_row
 from essayio import console
 

@@ -17,12 +17,12 @@ from daigt.artifacts import ModelArtifacts
 from daigt.blending import BlendConfig
 from daigt.config import BLEND_CONFIG, SEED_LIMIT, load_config
 from daigt.errors import DaigtError
+from daigt.fold_trainer import FoldTrainer, measure_test_shift
 from daigt.model_configs import load_model_config
 from daigt.parallel import map_models, parse_memory
 from daigt.project import Project
 from daigt.shift import MIN_TEST_FOR_SHIFT
 from daigt.stylometry import StyleMemo, selected_groups
-from daigt.fold_trainer import FoldTrainer, measure_test_shift
 from essayio import console
 
 BLEND_STYLE = "(the blend's style features)"  # a --jobs job after the models; never a model name (parentheses)
