@@ -42,14 +42,15 @@ def naive_tfidf_seconds(train_path: str, model: str) -> tuple[float, float]:
     from daigt.text.ngram_tfidf import NgramTfidf
 
     texts = pd.read_csv(train_path)["text"].tolist()
-    params = load_model_config(model).config.params.vectorizer.kwargs()
+    spec = load_model_config(model).config.params.vectorizer
+    params = spec.kwargs()
     folds = [[t for i, t in enumerate(texts) if i % 5 != k] for k in range(5)]
     start = time.perf_counter()
     for fit_docs in folds:
         TfidfVectorizer(**params).fit(fit_docs).transform(texts)
     naive = time.perf_counter() - start
     start = time.perf_counter()
-    features = NgramTfidf(params)
+    features = NgramTfidf(spec)
     features.prepare(texts)
     for fit_docs in folds:
         features.fit(fit_docs)

@@ -44,7 +44,7 @@ def test_a_vectorizer_default_spelt_out_counts_like_one_left_out(tmp_path: Path)
         "family: tfidf\nparams: {vectorizer: {ngram_range: [1, 3], analyzer: word, min_df: 1, norm: l2},"
         " classifiers: {logistic_regression: {}}}\n"
     )
-    counting = [load_model_config(str(path)).config.params.vectorizer_arguments() for path in (plain, spelt)]
+    counting = [load_model_config(str(path)).config.params.vectorizer_spec().kwargs() for path in (plain, spelt)]
     assert counting[0] == counting[1] == {"ngram_range": (1, 3)}
 
 

@@ -12,8 +12,14 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from daigt.families import FitContext, get_family
 from daigt.families.base import expand_soft_labels, population_weights
-from daigt.text.ngram_tfidf import NgramTfidf
+from daigt.schema import parse
+from daigt.text.ngram_tfidf import NgramTfidf, VectorizerSpec
 from tests.conftest import make_essays
+
+
+def vectorizer(params: dict) -> VectorizerSpec:
+    """A config's ``vectorizer:`` mapping, typed and checked as a model config reads it."""
+    return parse(VectorizerSpec, params, "test")
 
 
 @pytest.mark.parametrize(
@@ -28,7 +34,7 @@ from tests.conftest import make_essays
 def test_prepared_counts_equal_sklearn_fitted_per_fold(params: dict) -> None:
     texts = make_essays(80)["text"].tolist()
     fit_docs, other = texts[:60], texts[60:]
-    features = NgramTfidf(params)
+    features = NgramTfidf(vectorizer(params))
     features.prepare(texts)
     features.fit(fit_docs)
     sk_params = {**params, "ngram_range": tuple(params["ngram_range"])}
@@ -46,7 +52,9 @@ def test_weighting_in_row_chunks_gives_the_very_same_matrix(monkeypatch) -> None
     texts = [*make_essays(60)["text"].tolist(), "zzz qqq", ""]
 
     def fitted() -> NgramTfidf:
-        features = NgramTfidf({"analyzer": "word", "ngram_range": [1, 2], "min_df": 2, "sublinear_tf": True})
+        features = NgramTfidf(
+            vectorizer({"analyzer": "word", "ngram_range": [1, 2], "min_df": 2, "sublinear_tf": True})
+        )
         features.prepare(texts)
         features.fit(texts[:40])
         return features
@@ -65,7 +73,7 @@ def test_a_refit_on_the_same_essays_keeps_the_fold_matrix_and_another_fit_rebuil
     """A pseudo-label round refits on essays the fit already read (in another order, some twice): the terms,
     IDF and weighted rows stay; a fit on other essays weighs everything anew, exactly as sklearn fits them."""
     texts = make_essays(80)["text"].tolist()
-    features = NgramTfidf({"analyzer": "word", "ngram_range": [1, 2], "min_df": 2, "sublinear_tf": True})
+    features = NgramTfidf(vectorizer({"analyzer": "word", "ngram_range": [1, 2], "min_df": 2, "sublinear_tf": True}))
     features.prepare(texts)
     for fit_docs in (texts[:60], texts[20:]):
         features.fit(fit_docs)
@@ -82,7 +90,7 @@ def test_a_refit_on_the_same_essays_keeps_the_fold_matrix_and_another_fit_rebuil
 def test_a_fit_on_unprepared_essays_leaves_the_prepared_fits_exact() -> None:
     """An uncached fit learns its own token table; a later cached fit must read codes in the prepared one."""
     texts = make_essays(80)["text"].tolist()
-    features = NgramTfidf({"analyzer": "word", "ngram_range": [1, 3], "min_df": 2})
+    features = NgramTfidf(vectorizer({"analyzer": "word", "ngram_range": [1, 3], "min_df": 2}))
     features.prepare(texts[:60])
     features.fit([*texts[60:], "qqq zzz words never prepared"])  # not all prepared: counted directly
     features.fit(texts[:40])  # prepared: the cache
@@ -94,7 +102,7 @@ def test_a_fit_on_unprepared_essays_leaves_the_prepared_fits_exact() -> None:
 
 def test_max_features_keeps_the_most_frequent_terms() -> None:
     texts = make_essays(50)["text"].tolist()
-    features = NgramTfidf({"analyzer": "word", "max_features": 10})
+    features = NgramTfidf(vectorizer({"analyzer": "word", "max_features": 10}))
     features.prepare(texts)
     features.fit(texts)
     reference = TfidfVectorizer(max_features=10).fit(texts)
@@ -261,7 +269,7 @@ def test_function_word_view_model_scores_new_essays_like_its_folds(tmp_path: Pat
 def test_a_model_saved_before_terms_and_codes_loads_and_scores_the_same() -> None:
     """Folds saved by earlier versions pickled a fitted TfidfVectorizer (string vocabulary, packed terms)."""
     texts = make_essays(60)["text"].tolist()
-    features = NgramTfidf({"analyzer": "word", "ngram_range": [1, 2], "sublinear_tf": True})
+    features = NgramTfidf(vectorizer({"analyzer": "word", "ngram_range": [1, 2], "sublinear_tf": True}))
     features.prepare(texts)
     features.fit(texts[:40])
     old = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, vocabulary=features.term_strings()).fit(texts[:3])
@@ -270,9 +278,11 @@ def test_a_model_saved_before_terms_and_codes_loads_and_scores_the_same() -> Non
     state = {k: v for k, v in features.__dict__.items() if k not in ("terms", "tfidf", "tokenizer", "codes", "_tokens")}
     state |= {"vectorizer": old, "_terms": ("".join(terms), np.array([len(t) for t in terms]))}
     state["_kept"] = {}  # a run-time field models saved before the fold column map carried
+    del state["spec"]  # and the vectorizer arguments as a dict, before the typed spec
+    state["params"] = {"analyzer": "word", "ngram_range": (1, 2), "sublinear_tf": True}
     loaded = NgramTfidf.__new__(NgramTfidf)
     loaded.__setstate__(state)
-    assert loaded.term_strings() == terms and loaded.codes is False
+    assert loaded.term_strings() == terms and loaded.codes is False and loaded.spec == features.spec
     np.testing.assert_allclose(loaded.transform(texts[40:]).toarray(), old.transform(texts[40:]).toarray())
 
 

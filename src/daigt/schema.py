@@ -207,3 +207,14 @@ def _parse_dataclass(cls: type, value: Any, source: str, path: str) -> Any:
         except Invalid as err:
             raise _fail(source, _join(path, err.key) if err.key else path, str(err)) from None
     return obj
+
+
+def sklearn_params_error(estimator: Any, params: Mapping[str, Any]) -> str | None:
+    """sklearn's own check of keyword arguments (types and ranges), as one line; None when they are valid."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    try:
+        estimator(**params)._validate_params()
+    except (InvalidParameterError, TypeError, ValueError) as err:
+        return " ".join(str(err).split())
+    return None

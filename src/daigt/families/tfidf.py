@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,7 +19,6 @@ import joblib
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.naive_bayes import ComplementNB, MultinomialNB
 
@@ -27,9 +26,9 @@ import daigt.text.bpe as bpe_module
 from daigt.config import frame_fingerprint
 from daigt.errors import DaigtError
 from daigt.families.base import FitContext, ModelFamily, expand_soft_labels, fittable_texts
-from daigt.schema import Invalid, check_ngram_range, unknown_key_message
+from daigt.schema import Invalid, sklearn_params_error, unknown_key_message
 from daigt.text.bpe import TokenizerSpec, train_bpe
-from daigt.text.ngram_tfidf import NgramTfidf  # (models saved before it moved name it here too)
+from daigt.text.ngram_tfidf import NgramTfidf, VectorizerSpec  # (models saved before it moved name it here too)
 from daigt.text.views import TEXT_VIEWS
 
 # fold models saved before the text helpers left families/ name the tokenizer spec by its old module
@@ -53,17 +52,6 @@ READ_TRANSPOSED = ("feature_log_prob_", "coef_")
 FIT_ONLY = ("feature_count_", "feature_all_")  # fitted attributes prediction never reads (naive Bayes: terms floats)
 
 
-def sklearn_params_error(estimator: Any, params: Mapping[str, Any]) -> str | None:
-    """sklearn's own check of keyword arguments (types and ranges), as one line; None when they are valid."""
-    from sklearn.utils._param_validation import InvalidParameterError
-
-    try:
-        estimator(**params)._validate_params()
-    except (InvalidParameterError, TypeError, ValueError) as err:
-        return " ".join(str(err).split())
-    return None
-
-
 @dataclass
 class ClassifierSpec:
     kind: str | None = None  # a key of CLASSIFIERS; default: the entry's own name
@@ -72,38 +60,6 @@ class ClassifierSpec:
 
 
 BPE_TOKEN_PATTERN = r"(?u)\S+"  # BPE tokens are joined by spaces and never contain one (byte-level alphabet)
-
-
-@dataclass
-class VectorizerSpec:
-    """``params.vectorizer``: the ``TfidfVectorizer`` arguments a YAML config can set, with sklearn's names and
-    defaults (sklearn's own check then judges their ranges). What the features receive is what differs from
-    the default (``kwargs``), so a config that spells out a default counts and keys like one that leaves it."""
-
-    analyzer: Literal["word", "char", "char_wb"] = "word"  # n-grams of words or of characters (char_wb: in words)
-    ngram_range: tuple[int, ...] = (1, 1)  # [low, high]
-    lowercase: bool = True  # lower-case before counting
-    token_pattern: str = r"(?u)\b\w\w+\b"  # what a word is (analyzer: word): the default drops one-letter words
-    strip_accents: Literal["ascii", "unicode"] | None = None  # fold accented letters
-    stop_words: Literal["english"] | list[str] | None = None  # words dropped before counting (analyzer: word)
-    min_df: int | float = 1  # terms in fewer essays are dropped (a float: a share of the fit's essays)
-    max_df: int | float = 1.0  # terms in more essays are dropped (a float: a share)
-    max_features: int | None = None  # keep only the most frequent terms
-    binary: bool = False  # counts become 0/1
-    norm: Literal["l1", "l2"] | None = "l2"  # each essay's row normalised
-    use_idf: bool = True  # weight terms by inverse document frequency
-    smooth_idf: bool = True  # document frequencies plus one (no zero division)
-    sublinear_tf: bool = False  # 1 + log(count) instead of the count
-
-    def check(self) -> None:
-        check_ngram_range(self.ngram_range)
-        problem = sklearn_params_error(TfidfVectorizer, self.kwargs())
-        if problem:
-            raise Invalid(problem)
-
-    def kwargs(self) -> dict[str, Any]:
-        """The arguments that differ from sklearn's defaults."""
-        return {f.name: value for f in fields(self) if (value := getattr(self, f.name)) != f.default}
 
 
 TOKEN_READING = {"analyzer": "word", "token_pattern": BPE_TOKEN_PATTERN, "lowercase": False}  # a tokenizer's tokens
@@ -120,10 +76,9 @@ class TfidfParams:
     fit_vocabulary_on: Literal["train", "test", "train+test"] = "train"
     tokenizer: TokenizerSpec | None = None  # null: the vectorizer's own analyzer
 
-    def vectorizer_arguments(self) -> dict[str, Any]:
-        """The vectorizer arguments, with what a tokenizer implies (its tokens, as they are)."""
-        kwargs = self.vectorizer.kwargs()
-        return kwargs if self.tokenizer is None else {**kwargs, **TOKEN_READING}
+    def vectorizer_spec(self) -> VectorizerSpec:
+        """The vectorizer as the features count with it: with a tokenizer, reading its tokens as they are."""
+        return self.vectorizer if self.tokenizer is None else replace(self.vectorizer, **TOKEN_READING)
 
     def check(self) -> None:
         if self.tokenizer is not None:
@@ -160,7 +115,7 @@ class TfidfFamily(ModelFamily):
 
     def __init__(self, params: Any, seed: int) -> None:
         super().__init__(params, seed)
-        self.features = NgramTfidf(self.params.vectorizer_arguments())
+        self.features = NgramTfidf(self.params.vectorizer_spec())
         self.text_view = self.params.text_view
         self._views: dict[str, str] = {}
         self._corpus: list[str] = []  # the prepared essays (raw text), to re-count under a new tokenizer

@@ -4,23 +4,58 @@ n-grams are counted once per run (numpy, ``ngram_counts``) and each fold only pr
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
+from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer, TfidfVectorizer
 
 from daigt.errors import DaigtError
+from daigt.schema import Invalid, check_ngram_range, sklearn_params_error
 from daigt.text.bpe import bpe_ids, token_table
 from daigt.text.ngram_counts import code_strings, count_ngrams, count_token_ngrams, ngram_range_of
 
 # Vocabulary pruning is per fold; everything else decides which n-grams exist and is shared.
 PRUNING_KEYS = ("min_df", "max_df", "max_features")
+WEIGHTING_KEYS = ("sublinear_tf", "norm", "use_idf", "smooth_idf")  # applied to the counts per fit
 # run-time accelerators of a fit, never saved: the count cache and what each fold derives from it
 RUN_TIME = ("_cache", "_fold_column", "_fit_rows", "_fold_matrix", "_tokens", "_index")
 WEIGHT_CHUNK_ROWS = 2048  # rows TF-IDF-weighted at a time: their transient copies, not the whole matrix's
+
+
+@dataclass
+class VectorizerSpec:
+    """``params.vectorizer``: the ``TfidfVectorizer`` arguments a YAML config can set, with sklearn's names and
+    defaults (sklearn's own check then judges their ranges). What the features receive is what differs from
+    the default (``kwargs``), so a config that spells out a default counts and keys like one that leaves it."""
+
+    analyzer: Literal["word", "char", "char_wb"] = "word"  # n-grams of words or of characters (char_wb: in words)
+    ngram_range: tuple[int, ...] = (1, 1)  # [low, high]
+    lowercase: bool = True  # lower-case before counting
+    token_pattern: str = r"(?u)\b\w\w+\b"  # what a word is (analyzer: word): the default drops one-letter words
+    strip_accents: Literal["ascii", "unicode"] | None = None  # fold accented letters
+    stop_words: Literal["english"] | list[str] | None = None  # words dropped before counting (analyzer: word)
+    min_df: int | float = 1  # terms in fewer essays are dropped (a float: a share of the fit's essays)
+    max_df: int | float = 1.0  # terms in more essays are dropped (a float: a share)
+    max_features: int | None = None  # keep only the most frequent terms
+    binary: bool = False  # counts become 0/1
+    norm: Literal["l1", "l2"] | None = "l2"  # each essay's row normalised
+    use_idf: bool = True  # weight terms by inverse document frequency
+    smooth_idf: bool = True  # document frequencies plus one (no zero division)
+    sublinear_tf: bool = False  # 1 + log(count) instead of the count
+
+    def check(self) -> None:
+        check_ngram_range(self.ngram_range)
+        problem = sklearn_params_error(TfidfVectorizer, self.kwargs())
+        if problem:
+            raise Invalid(problem)
+
+    def kwargs(self) -> dict[str, Any]:
+        """The arguments that differ from sklearn's defaults."""
+        return {f.name: value for f in fields(self) if (value := getattr(self, f.name)) != f.default}
 
 
 class CountCache(NamedTuple):
@@ -49,16 +84,9 @@ class NgramTfidf:
     are named by rank codes too wherever they fit in int64, and new essays' n-grams of tokens outside it are
     dropped before they are named (no fit can know them)."""
 
-    def __init__(self, params: Mapping[str, Any]) -> None:
-        params = dict(params)
-        if "ngram_range" in params:
-            params["ngram_range"] = ngram_range_of(params)  # what sklearn accepts where it counts instead
-        self.params = params
-        self.counting = {
-            k: v
-            for k, v in params.items()
-            if k not in PRUNING_KEYS and k not in ("sublinear_tf", "norm", "use_idf", "smooth_idf")
-        }
+    def __init__(self, spec: VectorizerSpec) -> None:
+        self.spec = spec
+        self.counting = counting_arguments(spec)  # the arguments that decide the counts (not pruning, weighting)
         self.tokenizer: Any = None  # a tokenizers.Tokenizer: set with use_tokenizer
         self.codes = True  # n-grams named by rank codes where they fit (False: strings, as models saved before)
         self.table: dict[str, int] | None = None  # the analyzer's tokens -> ids (None: a tokenizer's, or old)
@@ -75,7 +103,7 @@ class NgramTfidf:
     def prepare(self, texts: Sequence[str]) -> None:
         unique = list(dict.fromkeys(texts))
         # an n-gram in fewer than min_df of all these essays is in fewer than min_df of any fold's: never kept
-        min_df = self.params.get("min_df", 1)
+        min_df = self.spec.min_df
         counts, terms = self.count(unique, min_df if isinstance(min_df, int) else 1, dtype=np.float32, learn=True)
         self._cache = CountCache(counts, {t: i for i, t in enumerate(unique)}, terms, self.table)
         self._fit_rows = self._fold_matrix = None
@@ -168,23 +196,23 @@ class NgramTfidf:
             self._fit_rows = fit_rows
             self._fold_column = np.full(counts.shape[1], -1, np.int32 if len(kept) < 2**31 else np.int64)
             self._fold_column[kept] = np.arange(len(kept))
-        smooth = int(self.params.get("smooth_idf", True))
+        smooth = int(self.spec.smooth_idf)
         self.terms, self._index = terms[kept], None
         self.tfidf = TfidfTransformer(
-            norm=self.params.get("norm", "l2"), use_idf=self.params.get("use_idf", True),
-            smooth_idf=bool(smooth), sublinear_tf=self.params.get("sublinear_tf", False),
+            norm=self.spec.norm, use_idf=self.spec.use_idf,
+            smooth_idf=bool(smooth), sublinear_tf=self.spec.sublinear_tf,
         )  # fmt: skip
         self.tfidf.idf_ = np.log((len(texts) + smooth) / (dfs[kept] + smooth)) + 1.0
 
     def _prune(self, dfs: np.ndarray, n_docs: int, term_frequencies: Callable[[], np.ndarray]) -> np.ndarray:
         """Columns kept by min_df / max_df / max_features, exactly as sklearn's _limit_features (n-grams absent
         from the fit documents never are)."""
-        min_df, max_df = self.params.get("min_df", 1), self.params.get("max_df", 1.0)
+        min_df, max_df = self.spec.min_df, self.spec.max_df
         low = min_df if isinstance(min_df, int) else min_df * n_docs
         high = max_df if isinstance(max_df, int) else max_df * n_docs
         present = np.flatnonzero(dfs > 0)
         mask = (dfs[present] >= low) & (dfs[present] <= high)
-        limit = self.params.get("max_features")
+        limit = self.spec.max_features
         if limit is not None and mask.sum() > limit:
             tfs = term_frequencies()[present]
             chosen = np.where(mask)[0][(-tfs[mask]).argsort()[:limit]]
@@ -273,14 +301,25 @@ class NgramTfidf:
             self.terms = np.array([blob[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)], dtype=object)
 
 
+def counting_arguments(spec: VectorizerSpec) -> dict[str, Any]:
+    """What decides which n-grams an essay has: the spec's non-default arguments less pruning and weighting."""
+    kwargs = spec.kwargs()
+    if "ngram_range" in kwargs:
+        kwargs["ngram_range"] = ngram_range_of(kwargs)  # what sklearn accepts where it counts instead
+    return {k: v for k, v in kwargs.items() if k not in PRUNING_KEYS and k not in WEIGHTING_KEYS}
+
+
 def migrate_saved_state(state: dict[str, Any]) -> dict[str, Any]:
     """A saved ``NgramTfidf`` state of any older format in today's shape; every older format is handled here.
 
+    - Saved before the typed spec: the vectorizer arguments as a ``params`` dict, made a ``VectorizerSpec``.
     - Saved before the fold column map: a run-time ``_kept`` field, dropped.
     - Saved before terms and codes: a fitted ``TfidfVectorizer`` (``vectorizer``) with string terms, taken in
       its column order (``vocabulary_`` maps a term to its column)."""
     state = dict(state)
     state.pop("_kept", None)
+    if "params" in state:
+        state["spec"] = VectorizerSpec(**state.pop("params"))
     vectorizer = state.pop("vectorizer", None)
     if vectorizer is not None:
         terms = state.pop("_terms", None)
