@@ -24,7 +24,6 @@ vocabulary, idf, reference essays, out-of-fold calibration; shift.py).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -41,6 +40,7 @@ import yaml
 from daigt.config import DeobfuscateSpec, frame_fingerprint
 from daigt.errors import DaigtError
 from daigt.families import ModelFamily, get_family
+from daigt.kaggle_notebook import sha256  # the one block-wise file digest (stdlib only: the notebook needs it too)
 from daigt.schema import parse
 from essayio import atomic
 
@@ -72,16 +72,7 @@ def file_digests(folder: Path, skip: str | None = METRICS_FILE) -> dict[str, str
     """SHA-256 of every file under ``folder`` but those named ``skip`` (a fold's metrics.json, which holds
     the others' digests), by path relative to it."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != skip)
-    return {path.relative_to(folder).as_posix(): file_digest(path) for path in files}
-
-
-def file_digest(path: Path) -> str:
-    """SHA-256 of one file, read in blocks (fold models run to hundreds of MiB)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return {path.relative_to(folder).as_posix(): sha256(path) for path in files}
 
 
 def data_key(train: pd.DataFrame) -> str:
@@ -330,7 +321,7 @@ def write_ensemble(
     with atomic.atomic_dir(directory) as tmp:
         if attribution is not None:
             joblib.dump(attribution, tmp / ATTRIBUTION_FILE, compress=3)
-            spec = {**spec, "attribution_sha256": file_digest(tmp / ATTRIBUTION_FILE)}
+            spec = {**spec, "attribution_sha256": sha256(tmp / ATTRIBUTION_FILE)}
         atomic.write_json(tmp / ENSEMBLE_FILE, spec)
         np.savez(tmp / REFERENCES_FILE, **references)
         if shift is not None:
@@ -374,7 +365,7 @@ def _read_attribution(directory: Path, spec: dict[str, Any], rerun: str) -> Any:
     if expected is None:
         return None
     path = directory / ATTRIBUTION_FILE
-    if not path.is_file() or file_digest(path) != expected:
+    if not path.is_file() or sha256(path) != expected:
         state = "missing" if not path.is_file() else "changed since blend wrote it"
         raise DaigtError(f"{path}: {state}; {rerun}")
     return joblib.load(path)

@@ -44,6 +44,7 @@ def find_package(inputs: Path) -> Path:
 
 
 def sha256(path: Path) -> str:
+    """SHA-256 of one file, read in blocks (fold models run to hundreds of MiB); artifacts.py uses it too."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
