@@ -255,12 +255,10 @@ class WeightingSpec:
     same total weight, 0.5 the square root of its size, 0 changes nothing. A copy or pseudo-labelled row
     without a ``by`` value takes its parent's, else counts as one more population."""
 
-    by: str = "domain"  # the column that names a row's population (train files: domain, source or group)
+    by: Literal["domain", "source", "group"] = "domain"  # the column that names a row's population
     power: float = 1.0  # 1: every population and class weighs the same in total; 0: plain rows
 
     def check(self) -> None:
-        if self.by not in {"domain", "source", "group"}:
-            raise Invalid(f"must be one of domain, source, group, got {self.by!r}", "by")
         if not 0 <= self.power <= 1:
             raise Invalid(f"must lie in [0, 1], got {self.power}", "power")
 

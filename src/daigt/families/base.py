@@ -132,12 +132,10 @@ def population_weights(frame: pd.DataFrame, by: str, power: float) -> np.ndarray
     """Each row's weight under ``weighting:`` (config.WeightingSpec): ``count ** -power`` of its (population,
     class) cell, mean 1. A row with no population (a copy, a pseudo-labelled test essay) takes its parent's
     through ``parent_id`` where it has one."""
-    own = frame[by] if by in frame else pd.Series(np.nan, index=frame.index)
-    population = own.astype(object).where(own.notna() & (own.astype(str) != "nan"), None)
+    population = frame[by] if by in frame else pd.Series(np.nan, index=frame.index)
     if "parent_id" in frame:
         parents = dict(zip(frame["id"].astype(str), population, strict=True))
-        inherited = frame["parent_id"].astype(str).map(parents)
-        population = population.where(population.notna(), inherited)
+        population = population.fillna(frame["parent_id"].astype(str).map(parents))
     cell = population.fillna("").astype(str) + "|" + (frame["label"].to_numpy(dtype=float) >= 0.5).astype(str)
     counts = cell.map(cell.value_counts()).to_numpy(dtype=float)
     weights = counts**-power

@@ -170,6 +170,7 @@ class NgramLMFamily(ModelFamily):
         super().__init__(params, seed)
         self.order = self.params.order
         self.pattern = re.compile(self.params.token_pattern)
+        self.view = TEXT_VIEWS[self.params.text_view]  # None: the raw text
         self.vocab: dict[str, int] = {}
         self.counts: dict[str, np.ndarray] = {}  # per table: sorted keys and per-class counts (see _count)
         self.classifier: Pipeline | None = None
@@ -181,8 +182,7 @@ class NgramLMFamily(ModelFamily):
 
     # -- encoding -----------------------------------------------------------------------------------------
     def _split(self, text: str) -> list[str]:
-        view = TEXT_VIEWS[self.params.text_view]
-        text = text if view is None else view(text)
+        text = text if self.view is None else self.view(text)
         return self.pattern.findall(text.lower() if self.params.lowercase else text)
 
     def prepare(self, corpus: pd.DataFrame) -> None:
